@@ -1,0 +1,1 @@
+"""The running member node: store, index, local and peer APIs, jobs, config, CLI."""

@@ -1,0 +1,1 @@
+"""The simulator: real protocol engines on a virtual clock over a faulty network."""

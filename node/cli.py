@@ -1,16 +1,360 @@
-"""The `riskmesh` command line (click). Commands are thin: parse, call, print."""
+"""The `riskmesh` command line (click). Commands are thin: parse, call, print.
+
+Exit status is 0 on success, non-zero with a one-line reason on stderr otherwise.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
+
+from contracts.errors import RiskmeshError
+
+HOME_HELP = "The node's home directory (config, keys, database)."
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def home_option(f: Any) -> Any:
+    return click.option(
+        "--home",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="RISKMESH_HOME",
+        help=HOME_HELP,
+    )(f)
+
+
+def json_option(f: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="riskmesh")
 def main() -> None:
     """riskmesh: share keyed-hash fraud blacklists between consortium members."""
+
+
+# -- init ------------------------------------------------------------------------
+
+
+@main.command()
+@home_option
+@click.option("--name", required=True, help="This member's name, as the charter will show it.")
+@click.option("--endpoint", required=True, help="URL of this node's peer API, for other members.")
+@click.option(
+    "--api-listen", default="127.0.0.1:7700", show_default=True, help="HOST:PORT for the local API."
+)
+@click.option(
+    "--peer-listen", default="127.0.0.1:7701", show_default=True, help="HOST:PORT for the peer API."
+)
+@click.option(
+    "--region",
+    default="CN",
+    show_default=True,
+    help="Default region for phone numbers without a country code.",
+)
+def init(
+    home: Path, name: str, endpoint: str, api_listen: str, peer_listen: str, region: str
+) -> None:
+    """Create a node home: config, member key, database, join request, API token.
+
+    \b
+    Example:
+        riskmesh init --home ./bank-a --name bank-a --endpoint http://10.0.0.5:7701
+    """
+    from node.home import init_home
+
+    try:
+        init_home(
+            home,
+            name=name,
+            endpoint=endpoint,
+            api_listen=api_listen,
+            peer_listen=peer_listen,
+            region=region,
+        )
+    except (RiskmeshError, OSError, FileExistsError) as e:
+        fail(str(e))
+    click.echo(f"initialised {home}: join request at {home / 'join-request.cbor'}")
+
+
+# -- charter ---------------------------------------------------------------------
+
+
+@main.group()
+def charter() -> None:
+    """Make, sign and install the consortium charter."""
+
+
+@charter.command("genesis")
+@home_option
+@click.option("--consortium", required=True, help="The consortium's name.")
+@click.option(
+    "--member",
+    "members",
+    multiple=True,
+    metavar="JOIN[:admin]",
+    help="Another founder's join-request file; ':admin' makes it an admin. Repeatable.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the genesis charter.",
+)
+def charter_genesis(home: Path, consortium: str, members: tuple[str, ...], out: Path) -> None:
+    """Write the genesis charter (version 1), with this node's member as an admin.
+
+    Creates the consortium key of epoch 1 and keeps it in this node's store.
+
+    \b
+    Example:
+        riskmesh charter genesis --home ./bank-a --consortium alliance \\
+            --member ./pay-b/join-request.cbor:admin --out genesis.cbor
+    """
+    from node.home import make_genesis
+
+    try:
+        info = make_genesis(home, consortium, list(members), out)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+    click.echo(f"wrote {out}: {info}")
+
+
+@charter.command("sign")
+@home_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def charter_sign(home: Path, file: Path) -> None:
+    """Add this node's member signature to a charter file, in place.
+
+    \b
+    Example:
+        riskmesh charter sign --home ./pay-b genesis.cbor
+    """
+    from node.home import sign_charter_file
+
+    try:
+        n = sign_charter_file(home, file)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+    click.echo(f"signed {file}: {n} signature(s)")
+
+
+@charter.command("install")
+@home_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def charter_install(home: Path, file: Path) -> None:
+    """Install a fully signed genesis charter; its hash becomes this node's trust anchor.
+
+    \b
+    Example:
+        riskmesh charter install --home ./bank-a genesis.cbor
+    """
+    from node.home import install_charter_file
+
+    try:
+        info = install_charter_file(home, file)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+    click.echo(f"installed {info}")
+
+
+# -- serve -----------------------------------------------------------------------
+
+
+@main.command()
+@home_option
+def serve(home: Path) -> None:
+    """Run the node: the local API (and its background jobs) until stopped.
+
+    \b
+    Example:
+        riskmesh serve --home ./bank-a
+    """
+    from node.server import run
+
+    try:
+        run(home)
+    except RiskmeshError as e:
+        fail(str(e))
+
+
+# -- talking to the running node ------------------------------------------------------
+
+
+def _client(home: Path) -> Any:
+    from node.client import LocalClient
+
+    try:
+        return LocalClient.from_home(home)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+
+
+def _call(fn: Any, *args: Any, **kw: Any) -> Any:
+    from node.client import ClientError
+
+    try:
+        return fn(*args, **kw)
+    except ClientError as e:
+        fail(e.one_line())
+
+
+@main.command()
+@home_option
+@click.option("--kind", required=True, help="Indicator kind: phone, email, device, ...")
+@click.option("--value", required=True, help="The raw identifier (stays on this node).")
+@click.option("--category", required=True, help="Fraud category from the taxonomy.")
+@click.option("--severity", type=int, default=3, show_default=True, help="1 (low) .. 5 (high).")
+@click.option("--ttl-days", type=int, default=None, help="Days until the report expires.")
+@click.option("--ref", default=None, help="Your own case id (opaque to others).")
+@json_option
+def report(
+    home: Path,
+    kind: str,
+    value: str,
+    category: str,
+    severity: int,
+    ttl_days: int | None,
+    ref: str | None,
+    as_json: bool,
+) -> None:
+    """Report one indicator to the running node.
+
+    \b
+    Example:
+        riskmesh report --home ./bank-a --kind phone --value "+86 138 0013 8000" \\
+            --category telecom_fraud --severity 4
+    """
+    item: dict[str, Any] = {
+        "kind": kind,
+        "value": value,
+        "category": category,
+        "severity": severity,
+    }
+    if ttl_days is not None:
+        item["ttl_days"] = ttl_days
+    if ref is not None:
+        item["ref"] = ref
+    r = _call(_client(home).report, [item])
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(f"reported: entry seq {r['entry']['seq']}")
+
+
+@main.command()
+@home_option
+@click.option("--kind", required=True, help="Indicator kind.")
+@click.option("--value", required=True, help="The raw identifier you reported.")
+@click.option(
+    "--reason", required=True, help="false_positive, appeal_upheld, resolved, duplicate or other."
+)
+@json_option
+def retract(home: Path, kind: str, value: str, reason: str, as_json: bool) -> None:
+    """Retract this member's own report of an indicator.
+
+    \b
+    Example:
+        riskmesh retract --home ./bank-a --kind phone --value 13800138000 --reason appeal_upheld
+    """
+    r = _call(_client(home).retract, [{"kind": kind, "value": value, "reason": reason}])
+    click.echo(json.dumps(r) if as_json else f"retracted: entry seq {r['entry']['seq']}")
+
+
+@main.command()
+@home_option
+@click.option("--kind", help="Indicator kind (single query).")
+@click.option("--value", help="The identifier to check (single query).")
+@click.option(
+    "--file",
+    "csv_file",
+    type=click.File("r"),
+    help="CSV with columns kind,value for a batch ('-' for stdin).",
+)
+@json_option
+def query(home: Path, kind: str | None, value: str | None, csv_file: Any, as_json: bool) -> None:
+    """Check indicators against every member's reports, locally.
+
+    \b
+    Example:
+        riskmesh query --home ./shop-c --kind phone --value 13800138000
+        riskmesh query --home ./shop-c --file suspects.csv --json
+    """
+    if csv_file is not None:
+        rows = list(csv.DictReader(csv_file))
+        if rows and not {"kind", "value"} <= set(rows[0]):
+            fail("the CSV needs a header with columns kind,value")
+        items = [{"kind": r["kind"], "value": r["value"]} for r in rows]
+    elif kind and value is not None:
+        items = [{"kind": kind, "value": value}]
+    else:
+        fail("give --kind and --value, or --file")
+    results = _call(_client(home).query, items)
+    if as_json:
+        click.echo(json.dumps(results if csv_file is not None else results[0]))
+        return
+    for item, r in zip(items, results, strict=True):
+        click.echo(f"{item['kind']}\t{_describe(r)}")
+
+
+def _describe(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"error {r['error']['code']}: {r['error']['message']}"
+    if not r["match"]:
+        return "no match"
+    who = f" ({', '.join(r['reported_by'])})" if "reported_by" in r else ""
+    return (
+        f"MATCH reporters={r['reporters']}{who} categories={','.join(r['categories'])} "
+        f"max_severity={r['max_severity']} expires={r['expires']}"
+    )
+
+
+@main.command()
+@home_option
+@json_option
+def status(home: Path, as_json: bool) -> None:
+    """Show the node's member, charter, members with feed heads, index and epochs.
+
+    \b
+    Example:
+        riskmesh status --home ./bank-a
+    """
+    s = _call(_client(home).status)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    c = s.get("charter") or {}
+    console = Console()
+    console.print(
+        f"member {s['member'].get('name', '?')} {s['member']['id'][:8]}; consortium "
+        f"{c.get('consortium', '-')} charter v{c.get('version', '-')}; epochs "
+        f"{s['epochs']}; index {s['index']['count']} tokens"
+    )
+    t = Table("member", "id", "status", "roles", "head seq", "head time")
+    for m in s["members"]:
+        h = m["head"] or {}
+        t.add_row(
+            m["name"],
+            m["id"][:8],
+            m["status"],
+            ",".join(m["roles"]),
+            str(h.get("seq", 0)),
+            h.get("ts", "-"),
+        )
+    console.print(t)
 
 
 @main.command()

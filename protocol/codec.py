@@ -1,7 +1,7 @@
 """Strict canonical CBOR, the only encoding riskmesh puts on the wire.
 
-:func:`dumps` encodes with ``cbor2.dumps(obj, canonical=True)`` after checking
-that the object only holds what the protocol allows:
+:func:`dumps` produces exactly the bytes of ``cbor2.dumps(obj, canonical=True)``
+after checking that the object only holds what the protocol allows:
 
 * ``None``, ``bool``, integers in ``[-2**64, 2**64 - 1]``, ``bytes``, ``str``;
 * arrays (``list`` or ``tuple``);
@@ -49,9 +49,10 @@ _INT_MAX: Final = 2**64 - 1
 # the length of their encoding, then bytewise. Checking and fixing the order ourselves
 # and then encoding with ``canonical=False`` gives the same bytes about 3x faster,
 # because cbor2's canonical mode re-encodes every key of every map to sort it.
-# Key tuples already seen in canonical order are remembered (the protocol's maps
-# come in a handful of shapes). Only maps whose key types were already checked
-# (all text, or all non-bool ints) reach this cache, so ``1 == True`` cannot collide.
+# The order of each key tuple seen is remembered in a small bounded cache (the
+# protocol's maps come in a handful of shapes). Only maps whose key types were
+# already checked (all text, or all non-bool ints) reach it, so ``1 == True``
+# cannot collide.
 _KEY_ORDER_CACHE_MAX: Final = 1024
 _KEY_ORDER_CACHE_MAX_LEN: Final = 16  # larger maps are sorted every time, never cached
 # key tuple -> None if already in canonical order, else the keys in canonical order

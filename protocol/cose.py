@@ -114,8 +114,15 @@ def _check_payload(payload: object) -> bytes:
 
 
 def _as_tag(data: bytes | CBORTag, tag: int, name: str, max_bytes: int) -> list[Any]:
-    """The contents of a COSE tag, from bytes (strictly decoded) or a decoded CBORTag."""
-    obj = loads(data, max_bytes=max_bytes) if isinstance(data, bytes) else data
+    """The contents of a COSE tag, from bytes (strictly decoded) or a decoded CBORTag.
+
+    A CBORTag is taken as already decoded (e.g. by :func:`protocol.codec.loads` as part
+    of a larger object), so ``max_bytes`` does not apply to it.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        obj: object = loads(bytes(data), max_bytes=max_bytes)
+    else:
+        obj = data
     if not isinstance(obj, CBORTag):
         raise DecodeError(f"{name}: expected CBOR tag {tag}, got {type(obj).__name__}")
     if obj.tag != tag:

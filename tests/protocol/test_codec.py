@@ -20,6 +20,7 @@ values = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=5),
         st.dictionaries(st.text(max_size=8), children, max_size=5),
+        st.dictionaries(ints64, children, max_size=4),
     ),
     max_leaves=30,
 )
@@ -58,6 +59,34 @@ def test_canonical_output_is_stable() -> None:
     assert dumps(1) == b"\x01"
     assert dumps(-(2**64)) == b"\x3b" + b"\xff" * 8
     assert dumps(()) == dumps([]) == b"\x80"
+
+
+@given(values)
+def test_dumps_does_not_change_its_input(value: Any) -> None:
+    before = repr(value)
+    dumps({"z": value, "a": [value, (value,)], "t": cbor2.CBORTag(18, [value])})
+    assert repr(value) == before
+
+
+def test_unordered_maps_inside_tuples_and_tags() -> None:
+    inner = {"bb": 1, "a": {"d": 1, "c": 2}}
+    value = (cbor2.CBORTag(98, [inner, (inner,)]), {4: b"", 1: -8, -1: 0, 24: 1})
+    expected = cbor2.dumps(value, canonical=True)
+    assert dumps(value) == expected
+    assert list(inner) == ["bb", "a"]  # the caller's map is not re-ordered
+    assert dumps(loads(expected)) == expected
+
+
+def test_str_and_int_subclasses_encode_as_plain_values() -> None:
+    import enum
+
+    class Kind(enum.StrEnum):
+        CARD = "card"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert dumps({Kind.CARD: Level.HIGH, "a": [Kind.CARD]}) == dumps({"card": 3, "a": ["card"]})
 
 
 def test_int_keyed_map_round_trip() -> None:
@@ -203,8 +232,8 @@ def test_loads_refuses_non_bytes(data: Any) -> None:
 
 
 def test_loads_accepts_bytes_like() -> None:
-    assert loads(bytearray(b"\x82\x01\x02")) == [1, 2]
-    assert loads(memoryview(b"\x01")) == 1
+    assert loads(bytearray(b"\x82\x01\x02")) == [1, 2]  # type: ignore[arg-type]
+    assert loads(memoryview(b"\x01")) == 1  # type: ignore[arg-type]
 
 
 def test_depth_limit_is_inclusive() -> None:

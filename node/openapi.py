@@ -1,0 +1,305 @@
+"""The OpenAPI 3.1 document of the local API (a test checks it against the routes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.indicators import KINDS
+from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}, "application/cbor": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request",
+        401: "Missing or unknown API key",
+        403: "Wrong scope",
+        404: "Not found",
+        409: "Node not ready (no charter or no key)",
+        413: "Body or batch too large",
+        422: "Invalid items; nothing accepted",
+    }
+    return {str(c): {"description": text[c], "content": _json(_ref("Error"))} for c in codes}
+
+
+def openapi_document() -> dict[str, Any]:
+    kind = {"type": "string", "enum": sorted(KINDS)}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "items": {"type": "array", "items": _ref("ItemError")},
+                    },
+                }
+            },
+        },
+        "ItemError": {
+            "type": "object",
+            "required": ["index", "code", "message"],
+            "properties": {
+                "index": {"type": "integer"},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+            },
+        },
+        "QueryItem": {
+            "type": "object",
+            "required": ["kind", "value"],
+            "properties": {"kind": kind, "value": {"type": "string"}},
+        },
+        "Verdict": {
+            "type": "object",
+            "required": ["match", "kind"],
+            "properties": {
+                "match": {"type": "boolean"},
+                "kind": kind,
+                "reporters": {"type": "integer", "minimum": 1},
+                "reported_by": {"type": "array", "items": {"type": "string"}},
+                "categories": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(CATEGORIES)},
+                },
+                "max_severity": {"type": "integer", "minimum": 1, "maximum": 5},
+                "first_reported": {"type": "string", "format": "date-time"},
+                "last_reported": {"type": "string", "format": "date-time"},
+                "expires": {"type": "string", "format": "date-time"},
+            },
+        },
+        "QueryResult": {
+            "oneOf": [
+                _ref("Verdict"),
+                {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            ]
+        },
+        "ReportItem": {
+            "type": "object",
+            "required": ["kind", "value", "category"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": kind,
+                "value": {"type": "string"},
+                "category": {"type": "string", "enum": list(CATEGORIES)},
+                "severity": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
+                "ttl_days": {"type": "integer", "minimum": 1},
+                "ref": {"type": "string", "maxLength": 64},
+            },
+        },
+        "RetractItem": {
+            "type": "object",
+            "required": ["kind", "value", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "kind": kind,
+                "value": {"type": "string"},
+                "reason": {"type": "string", "enum": list(RETRACT_REASONS)},
+            },
+        },
+        "Published": {
+            "type": "object",
+            "required": ["accepted", "entry"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "entry": {
+                    "type": "object",
+                    "required": ["seq", "hash"],
+                    "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}},
+                },
+            },
+        },
+        "Status": {
+            "type": "object",
+            "required": ["member", "charter", "members", "epochs", "index"],
+        },
+    }
+    auth = [{"bearer": []}]
+    paths: dict[str, Any] = {
+        "/v1/query": {
+            "post": {
+                "operationId": "query",
+                "summary": "Check up to 10 000 indicators at once",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "maxItems": 10_000,
+                                    "items": _ref("QueryItem"),
+                                },
+                                "canonical": {
+                                    "type": "boolean",
+                                    "default": False,
+                                    "description": "values are already canonical",
+                                },
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {
+                        "description": "One result per item, in order",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["results"],
+                                "properties": {
+                                    "results": {"type": "array", "items": _ref("QueryResult")}
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 403, 409, 413),
+                },
+            }
+        },
+        "/v1/query/{kind}/{value}": {
+            "get": {
+                "operationId": "query_one",
+                "summary": "Check one indicator",
+                "security": auth,
+                "parameters": [
+                    {"name": "kind", "in": "path", "required": True, "schema": kind},
+                    {"name": "value", "in": "path", "required": True, "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {"description": "The verdict", "content": _json(_ref("Verdict"))},
+                    **_errors(401, 403, 409, 422),
+                },
+            }
+        },
+        "/v1/reports": {
+            "post": {
+                "operationId": "reports",
+                "summary": "Report indicators (all or nothing)",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {"items": {"type": "array", "items": _ref("ReportItem")}},
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {
+                        "description": "Committed and signed into this member's feed",
+                        "content": _json(_ref("Published")),
+                    },
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            }
+        },
+        "/v1/retractions": {
+            "post": {
+                "operationId": "retractions",
+                "summary": "Retract this member's own reports",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["items"],
+                            "properties": {
+                                "items": {"type": "array", "items": _ref("RetractItem")}
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "Committed", "content": _json(_ref("Published"))},
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+            }
+        },
+        "/v1/status": {
+            "get": {
+                "operationId": "status",
+                "summary": "Member, charter, members and feed heads, index",
+                "security": auth,
+                "responses": {
+                    "200": {"description": "Status", "content": _json(_ref("Status"))},
+                    **_errors(401),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "riskmesh local API",
+            "version": "1",
+            "description": "A member node's API for its own platforms. Raw identifiers "
+            "sent here never leave the node.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API key with scopes query, report, admin",
+                }
+            },
+        },
+    }

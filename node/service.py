@@ -1,0 +1,403 @@
+"""The member node's core, without HTTP: reports, retractions, queries, status.
+
+:class:`NodeCore` owns the store, the charter chain, the feeds, the epoch keys
+and the Bloom index. The local API (:mod:`node.api`) and the CLI are thin
+layers over it. Raw identifiers are canonicalised and tokenised here and go no
+further: the store keeps them only sealed (for republishing after a key
+rotation), and no log line or error message carries one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.errors import InvalidValue, PolicyViolation, RiskmeshError
+from contracts.indicators import KINDS, canonical
+from contracts.policy import DAY_MS
+from contracts.taxonomy import RETRACT_REASONS
+from node.index import TokenIndex
+from node.store import SqliteStore
+from protocol.charter_chain import CharterChain
+from protocol.entries import MAX_REF_CHARS, AddOp, Entry, Op, RetractOp
+from protocol.feeds import Feeds
+from protocol.keys import MemberKey, member_id_text
+from protocol.store import IndicatorState
+from protocol.tokens import EpochKeys
+
+__all__ = ["ItemError", "NodeCore", "NotReady", "ReportResult", "RequestError", "rfc3339"]
+
+log = logging.getLogger("riskmesh.node")
+
+DEFAULT_TTL_DAYS = 365
+REPORT_FIELDS = {"kind", "value", "category", "severity", "ttl_days", "ref"}
+RETRACT_FIELDS = {"kind", "value", "reason"}
+
+
+class RequestError(RiskmeshError):
+    """A request the node refuses as a whole (maps to a 4xx)."""
+
+    def __init__(
+        self, code: str, message: str, status: int = 400, items: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.items = items
+
+
+class NotReady(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__("not_ready", message, status=409)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    index: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    accepted: int
+    entry: Entry
+
+
+def rfc3339(ms: int) -> str:
+    import datetime as dt
+
+    return (
+        dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class NodeCore:
+    def __init__(
+        self, store: SqliteStore, key: MemberKey, *, region: str = "CN", error_rate: float = 0.001
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.region = region
+        self.error_rate = error_rate
+        self.chain: CharterChain | None = None
+        self.feeds: Feeds | None = None
+        self.epoch_keys = EpochKeys(store.epoch_keys())
+        self.index = TokenIndex(1024, error_rate)
+        raws = store.charters()
+        if raws:
+            self.chain = CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor)
+            self.feeds = Feeds(store, self.chain)
+
+    # -- setup ---------------------------------------------------------------
+
+    def install_charter(self, raw: bytes, epoch_keys: Mapping[int, bytes] | None = None) -> None:
+        """Install a genesis charter (or the next version) and any epoch keys."""
+        with self.store.atomic(durable=True):
+            if self.chain is None:
+                self.chain = CharterChain(raw)
+                self.feeds = Feeds(self.store, self.chain)
+            else:
+                self.chain.append(raw)
+            self.store.put_charter(self.chain.current.version, raw)
+            for ep, k in (epoch_keys or {}).items():
+                self.store.put_epoch_key(ep, k)
+                self.epoch_keys.add(ep, k)
+
+    def rebuild_index(self, now: int) -> None:
+        count = self.store.live_count(now)
+        self.index = TokenIndex.build(
+            self.store.live_tokens(now), count, error_rate=self.error_rate
+        )
+
+    def _ready(self) -> tuple[CharterChain, Feeds]:
+        if self.chain is None or self.feeds is None:
+            raise NotReady("no charter installed on this node (riskmesh charter install)")
+        if not self.epoch_keys:
+            raise NotReady("this node holds no consortium key yet (waiting for a key grant)")
+        return self.chain, self.feeds
+
+    def live_epochs(self) -> list[int]:
+        if self.chain is None:
+            return []
+        charter_eps = self.chain.current.epoch_ids()
+        return [ep for ep in self.epoch_keys if ep in charter_eps]
+
+    # -- reports ---------------------------------------------------------------
+
+    def report(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
+        chain, feeds = self._ready()
+        policy = chain.current.policy
+        if not items:
+            raise RequestError("empty_batch", "a report carries at least one item")
+        if len(items) > policy.max_ops:
+            raise RequestError(
+                "batch_too_large", f"{len(items)} items; at most {policy.max_ops} per report", 413
+            )
+        ep = chain.current.current_epoch()
+        if ep not in self.epoch_keys:
+            raise NotReady(f"this node holds no key for the current epoch {ep}")
+        tk = self.epoch_keys.tokenizer(ep)
+        errors: list[ItemError] = []
+        ops: list[Op] = []
+        own: list[tuple[bytes, int, str, str]] = []
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, Mapping):
+                    raise RequestError("bad_item", "an item is an object")
+                extra = set(item) - REPORT_FIELDS
+                if extra:
+                    raise RequestError("unknown_field", f"unknown fields {sorted(extra)}")
+                kind, value = _kind_value(item)
+                canon = canonical(kind, value, region=self.region)
+                cat = item.get("category")
+                if cat is None:
+                    raise RequestError("missing_field", "category is required")
+                sev = item.get("severity", 3)
+                ttl = item.get(
+                    "ttl_days",
+                    min(
+                        DEFAULT_TTL_DAYS,
+                        policy.max_ttl_days.get(cat, DEFAULT_TTL_DAYS)
+                        if isinstance(cat, str)
+                        else DEFAULT_TTL_DAYS,
+                    ),
+                )
+                if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+                    raise RequestError("bad_ttl", "ttl_days must be a positive integer")
+                ref = item.get("ref")
+                if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_CHARS):
+                    raise RequestError("bad_ref", f"ref is text of at most {MAX_REF_CHARS} chars")
+                exp = now + ttl * DAY_MS
+                policy.check_add(kind=kind, category=cat, severity=sev, exp=exp, ts=now)
+                tok = tk.token(kind, canon)
+                ops.append(AddOp(tok, kind, ep, cat, sev, exp, ref))
+                own.append((tok, ep, kind, canon))
+            except (InvalidValue, PolicyViolation, RequestError) as e:
+                errors.append(ItemError(i, _item_code(e), e.message))
+        if errors:
+            raise _invalid_items(errors)
+        with self.store.atomic(durable=True):
+            entry = feeds.publish(self.key, ops, now)
+            self.store.put_own_values(own)
+        for op in ops:
+            self.index.add(op.tok)
+        log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
+        return ReportResult(len(ops), entry)
+
+    def retract(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
+        chain, feeds = self._ready()
+        policy = chain.current.policy
+        if not items:
+            raise RequestError("empty_batch", "a retraction carries at least one item")
+        if len(items) > policy.max_ops:
+            raise RequestError(
+                "batch_too_large", f"{len(items)} items; at most {policy.max_ops} per request", 413
+            )
+        errors: list[ItemError] = []
+        ops: list[Op] = []
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, Mapping):
+                    raise RequestError("bad_item", "an item is an object")
+                extra = set(item) - RETRACT_FIELDS
+                if extra:
+                    raise RequestError("unknown_field", f"unknown fields {sorted(extra)}")
+                kind, value = _kind_value(item)
+                canon = canonical(kind, value, region=self.region)
+                reason = item.get("reason")
+                if reason not in RETRACT_REASONS:
+                    raise RequestError(
+                        "bad_reason", "reason must be one of " + ", ".join(RETRACT_REASONS)
+                    )
+                found = False
+                for ep in self.live_epochs():
+                    tok = self.epoch_keys.tokenizer(ep).token(kind, canon)
+                    mine = [
+                        s
+                        for s in self.store.indicators(tok)
+                        if s.author == self.key.id and not s.retracted
+                    ]
+                    if mine:
+                        ops.append(RetractOp(tok, kind, ep, str(reason)))
+                        found = True
+                if not found:
+                    raise RequestError("not_reported", "this member has no live report of it")
+            except (InvalidValue, PolicyViolation, RequestError) as e:
+                errors.append(ItemError(i, _item_code(e), e.message))
+        if errors:
+            raise _invalid_items(errors)
+        with self.store.atomic(durable=True):
+            entry = feeds.publish(self.key, ops, now)
+        log.info("published entry seq=%d with %d retractions", entry.seq, len(ops))
+        return ReportResult(len(ops), entry)
+
+    # -- replication -------------------------------------------------------------
+
+    def accept_entry(self, raw: bytes, now: int) -> str:
+        """Offer an entry from a peer; index what it adds. Returns the offer's status."""
+        _, feeds = self._ready()
+        with self.store.atomic():
+            offer = feeds.offer(raw, now)
+        for e in offer.accepted:
+            for op in e.ops:
+                if isinstance(op, AddOp):
+                    self.index.add(op.tok)
+        return offer.status if offer.reason is None else f"{offer.status}:{offer.reason}"
+
+    # -- queries -------------------------------------------------------------------
+
+    def query(
+        self,
+        items: Sequence[Any],
+        now: int,
+        *,
+        canonical_input: bool = False,
+        max_batch: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        chain, _ = self._ready()
+        if len(items) > max_batch:
+            raise RequestError(
+                "batch_too_large", f"{len(items)} items; at most {max_batch} per query", 413
+            )
+        epochs = [self.epoch_keys.tokenizer(ep) for ep in self.live_epochs()]
+        n_ep = len(epochs)
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        kinds: list[str] = []
+        toks: list[bytes] = []
+        slots: list[int] = []
+        region = self.region
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, Mapping):
+                    raise RequestError("bad_item", "an item is an object with kind and value")
+                kind, value = _kind_value(item)
+                canon = value if canonical_input else canonical(kind, value, region=region)
+            except (InvalidValue, RequestError) as e:
+                results[i] = {"error": {"code": _item_code(e), "message": e.message}}
+                continue
+            for tk in epochs:
+                toks.append(tk.token(kind, canon))
+            kinds.append(kind)
+            slots.append(i)
+        hits = self.index.contains_many(toks)
+        positives = [t for t, h in zip(toks, hits, strict=True) if h]
+        states = self.store.indicators_many(positives) if positives else {}
+        disclose = chain.current.policy.disclose_reporters
+        names = {m.id: m.name for m in chain.current.members} if disclose else {}
+        dropped = self._dropped_authors(chain)
+        for j, i in enumerate(slots):
+            found: list[IndicatorState] = []
+            for t in toks[j * n_ep : (j + 1) * n_ep]:
+                found.extend(states.get(t, ()))
+            live = [s for s in found if s.live(now) and s.author not in dropped]
+            results[i] = _verdict(kinds[j], live, names, disclose)
+        return [r for r in results if r is not None]
+
+    def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]:
+        if chain.current.policy.keep_reports_of_removed:
+            return frozenset()
+        return frozenset(m.id for m in chain.current.members if m.status == "revoked")
+
+    # -- status -----------------------------------------------------------------
+
+    def status(self, now: int) -> dict[str, Any]:
+        heads = self.store.heads()
+        out: dict[str, Any] = {
+            "member": {"id": member_id_text(self.key.id)},
+            "charter": None,
+            "members": [],
+            "epochs": self.live_epochs(),
+            "index": self.index.statistics().to_json(),
+            "forks": [
+                {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
+            ],
+        }
+        if self.chain is not None:
+            c = self.chain.current
+            out["charter"] = {
+                "consortium": c.consortium,
+                "version": c.version,
+                "hash": self.chain.current_version.hash.hex(),
+                "quorum": c.quorum,
+                "policy": c.policy.to_map(),
+            }
+            me = c.member(self.key.id)
+            if me is not None:
+                out["member"]["name"] = me.name
+            for m in c.members:
+                h = heads.get(m.id)  # type: ignore[call-overload]
+                out["members"].append(
+                    {
+                        "id": member_id_text(m.id),
+                        "name": m.name,
+                        "status": m.status,
+                        "roles": sorted(m.roles),
+                        "endpoint": m.endpoint,
+                        "head": None
+                        if h is None
+                        else {"seq": h.seq, "hash": h.hash.hex(), "ts": rfc3339(h.ts)},
+                    }
+                )
+        return out
+
+
+def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:
+    kind = item.get("kind")
+    value = item.get("value")
+    if kind is None:
+        raise RequestError("missing_field", "kind is required")
+    if value is None:
+        raise RequestError("missing_field", "value is required")
+    if kind not in KINDS:
+        raise RequestError(
+            "unknown_kind",
+            f"unknown kind {str(kind)[:32]!r}; expected one of " + ", ".join(sorted(KINDS)),
+        )
+    if not isinstance(value, str):
+        raise RequestError("bad_value", "value must be a string")
+    return kind, value
+
+
+def _item_code(e: RiskmeshError) -> str:
+    if isinstance(e, InvalidValue):
+        return "invalid_value"
+    if isinstance(e, PolicyViolation):
+        return e.rule
+    return e.code
+
+
+def _invalid_items(errors: list[ItemError]) -> RequestError:
+    return RequestError(
+        "invalid_items",
+        f"{len(errors)} item(s) refused; nothing was accepted",
+        422,
+        [e.to_json() for e in errors],
+    )
+
+
+def _verdict(
+    kind: str, live: list[IndicatorState], names: Mapping[bytes, str], disclose: bool
+) -> dict[str, Any]:
+    if not live:
+        return {"match": False, "kind": kind}
+    authors = {s.author for s in live}
+    v: dict[str, Any] = {
+        "match": True,
+        "kind": kind,
+        "reporters": len(authors),
+        "categories": sorted({s.cat for s in live}),
+        "max_severity": max(s.sev for s in live),
+        "first_reported": rfc3339(min(s.first_ts for s in live)),
+        "last_reported": rfc3339(max(s.last_ts for s in live)),
+        "expires": rfc3339(max(s.exp for s in live)),
+    }
+    if disclose:
+        v["reported_by"] = sorted(names.get(a, member_id_text(a)[:8]) for a in authors)
+    return v

@@ -1,0 +1,368 @@
+"""The node's SQLite store (sqlite-utils), implementing the protocol's FeedStore.
+
+One writer. WAL. Each unit of work runs in ``with db.atomic():`` so an
+exception rolls everything back; the report path commits with
+``synchronous=FULL`` (acknowledged means committed), the replication path with
+``NORMAL`` (a replicated entry lost in a power cut is fetched again).
+
+Secrets at rest — the consortium's epoch keys and this member's own raw
+values, kept only to republish them after a key rotation — are sealed with a
+SecretBox whose key is derived from the member key, so a copy of the database
+alone reveals neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import nacl.exceptions
+import nacl.secret
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from contracts.errors import StoreError
+from protocol.entries import AddOp, Entry, decode_entry
+from protocol.forks import ForkProof, decode_fork_proof
+from protocol.keys import MemberId, MemberKey
+from protocol.store import Head, IndicatorState
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
+
+MIGRATIONS = Migrations("riskmesh")
+
+
+@MIGRATIONS()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS charters (
+            version INTEGER PRIMARY KEY, hash BLOB NOT NULL, raw BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS feeds (
+            log BLOB PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL,
+            ts INTEGER NOT NULL, cv INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS entries (
+            log BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, raw BLOB NOT NULL,
+            PRIMARY KEY (log, seq)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS indicators (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL,
+            cat TEXT NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
+            first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, retracted INTEGER NOT NULL,
+            PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS indicators_exp ON indicators (exp);
+        CREATE TABLE IF NOT EXISTS held (
+            hash BLOB PRIMARY KEY, log BLOB NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS held_log ON held (log, seq);
+        CREATE TABLE IF NOT EXISTS fork_proofs (
+            log BLOB PRIMARY KEY, seq INTEGER NOT NULL, raw BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS key_epochs (
+            ep INTEGER PRIMARY KEY, sealed BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS grants (
+            hash BLOB PRIMARY KEY, issuer BLOB NOT NULL, recipient BLOB NOT NULL,
+            cv INTEGER NOT NULL, ts INTEGER NOT NULL, raw BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS proposals (
+            id TEXT PRIMARY KEY, raw BLOB NOT NULL, created INTEGER NOT NULL,
+            status TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS peers (
+            id BLOB PRIMARY KEY, endpoint TEXT NOT NULL, last_success INTEGER,
+            failures INTEGER NOT NULL DEFAULT 0, backoff_until INTEGER,
+            quarantined INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, detail TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS own_values (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, kind TEXT NOT NULL, sealed BLOB NOT NULL,
+            PRIMARY KEY (tok, ep)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS api_keys (
+            hash BLOB PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL,
+            created INTEGER NOT NULL);
+        """
+    )
+
+
+def _state(row: Sequence[Any]) -> IndicatorState:
+    return IndicatorState(
+        tok=row[0],
+        ep=row[1],
+        author=MemberId(row[2]),
+        kind=row[3],
+        cat=row[4],
+        sev=row[5],
+        exp=row[6],
+        first_ts=row[7],
+        last_ts=row[8],
+        retracted=bool(row[9]),
+    )
+
+
+_STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
+
+
+class SqliteStore:
+    """The protocol's FeedStore in SQLite, plus what only a node keeps."""
+
+    def __init__(self, path: str | Path | None, member_key: MemberKey | None = None) -> None:
+        if path is None:
+            conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        if path is not None:
+            self.db.enable_wal()
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        MIGRATIONS.apply(self.db)
+        self._box: nacl.secret.SecretBox | None = None
+        if member_key is not None:
+            self._box = nacl.secret.SecretBox(_at_rest_key(member_key))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- units of work -------------------------------------------------------
+
+    @contextmanager
+    def atomic(self, *, durable: bool = False) -> Iterator[None]:
+        """One unit of work; ``durable`` commits with synchronous=FULL."""
+        if durable and not self.conn.in_transaction:
+            self.conn.execute("PRAGMA synchronous=FULL")
+            try:
+                with self.db.atomic():
+                    yield
+            finally:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+        else:
+            with self.db.atomic():
+                yield
+
+    # -- FeedStore -------------------------------------------------------------
+
+    def head(self, log: MemberId) -> Head | None:
+        row = self.conn.execute(
+            "SELECT seq, hash, ts, cv FROM feeds WHERE log = ?", (log,)
+        ).fetchone()
+        return None if row is None else Head(*row)
+
+    def heads(self) -> dict[MemberId, Head]:
+        return {
+            MemberId(r[0]): Head(*r[1:])
+            for r in self.conn.execute("SELECT log, seq, hash, ts, cv FROM feeds")
+        }
+
+    def entry(self, log: MemberId, seq: int) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT raw FROM entries WHERE log = ? AND seq = ?", (log, seq)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def entries_after(self, log: MemberId, seq: int, limit: int) -> list[bytes]:
+        return [
+            bytes(r[0])
+            for r in self.conn.execute(
+                "SELECT raw FROM entries WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (log, seq, limit),
+            )
+        ]
+
+    def append(self, entry: Entry) -> None:
+        with self.db.atomic():
+            c = self.conn
+            c.execute(
+                "INSERT INTO entries (log, seq, hash, raw) VALUES (?, ?, ?, ?)",
+                (entry.log, entry.seq, entry.hash, entry.raw),
+            )
+            c.execute(
+                "INSERT OR REPLACE INTO feeds (log, seq, hash, ts, cv) VALUES (?, ?, ?, ?, ?)",
+                (entry.log, entry.seq, entry.hash, entry.ts, entry.cv),
+            )
+            adds = []
+            retracts = []
+            ts, log = entry.ts, entry.log
+            for op in entry.ops:
+                if isinstance(op, AddOp):
+                    adds.append((op.tok, op.ep, log, op.kind, op.cat, op.sev, op.exp, ts, ts))
+                else:
+                    retracts.append((ts, op.tok, op.ep, log))
+            if adds:
+                c.executemany(
+                    "INSERT INTO indicators (tok, ep, author, kind, cat, sev, exp, first_ts,"
+                    " last_ts, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+                    " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
+                    " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
+                    " first_ts = CASE WHEN retracted THEN excluded.first_ts ELSE first_ts END,"
+                    " last_ts = excluded.last_ts, retracted = 0",
+                    adds,
+                )
+            if retracts:
+                c.executemany(
+                    "UPDATE indicators SET retracted = 1, last_ts = ?"
+                    " WHERE tok = ? AND ep = ? AND author = ?",
+                    retracts,
+                )
+
+    def added(self, author: MemberId, tok: bytes, ep: int) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM indicators WHERE tok = ? AND ep = ? AND author = ?",
+                (tok, ep, author),
+            ).fetchone()
+            is not None
+        )
+
+    def indicators(self, tok: bytes) -> list[IndicatorState]:
+        return [
+            _state(r)
+            for r in self.conn.execute(
+                f"SELECT {_STATE_COLS} FROM indicators WHERE tok = ?", (tok,)
+            )
+        ]
+
+    def indicators_many(self, toks: Sequence[bytes]) -> dict[bytes, list[IndicatorState]]:
+        out: dict[bytes, list[IndicatorState]] = {}
+        for i in range(0, len(toks), 500):
+            chunk = toks[i : i + 500]
+            q = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT {_STATE_COLS} FROM indicators WHERE tok IN ({q})", chunk
+            ):
+                out.setdefault(r[0], []).append(_state(r))
+        return out
+
+    def live_tokens(self, now: int) -> Iterator[bytes]:
+        for r in self.conn.execute(
+            "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
+        ):
+            yield r[0]
+
+    def live_count(self, now: int) -> int:
+        row = self.conn.execute(
+            "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
+        ).fetchone()
+        return int(row[0])
+
+    def all_indicators(self) -> Iterable[IndicatorState]:
+        return [_state(r) for r in self.conn.execute(f"SELECT {_STATE_COLS} FROM indicators")]
+
+    def hold(self, entry: Entry) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO held (hash, log, seq, raw) VALUES (?, ?, ?, ?)",
+            (entry.hash, entry.log, entry.seq, entry.raw),
+        )
+
+    def held(self, log: MemberId) -> list[Entry]:
+        return [
+            decode_entry(bytes(r[0]))
+            for r in self.conn.execute("SELECT raw FROM held WHERE log = ? ORDER BY seq", (log,))
+        ]
+
+    def held_count(self, log: MemberId) -> int:
+        return int(
+            self.conn.execute("SELECT COUNT(*) FROM held WHERE log = ?", (log,)).fetchone()[0]
+        )
+
+    def unhold(self, entry: Entry) -> None:
+        self.conn.execute("DELETE FROM held WHERE hash = ?", (entry.hash,))
+
+    def held_logs(self) -> list[MemberId]:
+        return [MemberId(r[0]) for r in self.conn.execute("SELECT DISTINCT log FROM held")]
+
+    def is_frozen(self, log: MemberId) -> bool:
+        return (
+            self.conn.execute("SELECT 1 FROM fork_proofs WHERE log = ?", (log,)).fetchone()
+            is not None
+        )
+
+    def add_fork_proof(self, proof: ForkProof) -> bool:
+        with self.db.atomic():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO fork_proofs (log, seq, raw) VALUES (?, ?, ?)",
+                (proof.log, proof.seq, proof.encode()),
+            )
+            if cur.rowcount:
+                self.conn.execute("DELETE FROM held WHERE log = ?", (proof.log,))
+            return cur.rowcount > 0
+
+    def fork_proofs(self) -> list[ForkProof]:
+        return [
+            decode_fork_proof(bytes(r[0])) for r in self.conn.execute("SELECT raw FROM fork_proofs")
+        ]
+
+    def put_charter(self, version: int, raw: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO charters (version, hash, raw) VALUES (?, ?, ?)",
+            (version, hashlib.blake2b(raw, digest_size=32).digest(), raw),
+        )
+
+    def charters(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self.conn.execute("SELECT raw FROM charters ORDER BY version")]
+
+    # -- secrets at rest ---------------------------------------------------------
+
+    def _sealer(self) -> nacl.secret.SecretBox:
+        if self._box is None:
+            raise StoreError("this store was opened without the member key")
+        return self._box
+
+    def put_epoch_key(self, ep: int, key: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO key_epochs (ep, sealed) VALUES (?, ?)",
+            (ep, bytes(self._sealer().encrypt(key))),
+        )
+
+    def epoch_keys(self) -> dict[int, bytes]:
+        box = self._sealer()
+        out = {}
+        for ep, sealed in self.conn.execute("SELECT ep, sealed FROM key_epochs ORDER BY ep"):
+            try:
+                out[ep] = box.decrypt(sealed)
+            except nacl.exceptions.CryptoError:
+                raise StoreError("epoch keys do not open with this member key") from None
+        return out
+
+    def put_own_values(self, rows: Iterable[tuple[bytes, int, str, str]]) -> None:
+        """Keep this member's own raw values (tok, ep, kind, canonical), sealed."""
+        box = self._sealer()
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO own_values (tok, ep, kind, sealed) VALUES (?, ?, ?, ?)",
+            [(tok, ep, kind, bytes(box.encrypt(value.encode()))) for tok, ep, kind, value in rows],
+        )
+
+    def own_values(self, ep: int) -> Iterator[tuple[bytes, str, str]]:
+        box = self._sealer()
+        for tok, kind, sealed in self.conn.execute(
+            "SELECT tok, kind, sealed FROM own_values WHERE ep = ?", (ep,)
+        ):
+            yield tok, kind, box.decrypt(sealed).decode()
+
+    # -- API keys and audit ----------------------------------------------------
+
+    def add_api_key(self, secret: str, name: str, scopes: Iterable[str], now: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO api_keys (hash, name, scopes, created) VALUES (?, ?, ?, ?)",
+            (_api_key_hash(secret), name, ",".join(sorted(scopes)), now),
+        )
+
+    def api_key_scopes(self, secret: str) -> frozenset[str] | None:
+        row = self.conn.execute(
+            "SELECT scopes FROM api_keys WHERE hash = ?", (_api_key_hash(secret),)
+        ).fetchone()
+        return None if row is None else frozenset(row[0].split(","))
+
+    def audit(self, ts: int, actor: str, action: str, detail: str) -> None:
+        self.conn.execute(
+            "INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
+            (ts, actor, action, detail),
+        )
+
+
+def _api_key_hash(secret: str) -> bytes:
+    return hashlib.blake2b(secret.encode(), digest_size=32, person=b"rm-api-key").digest()
+
+
+def _at_rest_key(member_key: MemberKey) -> bytes:
+    return hashlib.blake2b(member_key.seed(), digest_size=32, person=b"rm-at-rest-v1").digest()

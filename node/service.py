@@ -9,6 +9,7 @@ rotation), and no log line or error message carries one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -314,7 +315,7 @@ class NodeCore:
             "charter": None,
             "members": [],
             "epochs": self.live_epochs(),
-            "index": self.index.statistics().to_json(),
+            "index": dataclasses.asdict(self.index.statistics()),
             "forks": [
                 {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
             ],

@@ -1,0 +1,485 @@
+"""The in-memory Bloom index of live tokens (DESIGN §9, §13).
+
+A node answers "is this token live?" in two stages: this index first, the exact
+SQLite store second. The index is a `bloom_filter2.BloomFilter` with our own
+probe function, sized from the live count with headroom, so almost every absent
+token (the common case) is answered without touching the store.
+
+**The probe is ours.** bloom-filter2 lets the caller replace how a key becomes
+bit numbers: `BloomFilter(..., probe_bitnoer=f)` calls ``f(filter, key)`` from
+its own ``add`` and ``__contains__`` and uses the bit numbers it yields. Tokens
+are already uniformly random (keyed BLAKE2b), so `token_probes` takes the bits
+straight from the token by Kirsch–Mitzenmacher double hashing::
+
+    h1 = int.from_bytes(token[:8], "little")
+    h2 = int.from_bytes(token[8:], "little") | 1          # odd
+    position_i = (h1 + i * h2) % num_bits                 # i = 0 .. num_probes - 1
+
+The filter stays a real `BloomFilter`: its own ``add`` and ``in`` work (the
+tests check they agree bit for bit with the fast paths here).
+
+**Storage.** bloom-filter2's ``Array_backend`` keeps 32 bits per element of an
+``array.array("L")``, which is 8 bytes wide on 64-bit Linux and macOS, so half
+of every word is wasted. We swap in an ``array.array`` of 4-byte words right
+after construction; the backend's own ``set``/``is_set`` are unchanged, and the
+bit array is packed: ``num_bits / 8`` bytes (rounded up to a word).
+
+**Fast paths.** ``in`` and `TokenIndex.add` compute the positions once from the
+token and index the bit array directly. `TokenIndex.contains_many` and
+`TokenIndex.add_many` work a batch at a time with lane arithmetic on big
+Python ints (SWAR): every token's ``h1 mod m`` and ``h2 mod m`` come out of a
+few whole-batch multiplications (exact Barrett reduction), each probe position
+of the whole batch out of a few more, and the bits are gathered with
+``operator.itemgetter``, so the per-bit work runs in C with no per-bit Python
+method calls. Absent tokens drop out of the batch as soon as one probe misses.
+
+**Threads.** Reads (``in``, ``contains_many``) never block and never see a
+torn state: bits only ever go from 0 to 1 and each store is a single element
+store under the GIL, so a reader running beside a writer can at worst miss a
+token whose ``add`` has not finished. Writers (``add``, ``add_many``) must be
+serialised by the caller (two concurrent read-modify-writes of one word can
+lose a bit). A rebuild never mutates a live index: build a new one with
+`TokenIndex.build` (in any thread), add whatever became live while it was being
+built, then swap the reference the readers use (a single attribute store).
+Readers still holding the old index finish on it; it is dropped with its last
+reference.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import compress, islice
+from operator import index as as_index
+from operator import itemgetter, not_
+from typing import Any, Final
+
+from bloom_filter2 import BloomFilter  # type: ignore[import-untyped]
+
+from protocol.tokens import TOKEN_BYTES
+
+__all__ = ["MIN_CAPACITY", "IndexStatistics", "TokenIndex", "token_probes"]
+
+MIN_CAPACITY: Final = 1024
+"""`TokenIndex.build` never sizes an index for fewer tokens than this."""
+
+_M64: Final = (1 << 64) - 1
+_CHUNK: Final = 8192
+"""Tokens per lane batch: large enough to amortise the per-batch Python work."""
+_SCALAR_BELOW: Final = 48
+"""Batches smaller than this go token by token (the lane set-up costs more)."""
+_WIDE: Final = 17
+"""Bytes per lane while reducing h1, h2 (< 2**64) mod m: the product needs 130 bits."""
+_LITTLE: Final = sys.byteorder == "little"
+"""The byte view of the word array (bit p in byte p >> 3) holds on little-endian hosts."""
+
+_WORD_CODE: Final = next(c for c in "ILH" if array.array(c).itemsize == 4)
+_LANE_CODE: Final = {4: _WORD_CODE, 8: next(c for c in "QL" if array.array(c).itemsize == 8)}
+_BIT_OF_BYTE: Final = bytes(1 << (v & 7) for v in range(256))
+"""Low byte of a bit position -> the mask of that bit within its byte."""
+_IS_ZERO: Final = bytes([1]) + bytes(255)
+"""Translation table: 0 -> 1, anything else -> 0."""
+
+
+def _bad_token(token: object) -> ValueError:
+    if isinstance(token, bytes | bytearray | memoryview):
+        return ValueError(f"a token is {TOKEN_BYTES} bytes, got {len(token)}")
+    return ValueError(f"a token is {TOKEN_BYTES} bytes, got {type(token).__name__}")
+
+
+def _checked(token: bytes) -> bytes:
+    if not isinstance(token, bytes | bytearray) or len(token) != TOKEN_BYTES:
+        raise _bad_token(token)
+    return token
+
+
+def _joined(tokens: Sequence[bytes]) -> bytes:
+    """All the tokens back to back, or `ValueError` naming the first bad one."""
+    try:
+        joined = b"".join(tokens)
+        # every len() >= 16 and a total of exactly 16 per token: all are 16 bytes
+        # (a buffer's len() never exceeds its byte length)
+        if len(joined) == TOKEN_BYTES * len(tokens) and min(map(len, tokens)) == TOKEN_BYTES:
+            return joined
+    except TypeError:
+        pass
+    for t in tokens:
+        if not isinstance(t, bytes | bytearray) or len(t) != TOKEN_BYTES:
+            raise _bad_token(t)
+    raise ValueError(f"tokens must be {TOKEN_BYTES}-byte bytes objects")  # pragma: no cover
+
+
+def token_probes(bloom: Any, key: bytes) -> list[int]:
+    """Bit numbers of ``key`` in ``bloom``: bloom-filter2's ``probe_bitnoer`` hook.
+
+    Kirsch–Mitzenmacher double hashing on the token's own bits (see the module
+    docstring); ``bloom`` supplies ``num_bits_m`` and ``num_probes_k``.
+    """
+    x = int.from_bytes(_checked(key), "little")
+    m: int = bloom.num_bits_m
+    h1 = x & _M64
+    h2 = (x >> 64) | 1
+    return [(h1 + i * h2) % m for i in range(bloom.num_probes_k)]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatistics:
+    """A snapshot of a `TokenIndex`'s size and expected accuracy."""
+
+    capacity: int
+    count: int
+    num_bits: int
+    num_probes: int
+    memory_bytes: int
+    expected_fpr: float
+
+
+class _Lanes:
+    """Constants for the lane-parallel probe of one filter size (``m`` bits).
+
+    Stage 1 puts each token's h1 and h2 in a `_WIDE`-byte lane of one big int
+    (h1 lanes low, h2 lanes high) and reduces them mod m by exact Barrett
+    reduction: with s = 64 + bitlen(m) and r = ceil(2**s / m), floor(h / m) ==
+    (h * r) >> s for every h < 2**64 (Granlund–Montgomery), and h * r < 2**130.
+    Stage 2 repacks the residues into ``lane``-byte lanes (values < 2m must
+    fit) and steps position p to (p + step) mod m with one conditional subtract:
+    p + step >= m exactly when p + step + (2**bitlen(m) - m) has bit
+    bitlen(m) set.
+    """
+
+    __slots__ = ("bm", "code", "idx_mask", "kk", "lane", "ones", "q_mask", "r1", "s1", "wide_ones")
+
+    def __init__(self, m: int, lane: int | None = None) -> None:
+        bm = m.bit_length()
+        if lane is None:
+            lane = 4 if bm + 1 <= 32 else 8
+        if lane not in _LANE_CODE or 8 * lane < bm + 1:
+            raise ValueError(f"lane of {lane} bytes cannot hold positions < 2 * {m}")
+        self.bm = bm
+        self.lane = lane
+        self.code = _LANE_CODE[lane]
+        self.s1 = 64 + bm
+        self.r1 = -(-(1 << self.s1) // m)
+        wide = _WIDE * 8
+        qbits = 65 - bm + 1  # floor(h / m) < 2**64 / 2**(bm - 1)
+        assert qbits <= wide - self.s1  # the next lane's bits land above the quotient
+        self.wide_ones = _repeat(1, _WIDE, _CHUNK)
+        self.q_mask = _repeat((1 << qbits) - 1, _WIDE, 2 * _CHUNK)
+        self.ones = _repeat(1, lane, _CHUNK)
+        self.kk = _repeat((1 << bm) - m, lane, _CHUNK)
+        self.idx_mask = _repeat((1 << (8 * lane - 3)) - 1, lane, _CHUNK)
+
+
+def _repeat(value: int, width: int, n: int) -> int:
+    """An int holding ``value`` in each of ``n`` lanes of ``width`` bytes."""
+    return int.from_bytes(value.to_bytes(width, "little") * n, "little")
+
+
+def _compress_lanes(v: int, size: int, keep: bytes, code: str) -> int:
+    """The lanes of ``v`` (``size`` bytes in all) whose ``keep`` byte is non-zero."""
+    kept = array.array(code, compress(memoryview(v.to_bytes(size, "little")).cast(code), keep))
+    return int.from_bytes(kept.tobytes(), "little")
+
+
+class TokenIndex:
+    """A Bloom filter of live tokens: may answer a false positive, never a false negative.
+
+    ``capacity`` is the number of tokens at which the false-positive rate
+    reaches ``error_rate``; past it the index "fills" (`needs_rebuild`).
+    """
+
+    __slots__ = (
+        "_bits",
+        "_bloom",
+        "_capacity",
+        "_count",
+        "_error_rate",
+        "_k",
+        "_lanes",
+        "_low_mask",
+        "_m",
+        "_shift",
+        "_words",
+    )
+
+    def __init__(self, capacity: int = MIN_CAPACITY, error_rate: float = 0.001) -> None:
+        capacity = as_index(capacity)
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if not 0.0 < error_rate < 1.0:
+            raise ValueError(f"error_rate must be between 0 and 1, got {error_rate}")
+        bloom = BloomFilter(
+            max_elements=capacity, error_rate=error_rate, probe_bitnoer=token_probes
+        )
+        backend = bloom.backend
+        # Array_backend allocates array("L"): 8 bytes per 32-bit word on LP64. Repack.
+        raw = bytearray(4 * backend.num_words)
+        words = memoryview(raw).cast(_WORD_CODE)
+        backend.array_ = words
+        self._bloom = bloom
+        self._words = words
+        self._capacity = capacity
+        self._error_rate = float(error_rate)
+        self._count = 0
+        self._m: int = bloom.num_bits_m
+        self._k: int = bloom.num_probes_k
+        self._lanes: _Lanes | None = None
+        self._bits: Any
+        if _LITTLE:
+            self._bits, self._shift, self._low_mask = raw, 3, 7
+        else:  # pragma: no cover - big-endian hosts take the word path
+            self._bits, self._shift, self._low_mask = words, 5, 31
+
+    @classmethod
+    def build(
+        cls,
+        tokens: Iterable[bytes],
+        count: int,
+        *,
+        error_rate: float = 0.001,
+        headroom: float = 2.0,
+    ) -> TokenIndex:
+        """A new index holding ``tokens``, sized for ``count`` live tokens times ``headroom``.
+
+        Pass only the live tokens: expired and retracted ones drop out of the
+        index simply by not being passed. The result is a fresh object; see the
+        module docstring for swapping it in while readers run.
+        """
+        count = as_index(count)
+        if count < 0:
+            raise ValueError(f"count must not be negative, got {count}")
+        if not headroom >= 1.0:
+            raise ValueError(f"headroom must be at least 1, got {headroom}")
+        index = cls(max(MIN_CAPACITY, math.ceil(headroom * count)), error_rate)
+        index.add_many(tokens)
+        return index
+
+    # -- writes ------------------------------------------------------------------
+
+    def add(self, token: bytes) -> None:
+        """Add one token (16 bytes). Writers must not run concurrently."""
+        x = int.from_bytes(_checked(token), "little")
+        m = self._m
+        p = (x & _M64) % m
+        step = ((x >> 64) | 1) % m
+        words = self._words
+        for _ in range(self._k):
+            words[p >> 5] |= 1 << (p & 31)
+            p = (p + step) % m
+        self._count += 1
+
+    def add_many(self, tokens: Iterable[bytes]) -> None:
+        """Add tokens in batches. A batch with a bad token is refused whole (`ValueError`)."""
+        it = iter(tokens)
+        while chunk := list(islice(it, _CHUNK)):
+            joined = _joined(chunk)
+            if len(chunk) < _SCALAR_BELOW or not _LITTLE:
+                for t in chunk:
+                    self.add(t)
+                continue
+            bits = self._bits
+            for idx, masks in self._probe_batches(joined, len(chunk)):
+                for i, mask in zip(idx, masks, strict=True):
+                    bits[i] |= mask
+            self._count += len(chunk)
+
+    # -- reads -------------------------------------------------------------------
+
+    def __contains__(self, token: bytes) -> bool:
+        x = int.from_bytes(_checked(token), "little")
+        m = self._m
+        p = (x & _M64) % m
+        step = ((x >> 64) | 1) % m
+        bits, shift, low = self._bits, self._shift, self._low_mask
+        for _ in range(self._k):
+            if not bits[p >> shift] >> (p & low) & 1:
+                return False
+            p = (p + step) % m
+        return True
+
+    def contains_many(self, tokens: Sequence[bytes]) -> list[bool]:
+        """``[t in self for t in tokens]``, a batch at a time."""
+        n = len(tokens)
+        if n < _SCALAR_BELOW or not _LITTLE:
+            return self._contains_each(tokens)
+        if n <= _CHUNK:
+            return self._scan(_joined(tokens), n)
+        out: list[bool] = []
+        for start in range(0, n, _CHUNK):
+            chunk = tokens[start : start + _CHUNK]
+            out += self._scan(_joined(chunk), len(chunk))
+        return out
+
+    def _contains_each(self, tokens: Sequence[bytes]) -> list[bool]:
+        out: list[bool] = []
+        append = out.append
+        m, mask64, probes = self._m, _M64, range(1, self._k)
+        bits, shift, low = self._bits, self._shift, self._low_mask
+        for token in tokens:
+            x = int.from_bytes(_checked(token), "little")
+            p = (x & mask64) % m
+            if not bits[p >> shift] >> (p & low) & 1:
+                append(False)
+                continue
+            step = ((x >> 64) | 1) % m
+            for _ in probes:
+                p = (p + step) % m
+                if not bits[p >> shift] >> (p & low) & 1:
+                    append(False)
+                    break
+            else:
+                append(True)
+        return out
+
+    # -- lane arithmetic ---------------------------------------------------------
+
+    def _lane_constants(self) -> _Lanes:
+        lanes = self._lanes
+        if lanes is None:
+            lanes = self._lanes = _Lanes(self._m)
+        return lanes
+
+    def _start(self, joined: bytes, n: int) -> tuple[int, int]:
+        """Lane ints of (h1 mod m) and ((h2 | 1) mod m) for ``n`` joined tokens."""
+        c = self._lane_constants()
+        wide = _WIDE
+        half = n * wide
+        buf = bytearray(2 * half)
+        for t in range(8):
+            buf[t:half:wide] = joined[t::16]
+            buf[half + t :: wide] = joined[8 + t :: 16]
+        odd = c.wide_ones if n == _CHUNK else c.wide_ones & ((1 << (8 * half)) - 1)
+        x = int.from_bytes(buf, "little") | odd << (8 * half)
+        x -= ((x * c.r1 >> c.s1) & c.q_mask) * self._m
+        wide_bytes = x.to_bytes(2 * half, "little")
+        lane = c.lane
+        narrow = bytearray(2 * n * lane)
+        for t in range(lane):
+            narrow[t::lane] = wide_bytes[t::wide]
+        y = int.from_bytes(narrow, "little")
+        low_bits = 8 * n * lane
+        return y & ((1 << low_bits) - 1), y >> low_bits
+
+    def _probe_batches(self, joined: bytes, n: int) -> Iterator[tuple[list[int], bytes]]:
+        """Per probe: the byte index and the bit mask of every token's bit."""
+        c = self._lane_constants()
+        m, bm, lane, code = self._m, c.bm, c.lane, c.code
+        size = n * lane
+        kk = c.kk if n == _CHUNK else c.kk & ((1 << (8 * size)) - 1)
+        ones, idx_mask = c.ones, c.idx_mask
+        p, step = self._start(joined, n)
+        for i in range(self._k):
+            if i:
+                p += step
+                p -= ((p + kk) >> bm & ones) * m
+            idx = memoryview(((p >> 3) & idx_mask).to_bytes(size, "little")).cast(code)
+            yield idx.tolist(), p.to_bytes(size, "little")[::lane].translate(_BIT_OF_BYTE)
+
+    def _scan(self, joined: bytes, n: int) -> list[bool]:
+        """Membership of ``n`` joined tokens, dropping tokens from the batch as they miss."""
+        c = self._lane_constants()
+        m, k, bm, lane, code = self._m, self._k, c.bm, c.lane, c.code
+        bits = self._bits
+        ones, idx_mask = c.ones, c.idx_mask
+        live = n
+        size = n * lane
+        kk = c.kk if n == _CHUNK else c.kk & ((1 << (8 * size)) - 1)
+        p, step = self._start(joined, n)
+        where: list[int] | None = None  # original positions of the live lanes
+        fails = 0  # per live token, a non-zero byte once one of its bits is clear
+        for i in range(k):
+            if i:
+                p += step
+                p -= ((p + kk) >> bm & ones) * m
+            idx = memoryview(((p >> 3) & idx_mask).to_bytes(size, "little")).cast(code)
+            got = itemgetter(*idx.tolist())(bits)
+            want = int.from_bytes(
+                p.to_bytes(size, "little")[::lane].translate(_BIT_OF_BYTE), "little"
+            )
+            got_int = int.from_bytes(bytes(got) if live > 1 else bytes((got,)), "little")
+            fails |= (got_int & want) ^ want
+            left = k - 1 - i
+            if not left:
+                break
+            fail_bytes = fails.to_bytes(live, "little")
+            alive = fail_bytes.count(0)
+            if not alive:
+                return [False] * n
+            # drop the misses when the probes they would save outweigh the copying
+            if 4 * left * (live - alive) >= 9 * live:
+                keep = fail_bytes.translate(_IS_ZERO)
+                p = _compress_lanes(p, size, keep, code)
+                step = _compress_lanes(step, size, keep, code)
+                where = list(compress(range(n) if where is None else where, keep))
+                live = alive
+                size = live * lane
+                kk &= (1 << (8 * size)) - 1
+                fails = 0
+        fail_bytes = fails.to_bytes(live, "little")
+        if where is None:
+            return list(map(not_, fail_bytes))
+        out = [False] * n
+        for j in compress(where, fail_bytes.translate(_IS_ZERO)):
+            out[j] = True
+        return out
+
+    # -- size and state ----------------------------------------------------------
+
+    def needs_rebuild(self) -> bool:
+        """True once more tokens were added since the build than it was sized for."""
+        return self._count > self._capacity
+
+    @property
+    def capacity(self) -> int:
+        """Tokens the index was sized for (at ``error_rate``)."""
+        return self._capacity
+
+    @property
+    def count(self) -> int:
+        """Adds since the build (a token added twice counts twice)."""
+        return self._count
+
+    @property
+    def num_bits(self) -> int:
+        return self._m
+
+    @property
+    def num_probes(self) -> int:
+        return self._k
+
+    @property
+    def error_rate(self) -> float:
+        """The false-positive rate the index was sized for, at ``capacity`` tokens."""
+        return self._error_rate
+
+    @property
+    def bloom(self) -> Any:
+        """The underlying ``bloom_filter2.BloomFilter`` (its ``add`` and ``in`` use our probe)."""
+        return self._bloom
+
+    def memory_bytes(self) -> int:
+        """Bytes of the bit array."""
+        return len(self._words) * self._words.itemsize
+
+    def expected_fpr(self) -> float:
+        """(1 - e^(-k n / m))^k for the current count."""
+        return (1.0 - math.exp(-self._k * self._count / self._m)) ** self._k
+
+    def statistics(self) -> IndexStatistics:
+        return IndexStatistics(
+            capacity=self._capacity,
+            count=self._count,
+            num_bits=self._m,
+            num_probes=self._k,
+            memory_bytes=self.memory_bytes(),
+            expected_fpr=self.expected_fpr(),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenIndex(capacity={self._capacity}, count={self._count}, "
+            f"num_bits={self._m}, num_probes={self._k})"
+        )

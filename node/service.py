@@ -10,6 +10,8 @@ rotation), and no log line or error message carries one.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,9 +71,9 @@ class ReportResult:
     entry: Entry
 
 
+@functools.lru_cache(maxsize=65536)
 def rfc3339(ms: int) -> str:
-    import datetime as dt
-
+    """RFC 3339 UTC text of a time in ms (cached: verdicts repeat the same few times)."""
     return (
         dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
         .isoformat(timespec="milliseconds")
@@ -400,5 +402,7 @@ def _verdict(
         "expires": rfc3339(max(s.exp for s in live)),
     }
     if disclose:
-        v["reported_by"] = sorted(names.get(a, member_id_text(a)[:8]) for a in authors)
+        v["reported_by"] = sorted(
+            names[a] if a in names else member_id_text(a)[:8] for a in authors
+        )
     return v

@@ -1,0 +1,241 @@
+"""Query benchmark: in-process checks/s and HTTP batched items/s, beside baselines.
+
+Loads N live indicators into a real node store (published through the feed,
+1000 ops per entry), then measures, in the same run:
+
+- in-process, already-canonical values: the Bloom batch path alone, and the
+  full verdict path (tokens for every live epoch, Bloom, SQLite confirmation
+  of positives, aggregation) — half the queried values present, half absent;
+- canonicalisation per kind, timed apart;
+- HTTP: POST /v1/query batches of 10 000 over loopback (server and client in
+  this one process, so both share the cores);
+- baselines: a Python ``set`` of the tokens, SQLite alone (primary-key lookups
+  of the same tokens), and Redis SISMEMBER pipelined when a ``redis-server``
+  binary is present.
+
+    python bench/bench_query.py [--n 200000] [--seconds 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from contracts.indicators import canonical
+from contracts.policy import DAY_MS
+from protocol.entries import AddOp
+
+T0 = 1_700_000_000_000
+BATCH = 10_000
+
+
+def rate(fn: Callable[[], int], seconds: float) -> float:
+    fn()
+    best = 0.0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        n = fn()
+        best = max(best, n / (time.perf_counter() - t))
+    return best
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_node(home: Path, n: int) -> tuple[object, list[str], list[str]]:
+    from node.home import init_home, install_charter_file, make_genesis
+    from node.service import NodeCore
+    from node.store import SqliteStore
+    from protocol.keys import MemberKey
+
+    init_home(home, name="bench", endpoint="http://x", api_listen=f"127.0.0.1:{free_port()}")
+    make_genesis(home, "bench", [], home / "g.cbor")
+    install_charter_file(home, home / "g.cbor")
+    key = MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
+    core = NodeCore(SqliteStore(home / "riskmesh.db", key), key)
+    assert core.feeds is not None
+    tk = core.epoch_keys.tokenizer(1)
+    present = [f"+86138{i:08d}" for i in range(n)]
+    absent = [f"+86139{i:08d}" for i in range(n)]
+    exp = T0 + 300 * DAY_MS
+    for i in range(0, n, 1000):
+        ops = [AddOp(tk.token("phone", v), "phone", 1, "telecom_fraud", 3, exp)
+               for v in present[i:i + 1000]]
+        with core.store.atomic():
+            core.feeds.publish(key, ops, T0)
+    core.rebuild_index(T0)
+    return core, present, absent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=200_000, help="live indicators loaded")
+    ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    args = ap.parse_args()
+    s = args.seconds
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        core, present, absent = build_node(Path(tmp) / "node", args.n)
+        load_s = time.perf_counter() - t
+        from node.service import NodeCore
+
+        assert isinstance(core, NodeCore)
+        tk = core.epoch_keys.tokenizer(1)
+        values = rng.sample(present, BATCH // 2) + rng.sample(absent, BATCH // 2)
+        rng.shuffle(values)
+        items = [{"kind": "phone", "value": v} for v in values]
+        toks = tk.tokens(("phone", v) for v in values)
+        all_toks = set(tk.tokens(("phone", v) for v in present))
+
+        r_set = rate(lambda: len([x in all_toks for x in toks]), s)
+        conn = sqlite3.connect(Path(tmp) / "node" / "riskmesh.db")
+
+        def sqlite_alone() -> int:
+            cur = conn.cursor()
+            for x in toks:
+                cur.execute("SELECT 1 FROM indicators WHERE tok = ?", (x,)).fetchone()
+            return len(toks)
+
+        r_sql = rate(sqlite_alone, s)
+        r_bloom = rate(lambda: len(core.index.contains_many(toks)), s)
+        r_tok = rate(lambda: len(tk.tokens(("phone", v) for v in values)), s)
+        r_full = rate(lambda: len(core.query(items, T0, canonical_input=True)), s)
+        clean = [{"kind": "phone", "value": v} for v in rng.sample(absent, BATCH)]
+        r_clean = rate(lambda: len(core.query(clean, T0, canonical_input=True)), s)
+        r_full_canon = rate(lambda: len(core.query(items, T0)), s)
+        results = core.query(items, T0, canonical_input=True)
+        matches = sum(1 for r in results if r["match"])
+        assert matches == BATCH // 2, matches
+
+        canon_rates = {}
+        samples = {
+            "phone": "+86 138 0013 8000", "email": " Alice.Smith@Example.COM ",
+            "bank_card": "4111 1111 1111 1111", "id_number": "CN:11010519491231002X",
+            "merchant": "uscc:91350100M000100Y43", "device": "imei:49-015420-323751-8",
+            "account": "iban:GB82 WEST 1234 5698 7654 32", "ip": "2001:DB8::0:1",
+        }
+        for kind, v in samples.items():
+            canon_rates[kind] = rate(
+                lambda kind=kind, v=v: sum(1 for _ in range(2000) if canonical(kind, v)), s / 4)
+
+        http = asyncio.run(http_rate(core, items, s))
+        redis = redis_rate(sorted(all_toks), toks, s)
+        bpi = core.index.memory_bytes() / max(1, core.index.count)
+
+    print(f"# bench_query on {platform.machine()} {platform.python_implementation()} "
+          f"{platform.python_version()}, {os.cpu_count()} cores; {args.n:,} live indicators "
+          f"(loaded in {load_s:.1f} s), batches of {BATCH:,}, half present")
+    print(f"baseline  python set membership        {r_set:>14,.0f} checks/s")
+    print(f"baseline  SQLite alone (PK lookups)    {r_sql:>14,.0f} checks/s")
+    if redis is None:
+        print("baseline  Redis SISMEMBER pipelined    skipped: no redis-server binary on PATH")
+    else:
+        print(f"baseline  Redis SISMEMBER pipelined    {redis:>14,.0f} checks/s")
+    print(f"bloom     batch path (contains_many)   {r_bloom:>14,.0f} checks/s "
+          f"({r_bloom / r_set:.2f}x set)")
+    print(f"tokens    keyed BLAKE2b per value      {r_tok:>14,.0f} tokens/s")
+    print(f"verdict   full path, canonical input   {r_full:>14,.0f} checks/s "
+          f"({r_full / r_set:.2f}x set, {r_full / r_sql:.1f}x SQLite)  budget >= 1,000,000")
+    print(f"verdict   full path, all absent        {r_clean:>14,.0f} checks/s "
+          f"(clean traffic: no positives to confirm)")
+    print(f"verdict   full path, raw phone input   {r_full_canon:>14,.0f} checks/s")
+    print(f"http      POST /v1/query batched       {http:>14,.0f} items/s  budget >= 300,000")
+    print(f"index     bytes per live indicator     {bpi:>14.2f}  budget <= 4")
+    print("canonicalisation per kind (values/s):")
+    for kind, r in canon_rates.items():
+        print(f"  {kind:<10} {r:>12,.0f}")
+
+
+async def http_rate(core: object, items: list[dict[str, str]], seconds: float) -> float:
+    import aiohttp
+    from aiohttp import web
+
+    from node.api import create_app
+    from node.config import load_config
+    from node.service import NodeCore
+
+    assert isinstance(core, NodeCore)
+    home = core.store.conn.execute("PRAGMA database_list").fetchone()[2]
+    home_dir = Path(home).parent
+    config = load_config(home_dir, env={})
+    app = create_app(config, core=core, clock=lambda: T0, jobs=False)
+    app.on_cleanup.clear()  # the store stays open for the rest of the benchmark
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    token = (home_dir / "api-token").read_text().strip()
+    body = {"items": items, "canonical": True}
+    url = f"http://127.0.0.1:{port}/v1/query"
+    best = 0.0
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+        async with session.post(url, json=body) as r:
+            assert r.status == 200
+            await r.read()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            async with session.post(url, json=body) as r:
+                await r.read()
+            best = max(best, len(items) / (time.perf_counter() - t))
+    await runner.cleanup()
+    return best
+
+
+def redis_rate(members: list[bytes], toks: list[bytes], seconds: float) -> float | None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    try:
+        import redis  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                r.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.05)
+        for i in range(0, len(members), 10_000):
+            r.sadd("tokens", *members[i:i + 10_000])
+
+        def check() -> int:
+            p = r.pipeline(transaction=False)
+            for x in toks:
+                p.sismember("tokens", x)
+            p.execute()
+            return len(toks)
+
+        return rate(check, seconds)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -225,7 +225,7 @@ class NodeCore:
                     mine = [
                         s
                         for s in self.store.indicators(tok)
-                        if s.author == self.key.id and not s.retracted
+                        if s.author == self.key.id and s.live(now)
                     ]
                     if mine:
                         ops.append(RetractOp(tok, kind, ep, str(reason)))

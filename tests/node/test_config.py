@@ -59,3 +59,9 @@ def test_every_setting_has_help() -> None:
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert all(s.help.endswith(".") and len(s.help) > 15 for s in SETTINGS)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for s in SETTINGS:
+        assert f"`{s.name}`" in readme, s.name

@@ -158,6 +158,12 @@ async def test_document_is_openapi_31_and_refs_resolve(
                 assert name in doc["components"]["securitySchemes"]
 
 
+def test_document_passes_an_openapi_validator_if_one_is_installed() -> None:
+    # Not a dependency of the project: used only where the environment has it.
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(openapi_document())
+
+
 # -- the document against the router -------------------------------------------------------
 
 

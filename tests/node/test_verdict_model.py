@@ -284,12 +284,6 @@ def test_verdicts_match_brute_force_model(ops: list[tuple[Any, ...]]) -> None:
     run(ops)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NodeCore.retract (node/service.py) counts an expired, unretracted report as "
-    "retractable (filters only `not s.retracted`, not `s.live(now)`), so it returns 201 "
-    "where 'this member has no live report of it' (422) is expected",
-)
 def test_retract_of_expired_report_is_refused() -> None:
     core = make_core()
     try:

@@ -89,14 +89,17 @@ _IS_ZERO: Final = bytes([1]) + bytes(255)
 """Translation table: 0 -> 1, anything else -> 0."""
 
 
+_TOKEN_TYPES: Final = (bytes, bytearray)
+
+
 def _bad_token(token: object) -> ValueError:
-    if isinstance(token, bytes | bytearray | memoryview):
+    if isinstance(token, _TOKEN_TYPES):
         return ValueError(f"a token is {TOKEN_BYTES} bytes, got {len(token)}")
-    return ValueError(f"a token is {TOKEN_BYTES} bytes, got {type(token).__name__}")
+    return ValueError(f"a token is {TOKEN_BYTES} bytes (bytes), got {type(token).__name__}")
 
 
 def _checked(token: bytes) -> bytes:
-    if not isinstance(token, bytes | bytearray) or len(token) != TOKEN_BYTES:
+    if not isinstance(token, _TOKEN_TYPES) or len(token) != TOKEN_BYTES:
         raise _bad_token(token)
     return token
 
@@ -112,7 +115,7 @@ def _joined(tokens: Sequence[bytes]) -> bytes:
     except TypeError:
         pass
     for t in tokens:
-        if not isinstance(t, bytes | bytearray) or len(t) != TOKEN_BYTES:
+        if not isinstance(t, _TOKEN_TYPES) or len(t) != TOKEN_BYTES:
             raise _bad_token(t)
     raise ValueError(f"tokens must be {TOKEN_BYTES}-byte bytes objects")  # pragma: no cover
 
@@ -311,7 +314,9 @@ class TokenIndex:
     # -- reads -------------------------------------------------------------------
 
     def __contains__(self, token: bytes) -> bool:
-        x = int.from_bytes(_checked(token), "little")
+        if not isinstance(token, _TOKEN_TYPES) or len(token) != TOKEN_BYTES:
+            raise _bad_token(token)
+        x = int.from_bytes(token, "little")
         m = self._m
         p = (x & _M64) % m
         step = ((x >> 64) | 1) % m
@@ -340,8 +345,11 @@ class TokenIndex:
         append = out.append
         m, mask64, probes = self._m, _M64, range(1, self._k)
         bits, shift, low = self._bits, self._shift, self._low_mask
+        types, size = _TOKEN_TYPES, TOKEN_BYTES
         for token in tokens:
-            x = int.from_bytes(_checked(token), "little")
+            if not isinstance(token, types) or len(token) != size:
+                raise _bad_token(token)
+            x = int.from_bytes(token, "little")
             p = (x & mask64) % m
             if not bits[p >> shift] >> (p & low) & 1:
                 append(False)

@@ -194,7 +194,8 @@ class SqliteStore:
                     " last_ts, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
                     " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
                     " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
-                    " first_ts = CASE WHEN retracted THEN excluded.first_ts ELSE first_ts END,"
+                    " first_ts = CASE WHEN retracted OR exp <= excluded.last_ts"
+                    " THEN excluded.first_ts ELSE first_ts END,"
                     " last_ts = excluded.last_ts, retracted = 0",
                     adds,
                 )

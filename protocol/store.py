@@ -115,7 +115,9 @@ class MemoryStore:
                     cat=op.cat,
                     sev=op.sev,
                     exp=op.exp,
-                    first_ts=entry.ts if old is None or old.retracted else old.first_ts,
+                    first_ts=entry.ts
+                    if old is None or old.retracted or old.exp <= entry.ts
+                    else old.first_ts,
                     last_ts=entry.ts,
                     retracted=False,
                 )

@@ -77,6 +77,25 @@ def test_large_batches_agree_with_contains() -> None:
     assert index.contains_many([]) == []
 
 
+def test_small_batches_agree_with_contains() -> None:
+    rng = random.Random(10)
+    index = TokenIndex(1024)
+    index.add_many(random_tokens(rng, 2000))  # overfull: most absent tokens pass some probes
+    for n in (1, 2, 30, 47, 48, 49):
+        query = random_tokens(rng, n)
+        assert index.contains_many(query) == [t in index for t in query]
+
+
+def test_batch_narrowing_to_one_token() -> None:
+    rng = random.Random(9)
+    index = TokenIndex(1024)
+    token = rng.randbytes(16)
+    index.add(token)
+    batch = random_tokens(rng, 70)
+    batch[33] = token
+    assert index.contains_many(batch) == [i == 33 for i in range(70)]
+
+
 def test_eight_byte_lanes_agree() -> None:
     """Filters past 2**31 bits use 8-byte lanes; the arithmetic is the same at any size."""
     rng = random.Random(8)
@@ -212,6 +231,9 @@ def test_build_sizes_from_the_count() -> None:
     assert stats.expected_fpr < 0.001
     with pytest.raises(AttributeError):
         stats.count = 0  # type: ignore[misc]
+
+    assert index.error_rate == 0.001
+    assert repr(index) == f"TokenIndex(capacity=20000, count=10000, num_bits={m}, num_probes=10)"
 
     loose = TokenIndex.build([], 10_000, error_rate=0.01)
     assert loose.num_bits < m and loose.num_probes == 7

@@ -1,0 +1,121 @@
+"""SqliteStore implements the protocol's storage interface and keeps secrets sealed."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from contracts.charter import Charter, EpochInfo, Member
+from contracts.errors import StoreError
+from contracts.policy import DAY_MS
+from node.store import MIGRATIONS, SqliteStore
+from protocol.charter_chain import CharterChain, sign_charter
+from protocol.entries import AddOp, RetractOp, build_entry
+from protocol.feeds import Feeds
+from protocol.keys import MemberKey
+from protocol.store import FeedStore, MemoryStore
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def fresh_store() -> SqliteStore:
+    return SqliteStore(None, MemberKey.from_seed(bytes(32)))
+
+
+def consortium() -> tuple[MemberKey, bytes]:
+    key = MemberKey.from_seed(random.Random(3).randbytes(32))
+    m = Member(id=key.id, name="a", endpoint="", roles=frozenset({"admin", "publisher"}))
+    g = Charter(consortium="c", version=1, prev=None, ts=T0, members=(m,),
+                epochs=(EpochInfo(ep=1, since=T0),))
+    return key, sign_charter(g, [key])
+
+
+def test_is_a_feed_store(fresh_store: SqliteStore) -> None:
+    assert isinstance(fresh_store, FeedStore)
+
+
+def test_same_outcomes_as_memory_store(fresh_store: SqliteStore) -> None:
+    """A mixed sequence (gap, duplicate, retract, fork) gives the same result in both stores."""
+    key, genesis = consortium()
+    tok = [bytes([i]) * 16 for i in range(5)]
+    exp = T0 + DAY_MS
+
+    def add(i: int) -> AddOp:
+        return AddOp(tok[i], "phone", 1, "telecom_fraud", 2, exp)
+
+    e1 = build_entry(key, seq=1, prev=None, ts=T0, cv=1, ops=[add(0), add(1)])
+    e2 = build_entry(key, seq=2, prev=e1.hash, ts=T0, cv=1,
+                     ops=[RetractOp(tok[0], "phone", 1, "resolved")])
+    e3 = build_entry(key, seq=3, prev=e2.hash, ts=T0, cv=1, ops=[add(2)])
+    e3b = build_entry(key, seq=3, prev=e2.hash, ts=T0, cv=1, ops=[add(3)])
+    bad = build_entry(key, seq=4, prev=e3.hash, ts=T0, cv=1,
+                      ops=[RetractOp(tok[4], "phone", 1, "resolved")])
+    seq = [e3.raw, e1.raw, e1.raw, e2.raw, bad.raw, e3b.raw, e3.raw]
+    outcomes = []
+    for store in (MemoryStore(), fresh_store):
+        feeds = Feeds(store, CharterChain(genesis))
+        got = [(o.status, o.reason, [e.seq for e in o.accepted])
+               for o in (feeds.offer(raw, T0) for raw in seq)]
+        states = sorted((s.tok, s.retracted) for t in tok for s in store.indicators(t))
+        outcomes.append((got, states, store.is_frozen(key.id), store.head(key.id)))
+    assert outcomes[0] == outcomes[1]
+    got, states, frozen, head = outcomes[1]
+    assert [g[0] for g in got] == ["held", "accepted", "duplicate", "accepted", "rejected",
+                                   "fork", "rejected"]
+    assert got[3][2] == [2, 3]  # e2 unblocked the held e3
+    assert frozen and head is not None and head.seq == 3
+    assert states == [(tok[0], True), (tok[1], False), (tok[2], False)]
+
+
+def test_epoch_keys_and_raw_values_are_sealed_at_rest(tmp_path: Path) -> None:
+    key = MemberKey.from_seed(bytes(range(32)))
+    path = tmp_path / "s.db"
+    store = SqliteStore(path, key)
+    secret = bytes(range(100, 132))
+    store.put_epoch_key(1, secret)
+    store.put_own_values([(b"t" * 16, 1, "phone", "+8613800138000")])
+    assert store.epoch_keys() == {1: secret}
+    assert list(store.own_values(1)) == [(b"t" * 16, "phone", "+8613800138000")]
+    store.close()
+    for f in tmp_path.iterdir():
+        data = f.read_bytes()
+        assert secret not in data and b"+8613800138000" not in data and b"8613800138000" not in data
+    with pytest.raises(StoreError):
+        SqliteStore(path, MemberKey.from_seed(bytes(32))).epoch_keys()
+    with pytest.raises(StoreError):
+        SqliteStore(path).epoch_keys()
+
+
+def test_migrations_are_safe_to_rerun(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SqliteStore(path).close()
+    s = SqliteStore(path)
+    assert MIGRATIONS.pending(s.db) == []
+    assert {"entries", "indicators", "charters", "key_epochs", "grants", "proposals",
+            "fork_proofs", "peers", "audit", "own_values", "api_keys", "held",
+            "feeds"} <= set(s.db.table_names())
+    assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.close()
+
+
+def test_failed_unit_of_work_rolls_back(fresh_store: SqliteStore) -> None:
+    with pytest.raises(RuntimeError), fresh_store.atomic(durable=True):
+        fresh_store.audit(1, "me", "x", "y")
+        raise RuntimeError("boom")
+    assert fresh_store.conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == 0
+    assert fresh_store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # back to NORMAL
+
+
+def test_api_keys_stored_hashed(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    s = SqliteStore(path)
+    s.add_api_key("rm_secret_value", "cli", ["query"], 0)
+    assert s.api_key_scopes("rm_secret_value") == {"query"}
+    assert s.api_key_scopes("rm_other") is None
+    s.close()
+    raw = sqlite3.connect(path).execute("SELECT hash FROM api_keys").fetchone()[0]
+    assert b"rm_secret_value" not in raw and b"rm_secret_value" not in path.read_bytes()

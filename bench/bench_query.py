@@ -74,8 +74,10 @@ def build_node(home: Path, n: int) -> tuple[object, list[str], list[str]]:
     absent = [f"+86139{i:08d}" for i in range(n)]
     exp = T0 + 300 * DAY_MS
     for i in range(0, n, 1000):
-        ops = [AddOp(tk.token("phone", v), "phone", 1, "telecom_fraud", 3, exp)
-               for v in present[i:i + 1000]]
+        ops = [
+            AddOp(tk.token("phone", v), "phone", 1, "telecom_fraud", 3, exp)
+            for v in present[i : i + 1000]
+        ]
         with core.store.atomic():
             core.feeds.publish(key, ops, T0)
     core.rebuild_index(T0)
@@ -125,35 +127,48 @@ def main() -> None:
 
         canon_rates = {}
         samples = {
-            "phone": "+86 138 0013 8000", "email": " Alice.Smith@Example.COM ",
-            "bank_card": "4111 1111 1111 1111", "id_number": "CN:11010519491231002X",
-            "merchant": "uscc:91350100M000100Y43", "device": "imei:49-015420-323751-8",
-            "account": "iban:GB82 WEST 1234 5698 7654 32", "ip": "2001:DB8::0:1",
+            "phone": "+86 138 0013 8000",
+            "email": " Alice.Smith@Example.COM ",
+            "bank_card": "4111 1111 1111 1111",
+            "id_number": "CN:11010519491231002X",
+            "merchant": "uscc:91350100M000100Y43",
+            "device": "imei:49-015420-323751-8",
+            "account": "iban:GB82 WEST 1234 5698 7654 32",
+            "ip": "2001:DB8::0:1",
         }
         for kind, v in samples.items():
             canon_rates[kind] = rate(
-                lambda kind=kind, v=v: sum(1 for _ in range(2000) if canonical(kind, v)), s / 4)
+                lambda kind=kind, v=v: sum(1 for _ in range(2000) if canonical(kind, v)), s / 4
+            )
 
         http = asyncio.run(http_rate(core, items, s))
         redis = redis_rate(sorted(all_toks), toks, s)
         bpi = core.index.memory_bytes() / max(1, core.index.count)
 
-    print(f"# bench_query on {platform.machine()} {platform.python_implementation()} "
-          f"{platform.python_version()}, {os.cpu_count()} cores; {args.n:,} live indicators "
-          f"(loaded in {load_s:.1f} s), batches of {BATCH:,}, half present")
+    print(
+        f"# bench_query on {platform.machine()} {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} cores; {args.n:,} live indicators "
+        f"(loaded in {load_s:.1f} s), batches of {BATCH:,}, half present"
+    )
     print(f"baseline  python set membership        {r_set:>14,.0f} checks/s")
     print(f"baseline  SQLite alone (PK lookups)    {r_sql:>14,.0f} checks/s")
     if isinstance(redis, str):
         print(f"baseline  Redis SISMEMBER pipelined    skipped: {redis}")
     else:
         print(f"baseline  Redis SISMEMBER pipelined    {redis:>14,.0f} checks/s")
-    print(f"bloom     batch path (contains_many)   {r_bloom:>14,.0f} checks/s "
-          f"({r_bloom / r_set:.2f}x set)")
+    print(
+        f"bloom     batch path (contains_many)   {r_bloom:>14,.0f} checks/s "
+        f"({r_bloom / r_set:.2f}x set)"
+    )
     print(f"tokens    keyed BLAKE2b per value      {r_tok:>14,.0f} tokens/s")
-    print(f"verdict   full path, canonical input   {r_full:>14,.0f} checks/s "
-          f"({r_full / r_set:.2f}x set, {r_full / r_sql:.1f}x SQLite)  budget >= 1,000,000")
-    print(f"verdict   full path, all absent        {r_clean:>14,.0f} checks/s "
-          f"(clean traffic: no positives to confirm)")
+    print(
+        f"verdict   full path, canonical input   {r_full:>14,.0f} checks/s "
+        f"({r_full / r_set:.2f}x set, {r_full / r_sql:.1f}x SQLite)  budget >= 1,000,000"
+    )
+    print(
+        f"verdict   full path, all absent        {r_clean:>14,.0f} checks/s "
+        f"(clean traffic: no positives to confirm)"
+    )
     print(f"verdict   full path, raw phone input   {r_full_canon:>14,.0f} checks/s")
     print(f"http      POST /v1/query batched       {http:>14,.0f} items/s  budget >= 300,000")
     print(f"index     bytes per live indicator     {bpi:>14.2f}  budget <= 4")
@@ -209,8 +224,9 @@ def redis_rate(members: list[bytes], toks: list[bytes], seconds: float) -> float
     except ImportError:
         return "the redis Python client is not installed (pip install redis)"
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
     try:
         r = redis.Redis(port=port)
         deadline = time.monotonic() + 10
@@ -223,7 +239,7 @@ def redis_rate(members: list[bytes], toks: list[bytes], seconds: float) -> float
                     return "redis-server did not answer within 10 s"
                 time.sleep(0.05)
         for i in range(0, len(members), 10_000):
-            r.sadd("tokens", *members[i:i + 10_000])
+            r.sadd("tokens", *members[i : i + 10_000])
 
         def check() -> int:
             p = r.pipeline(transaction=False)

@@ -29,8 +29,14 @@ def fresh_store() -> SqliteStore:
 def consortium() -> tuple[MemberKey, bytes]:
     key = MemberKey.from_seed(random.Random(3).randbytes(32))
     m = Member(id=key.id, name="a", endpoint="", roles=frozenset({"admin", "publisher"}))
-    g = Charter(consortium="c", version=1, prev=None, ts=T0, members=(m,),
-                epochs=(EpochInfo(ep=1, since=T0),))
+    g = Charter(
+        consortium="c",
+        version=1,
+        prev=None,
+        ts=T0,
+        members=(m,),
+        epochs=(EpochInfo(ep=1, since=T0),),
+    )
     return key, sign_charter(g, [key])
 
 
@@ -48,24 +54,35 @@ def test_same_outcomes_as_memory_store(fresh_store: SqliteStore) -> None:
         return AddOp(tok[i], "phone", 1, "telecom_fraud", 2, exp)
 
     e1 = build_entry(key, seq=1, prev=None, ts=T0, cv=1, ops=[add(0), add(1)])
-    e2 = build_entry(key, seq=2, prev=e1.hash, ts=T0, cv=1,
-                     ops=[RetractOp(tok[0], "phone", 1, "resolved")])
+    e2 = build_entry(
+        key, seq=2, prev=e1.hash, ts=T0, cv=1, ops=[RetractOp(tok[0], "phone", 1, "resolved")]
+    )
     e3 = build_entry(key, seq=3, prev=e2.hash, ts=T0, cv=1, ops=[add(2)])
     e3b = build_entry(key, seq=3, prev=e2.hash, ts=T0, cv=1, ops=[add(3)])
-    bad = build_entry(key, seq=4, prev=e3.hash, ts=T0, cv=1,
-                      ops=[RetractOp(tok[4], "phone", 1, "resolved")])
+    bad = build_entry(
+        key, seq=4, prev=e3.hash, ts=T0, cv=1, ops=[RetractOp(tok[4], "phone", 1, "resolved")]
+    )
     seq = [e3.raw, e1.raw, e1.raw, e2.raw, bad.raw, e3b.raw, e3.raw]
     outcomes = []
     for store in (MemoryStore(), fresh_store):
         feeds = Feeds(store, CharterChain(genesis))
-        got = [(o.status, o.reason, [e.seq for e in o.accepted])
-               for o in (feeds.offer(raw, T0) for raw in seq)]
+        got = [
+            (o.status, o.reason, [e.seq for e in o.accepted])
+            for o in (feeds.offer(raw, T0) for raw in seq)
+        ]
         states = sorted((s.tok, s.retracted) for t in tok for s in store.indicators(t))
         outcomes.append((got, states, store.is_frozen(key.id), store.head(key.id)))
     assert outcomes[0] == outcomes[1]
     got, states, frozen, head = outcomes[1]
-    assert [g[0] for g in got] == ["held", "accepted", "duplicate", "accepted", "rejected",
-                                   "fork", "rejected"]
+    assert [g[0] for g in got] == [
+        "held",
+        "accepted",
+        "duplicate",
+        "accepted",
+        "rejected",
+        "fork",
+        "rejected",
+    ]
     assert got[3][2] == [2, 3]  # e2 unblocked the held e3
     assert frozen and head is not None and head.seq == 3
     assert states == [(tok[0], True), (tok[1], False), (tok[2], False)]
@@ -95,9 +112,21 @@ def test_migrations_are_safe_to_rerun(tmp_path: Path) -> None:
     SqliteStore(path).close()
     s = SqliteStore(path)
     assert MIGRATIONS.pending(s.db) == []
-    assert {"entries", "indicators", "charters", "key_epochs", "grants", "proposals",
-            "fork_proofs", "peers", "audit", "own_values", "api_keys", "held",
-            "feeds"} <= set(s.db.table_names())
+    assert {
+        "entries",
+        "indicators",
+        "charters",
+        "key_epochs",
+        "grants",
+        "proposals",
+        "fork_proofs",
+        "peers",
+        "audit",
+        "own_values",
+        "api_keys",
+        "held",
+        "feeds",
+    } <= set(s.db.table_names())
     assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     s.close()
 

@@ -152,13 +152,7 @@ class NodeCore:
         own: list[tuple[bytes, int, str, str]] = []
         for i, item in enumerate(items):
             try:
-                if not isinstance(item, Mapping):
-                    raise RequestError("bad_item", "an item is an object")
-                extra = set(item) - REPORT_FIELDS
-                if extra:
-                    raise RequestError("unknown_field", f"unknown fields {sorted(extra)}")
-                kind, value = _kind_value(item)
-                canon = canonical(kind, value, region=self.region)
+                kind, canon = self._item_canonical(item, REPORT_FIELDS)
                 cat = item.get("category")
                 if cat is None:
                     raise RequestError("missing_field", "category is required")
@@ -207,13 +201,7 @@ class NodeCore:
         ops: list[Op] = []
         for i, item in enumerate(items):
             try:
-                if not isinstance(item, Mapping):
-                    raise RequestError("bad_item", "an item is an object")
-                extra = set(item) - RETRACT_FIELDS
-                if extra:
-                    raise RequestError("unknown_field", f"unknown fields {sorted(extra)}")
-                kind, value = _kind_value(item)
-                canon = canonical(kind, value, region=self.region)
+                kind, canon = self._item_canonical(item, RETRACT_FIELDS)
                 reason = item.get("reason")
                 if reason not in RETRACT_REASONS:
                     raise RequestError(
@@ -240,6 +228,16 @@ class NodeCore:
             entry = feeds.publish(self.key, ops, now)
         log.info("published entry seq=%d with %d retractions", entry.seq, len(ops))
         return ReportResult(len(ops), entry)
+
+    def _item_canonical(self, item: object, fields: set[str]) -> tuple[str, str]:
+        """Kind and canonical value of one report or retraction item, or RequestError."""
+        if not isinstance(item, Mapping):
+            raise RequestError("bad_item", "an item is an object")
+        extra = set(item) - fields
+        if extra:
+            raise RequestError("unknown_field", f"unknown fields {sorted(extra)}")
+        kind, value = _kind_value(item)
+        return kind, canonical(kind, value, region=self.region)
 
     # -- replication -------------------------------------------------------------
 

@@ -137,12 +137,7 @@ class NodeCore:
     def report(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
         chain, feeds = self._ready()
         policy = chain.current.policy
-        if not items:
-            raise RequestError("empty_batch", "a report carries at least one item")
-        if len(items) > policy.max_ops:
-            raise RequestError(
-                "batch_too_large", f"{len(items)} items; at most {policy.max_ops} per report", 413
-            )
+        _check_batch(items, policy.max_ops, "a report")
         ep = chain.current.current_epoch()
         if ep not in self.epoch_keys:
             raise NotReady(f"this node holds no key for the current epoch {ep}")
@@ -191,12 +186,7 @@ class NodeCore:
     def retract(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
         chain, feeds = self._ready()
         policy = chain.current.policy
-        if not items:
-            raise RequestError("empty_batch", "a retraction carries at least one item")
-        if len(items) > policy.max_ops:
-            raise RequestError(
-                "batch_too_large", f"{len(items)} items; at most {policy.max_ops} per request", 413
-            )
+        _check_batch(items, policy.max_ops, "a retraction")
         errors: list[ItemError] = []
         ops: list[Op] = []
         for i, item in enumerate(items):
@@ -347,6 +337,15 @@ class NodeCore:
                     }
                 )
         return out
+
+
+def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:
+    if not items:
+        raise RequestError("empty_batch", f"{what} carries at least one item")
+    if len(items) > max_items:
+        raise RequestError(
+            "batch_too_large", f"{len(items)} items; at most {max_items} in {what}", 413
+        )
 
 
 def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:

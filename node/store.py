@@ -28,6 +28,7 @@ from sqlite_utils.migrations import Migrations
 from contracts.errors import StoreError
 from protocol.entries import AddOp, Entry, decode_entry
 from protocol.forks import ForkProof, decode_fork_proof
+from protocol.grants import Grant
 from protocol.keys import MemberId, MemberKey
 from protocol.store import Head, IndicatorState
 
@@ -301,6 +302,17 @@ class SqliteStore:
 
     def charters(self) -> list[bytes]:
         return [bytes(r[0]) for r in self.conn.execute("SELECT raw FROM charters ORDER BY version")]
+
+    def put_grant(self, grant: Grant) -> bool:
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO grants (hash, issuer, recipient, cv, ts, raw)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (grant.hash, grant.issuer, grant.to, grant.cv, grant.ts, grant.raw),
+        )
+        return cur.rowcount > 0
+
+    def grants(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self.conn.execute("SELECT raw FROM grants ORDER BY rowid")]
 
     # -- secrets at rest ---------------------------------------------------------
 

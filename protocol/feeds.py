@@ -26,7 +26,7 @@ An entry is accepted whole or not at all; a refusal changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from contracts.charter import Charter
@@ -84,6 +84,9 @@ class Feeds:
         self.store = store
         self.chain = chain
         self.stats = FeedStatistics()
+        #: Called with every entry appended, in order (the gossip engine and the
+        #: node's index listen here).
+        self.listeners: list[Callable[[Entry], None]] = []
 
     # -- publishing --------------------------------------------------------
 
@@ -187,6 +190,8 @@ class Feeds:
         self._check_body(entry, charter, head.ts if head else None, head.cv if head else None, now)
         store.append(entry)
         self.stats.accepted += 1
+        for listener in self.listeners:
+            listener(entry)
         accepted = [entry]
         if drain:
             accepted.extend(self._drain_held(log, now))

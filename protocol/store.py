@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from protocol.entries import AddOp, Entry
 from protocol.forks import ForkProof
+from protocol.grants import Grant
 from protocol.keys import MemberId
 
 __all__ = ["FeedStore", "Head", "IndicatorState", "MemoryStore"]
@@ -64,6 +65,8 @@ class FeedStore(Protocol):
     def fork_proofs(self) -> list[ForkProof]: ...
     def put_charter(self, version: int, raw: bytes) -> None: ...
     def charters(self) -> list[bytes]: ...
+    def put_grant(self, grant: Grant) -> bool: ...
+    def grants(self) -> list[bytes]: ...
 
 
 class MemoryStore:
@@ -77,6 +80,7 @@ class MemoryStore:
         self._held: dict[MemberId, dict[bytes, Entry]] = {}
         self._forks: dict[MemberId, ForkProof] = {}
         self._charters: dict[int, bytes] = {}
+        self._grants: dict[bytes, bytes] = {}
 
     # feeds
     def head(self, log: MemberId) -> Head | None:
@@ -184,3 +188,13 @@ class MemoryStore:
 
     def charters(self) -> list[bytes]:
         return [self._charters[v] for v in sorted(self._charters)]
+
+    # key grants (sealed; relayed to everyone, opened only by the recipient)
+    def put_grant(self, grant: Grant) -> bool:
+        if grant.hash in self._grants:
+            return False
+        self._grants[grant.hash] = grant.raw
+        return True
+
+    def grants(self) -> list[bytes]:
+        return list(self._grants.values())

@@ -1,0 +1,1025 @@
+"""The gossip engine (DESIGN §8): push-pull exchanges as a sans-IO state machine.
+
+One :class:`GossipEngine` per node. It never touches a socket or a clock: the
+driver (the node's aiohttp transport, or the simulator's virtual network)
+feeds it with
+
+* :meth:`GossipEngine.receive` — a message from a peer; returns the answer to
+  deliver back to that peer, or ``None``;
+* :meth:`GossipEngine.handle_timer` — time has reached :meth:`get_timer`;
+* :meth:`GossipEngine.connection_failed` — a message could not be delivered;
+
+and drains :meth:`GossipEngine.next_event` for what happened: messages to
+send (:class:`Send`), entries accepted, forks found, keys granted, peers
+backing off or quarantined. Randomness comes from the ``rng`` it is given.
+
+An exchange between initiator A and responder B::
+
+    A -> B  hello: A's charter (version, hash); A's feed heads changed since
+            the last exchange B confirmed, plus a digest of all A's heads;
+            grants and fork proofs B has not been given yet
+    B -> A  reply: what A lacks (charter versions, grants, fork proofs,
+            entries oldest first, round-robin over feeds, up to the frame
+            limit, "more" if B had to stop), and B's heads likewise
+    A -> B  push:  what B lacks, likewise (sent only if there is something
+            to send or to confirm)
+    B -> A  ack
+
+Heads travel as deltas against what the other side confirmed, and every
+message carries a 16-byte digest of *all* the sender's heads (an XOR of one
+keyed hash per head, updated incrementally). A receiver whose view does not
+match the digest (it restarted, or a message was lost) asks for the full set
+(``rs``). So an idle exchange is two small messages whatever the member count.
+While ``more`` is set the initiator starts the next exchange at once.
+
+Wire format: canonical CBOR maps with short text keys (DESIGN §5)::
+
+    hello = {"t": "h", "x": id, "c": [cv, hash], "dg": digest,
+             "hd"?: [[log, seq, hash], ...], "f"?: true, "it"?: [[kind, raw], ...], "rs"?: true}
+    reply = {"t": "r", "x": id, "c": [cv, hash], "dg": digest, "hd"?, "f"?, "it"?, "rs"?,
+             "ch"?: [charter raw, ...], "en"?: [entry raw, ...], "m"?: true}
+    push  = {"t": "p", "x": id, "ch"?, "it"?, "en"?, "m"?}
+    ack   = {"t": "a", "x": id}
+
+Item kinds: ``g`` a key grant, ``f`` a fork proof.
+
+A peer that relays data no honest node would have accepted — a bad
+signature, a malformed entry, an entry outside the policy, a forged grant —
+is counted; after :data:`QUARANTINE_AFTER` such messages it is quarantined
+for :data:`QUARANTINE_MS`: not contacted, its messages refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError
+from protocol import codec
+from protocol.entries import HARD_MAX_ENTRY_BYTES, Entry
+from protocol.feeds import FORK, REJECTED, Feeds
+from protocol.forks import ForkProof, decode_fork_proof
+from protocol.grants import Grant, GrantRejected, check_grant, decode_grant, open_grant
+from protocol.keys import MemberId, MemberKey, short_id
+
+__all__ = [
+    "BACKOFF_CAP_MS",
+    "QUARANTINE_AFTER",
+    "QUARANTINE_MS",
+    "SUSPICIOUS_REASONS",
+    "CharterAdvanced",
+    "EntriesAccepted",
+    "Event",
+    "ExchangeCompleted",
+    "ForkDetected",
+    "GossipEngine",
+    "GossipError",
+    "KeysGranted",
+    "PeerFailed",
+    "PeerQuarantined",
+    "PeerStats",
+    "Refused",
+    "Send",
+    "max_message_bytes",
+]
+
+#: Consecutive failures back a peer off for interval * 2**(n-1), jittered, at most this.
+BACKOFF_CAP_MS = 300_000
+#: A peer that relays this many invalid messages is quarantined.
+QUARANTINE_AFTER = 3
+QUARANTINE_MS = 600_000
+#: An exchange whose answer has not come within this is counted as failed.
+EXCHANGE_TIMEOUT_MS = 30_000
+#: Entries taken from one feed per turn of the round-robin.
+ENTRIES_PER_TURN = 32
+#: Answers kept waiting for confirmation, per peer.
+MAX_PENDING_PER_PEER = 8
+#: Items (grants, proofs) waiting for a charter version not yet held.
+MAX_WAITING_ITEMS = 1024
+#: Follow-up exchanges in a row that make no progress before the engine pauses.
+MAX_IDLE_FOLLOW_UPS = 2
+
+#: Refusal reasons no honest relay could cause: each counts against the peer
+#: that sent the entry. (``ts_future``, ``cv_stale``, ``revoked``, ``frozen``
+#: and ``held_full`` depend on when a node learnt something and do not.)
+SUSPICIOUS_REASONS = frozenset(
+    {
+        "too_large",
+        "decode",
+        "not_member",
+        "bad_signature",
+        "bad_prev",
+        "ts_before_head",
+        "cv_decreased",
+        "too_many_ops",
+        "policy",
+        "unknown_epoch",
+        "retract_unknown",
+    }
+)
+
+_KINDS = {"h": "hello", "r": "reply", "p": "push", "a": "ack"}
+_KEYS = {
+    "h": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs"}),
+    "r": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "ch", "en", "m"}),
+    "p": frozenset({"t", "x", "ch", "it", "en", "m"}),
+    "a": frozenset({"t", "x"}),
+}
+_DIGEST_KEY = b"riskmesh-heads-digest-v1"
+
+
+def max_message_bytes(frame_bytes: int, members: int) -> int:
+    """The largest gossip message a node accepts for this frame size and membership."""
+    return frame_bytes + HARD_MAX_ENTRY_BYTES + 128 * members + 65_536
+
+
+class GossipError(RemoteProtocolError):
+    """A gossip message refused as a whole."""
+
+    code = "gossip_refused"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# -- events --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Deliver ``data`` to ``peer``; feed its answer (if any) back to :meth:`receive`."""
+
+    peer: MemberId
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"Send(peer={short_id(self.peer)}, {len(self.data)} bytes)"
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesAccepted:
+    peer: MemberId | None
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Something a peer sent was refused (an entry, a grant, a charter, a proof)."""
+
+    peer: MemberId
+    what: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForkDetected:
+    proof: ForkProof
+    peer: MemberId | None  # who relayed it (None: found here)
+
+
+@dataclass(frozen=True, slots=True)
+class CharterAdvanced:
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeysGranted:
+    grant: Grant
+    keys: dict[int, bytes] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFailed:
+    peer: MemberId
+    failures: int
+    backoff_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerQuarantined:
+    peer: MemberId
+    until: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeCompleted:
+    peer: MemberId
+    initiator: bool
+    entries_in: int
+    entries_out: int
+
+
+Event = (
+    Send
+    | EntriesAccepted
+    | Refused
+    | ForkDetected
+    | CharterAdvanced
+    | KeysGranted
+    | PeerFailed
+    | PeerQuarantined
+    | ExchangeCompleted
+)
+
+
+# -- per-peer state ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PeerStats:
+    exchanges: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    backoff_until: int = 0
+    last_attempt: int | None = None
+    last_success: int | None = None
+    messages_sent: int = 0
+    messages_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    entries_sent: int = 0
+    entries_received: int = 0
+    invalid: int = 0
+    invalid_reasons: dict[str, int] = field(default_factory=dict)
+    quarantined_until: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An answer sent and waiting for the message that confirms it arrived."""
+
+    counter: int | None  # our heads counter the message's delta reached (None: no heads)
+    item_upto: int
+    deadline: int
+    initiator: bool
+    follow_up: bool = False
+    entries_in: int = 0
+    entries_out: int = 0
+
+
+@dataclass(slots=True)
+class _Peer:
+    stats: PeerStats = field(default_factory=PeerStats)
+    told: int | None = None  # heads counter the peer confirmed (None: send full heads)
+    item_upto: int = 0  # items[:item_upto] the peer confirmed
+    known: dict[MemberId, tuple[int, bytes]] | None = None  # the peer's heads as it told us
+    known_dig: int = 0
+    known_cv: int = 0
+    behind: set[MemberId] = field(default_factory=set)  # logs where we are ahead of the peer
+    scanned: int = 0  # our heads counter up to which `behind` is current
+    want_full: bool = False  # ask the peer for its full heads
+    has_items: set[bytes] = field(default_factory=set)  # item hashes the peer sent us
+    pending: dict[int, _Pending] = field(default_factory=dict)
+    cursor: int = 0  # round-robin position over `behind`
+    idle_follow_ups: int = 0
+
+
+def _head_hash(log: bytes, seq: int, h: bytes) -> int:
+    d = hashlib.blake2b(log + seq.to_bytes(8, "big") + h, digest_size=16, key=_DIGEST_KEY)
+    return int.from_bytes(d.digest(), "big")
+
+
+def _dig_bytes(d: int) -> bytes:
+    return d.to_bytes(16, "big")
+
+
+# -- the engine ----------------------------------------------------------------------
+
+
+class GossipEngine:
+    """One node's side of gossip, over its :class:`~protocol.feeds.Feeds`."""
+
+    def __init__(
+        self,
+        key: MemberKey,
+        feeds: Feeds,
+        *,
+        rng: random.Random,
+        now: int,
+        interval_ms: int | None = None,
+        fanout: int | None = None,
+        frame_bytes: int | None = None,
+        timeout_ms: int = EXCHANGE_TIMEOUT_MS,
+    ) -> None:
+        self.key = key
+        self.me = key.id
+        self.feeds = feeds
+        self.chain = feeds.chain
+        self.store = feeds.store
+        self.rng = rng
+        gs = self.chain.current.policy.gossip
+        self.interval_ms = interval_ms or gs.interval_ms
+        self.fanout = fanout or gs.fanout
+        self.frame_bytes = frame_bytes or gs.frame_bytes
+        self.timeout_ms = timeout_ms
+        self.round = 0
+        self._next_round = now + self._jitter(self.interval_ms)
+        self._events: list[Event] = []
+        self._peers: dict[MemberId, _Peer] = {}
+        # our heads, their digest, and an ordered log of which changed when
+        self._heads: dict[MemberId, tuple[int, bytes]] = {}
+        self._dig = 0
+        self._counter = 0
+        self._changed: dict[MemberId, int] = {}
+        for log, h in self.store.heads().items():
+            self._set_head(log, h.seq, h.hash)
+        # items: grants and fork proofs, in the order this node learnt them
+        self._items: list[tuple[str, bytes, bytes]] = []  # (kind, hash, raw)
+        self._item_hashes: set[bytes] = set()
+        self._waiting: list[tuple[MemberId, str, bytes]] = []  # items awaiting a charter version
+        for raw in self.store.grants():
+            self._add_item("g", raw)
+        for proof in self.store.fork_proofs():
+            self._add_item("f", proof.encode())
+        self._accepted_now: list[Entry] = []
+        feeds.listeners.append(self._on_append)
+
+    # -- public driving interface ---------------------------------------------------
+
+    def next_event(self) -> Event | None:
+        return self._events.pop(0) if self._events else None
+
+    def events(self) -> Iterator[Event]:
+        """Drain every pending event."""
+        while self._events:
+            yield self._events.pop(0)
+
+    def get_timer(self) -> int:
+        """When :meth:`handle_timer` next has something to do."""
+        t = self._next_round
+        for p in self._peers.values():
+            for pend in p.pending.values():
+                if pend.initiator:
+                    t = min(t, pend.deadline)
+        return t
+
+    def handle_timer(self, now: int) -> None:
+        self._expire(now)
+        if now >= self._next_round:
+            self.start_round(now)
+
+    def start_round(self, now: int) -> list[MemberId]:
+        """Start an exchange with up to ``fanout`` random peers; return who."""
+        self.round += 1
+        self._next_round = now + self._jitter(self.interval_ms)
+        chosen = self._choose_peers(now)
+        for peer in chosen:
+            self._start_exchange(peer, now)
+        return chosen
+
+    def connection_failed(self, peer: MemberId, now: int) -> None:
+        """The driver could not deliver a message to ``peer`` or got no answer."""
+        p = self._peer(peer)
+        p.pending = {x: v for x, v in p.pending.items() if not v.initiator}
+        self._fail(peer, p, now)
+
+    def receive(self, peer: MemberId, data: bytes, now: int) -> bytes | None:
+        """Handle one message from ``peer``; return the answer to deliver back, if any.
+
+        Raises GossipError if the message is refused as a whole (a non-member,
+        a quarantined peer, a malformed message); nothing changes then except
+        the peer's statistics.
+        """
+        charter = self.chain.current
+        if peer == self.me or not charter.is_active(peer):
+            raise GossipError("not_member", "sender is not an active member of the consortium")
+        p = self._peer(peer)
+        st = p.stats
+        if st.quarantined_until > now:
+            raise GossipError("quarantined", "sender is quarantined for relaying invalid data")
+        st.messages_received += 1
+        st.bytes_received += len(data)
+        try:
+            msg = self._decode(data, charter)
+        except GossipError as e:
+            self._invalid(peer, p, "message", e.reason, now)
+            raise
+        t = msg["t"]
+        if t == "h":
+            return self._on_hello(peer, p, msg, now)
+        if t == "r":
+            return self._on_reply(peer, p, msg, now)
+        if t == "p":
+            return self._on_push(peer, p, msg, now)
+        self._on_ack(peer, p, msg, now)
+        return None
+
+    # -- questions -----------------------------------------------------------------------
+
+    def peer_stats(self) -> dict[MemberId, PeerStats]:
+        return {pid: p.stats for pid, p in self._peers.items()}
+
+    def peer_lag(self, peer: MemberId) -> tuple[int, int] | None:
+        """(entries the peer holds that we lack, entries we hold that it lacks), as last told."""
+        p = self._peers.get(peer)
+        if p is None or p.known is None:
+            return None
+        ahead = behind = 0
+        for log, (seq, _) in p.known.items():
+            mine = self._heads.get(log, (0, b""))[0]
+            if seq > mine:
+                behind += seq - mine
+        for log, (seq, _) in self._heads.items():
+            theirs = p.known.get(log, (0, b""))[0]
+            if seq > theirs:
+                ahead += seq - theirs
+        return behind, ahead
+
+    def heads(self) -> dict[MemberId, tuple[int, bytes]]:
+        return dict(self._heads)
+
+    def digest(self) -> bytes:
+        return _dig_bytes(self._dig)
+
+    def item_count(self) -> int:
+        return len(self._items)
+
+    def add_grant(self, raw: bytes) -> Grant:
+        """Add a grant made on this node (an admin granting keys); it travels by gossip."""
+        grant = decode_grant(raw)
+        check_grant(grant, self.chain)
+        self.store.put_grant(grant)
+        self._add_item("g", raw)
+        return grant
+
+    # -- heads bookkeeping -------------------------------------------------------------
+
+    def _set_head(self, log: MemberId, seq: int, h: bytes) -> None:
+        old = self._heads.get(log)
+        if old is not None:
+            if old[0] >= seq:
+                return
+            self._dig ^= _head_hash(log, old[0], old[1])
+        self._heads[log] = (seq, h)
+        self._dig ^= _head_hash(log, seq, h)
+        self._counter += 1
+        self._changed.pop(log, None)
+        self._changed[log] = self._counter
+
+    def _on_append(self, entry: Entry) -> None:
+        self._set_head(entry.log, entry.seq, entry.hash)
+        self._accepted_now.append(entry)
+
+    def _changed_since(self, counter: int) -> list[MemberId]:
+        out = []
+        for log, c in reversed(self._changed.items()):
+            if c <= counter:
+                break
+            out.append(log)
+        return out
+
+    def _heads_fields(self, p: _Peer) -> tuple[dict[str, Any], int]:
+        """The heads part of a hello or reply to ``p`` and the counter it reaches."""
+        out: dict[str, Any] = {"dg": _dig_bytes(self._dig)}
+        if p.told is None:
+            logs: Iterable[MemberId] = self._heads
+            out["f"] = True
+        else:
+            logs = self._changed_since(p.told)
+        hd = [[log, self._heads[log][0], self._heads[log][1]] for log in logs]
+        if hd:
+            out["hd"] = hd
+        return out, self._counter
+
+    def _apply_heads(self, p: _Peer, msg: dict[str, Any]) -> bool:
+        """Update our view of the peer's heads; False if it no longer matches its digest."""
+        full = msg.get("f", False)
+        hd = msg.get("hd", [])
+        if full:
+            p.known = {}
+            p.known_dig = 0
+            p.behind = set(self._heads)
+            p.scanned = self._counter
+        elif p.known is None:
+            return False
+        known = p.known
+        for log, seq, h in hd:
+            old = known.get(log)
+            if old is not None:
+                if old[0] >= seq:
+                    continue
+                p.known_dig ^= _head_hash(log, old[0], old[1])
+            known[log] = (seq, h)
+            p.known_dig ^= _head_hash(log, seq, h)
+            mine = self._heads.get(log)
+            if mine is not None and mine[0] > seq:
+                p.behind.add(log)
+            else:
+                p.behind.discard(log)
+        if _dig_bytes(p.known_dig) != msg["dg"]:
+            p.known = None
+            p.behind = set()
+            return False
+        return True
+
+    def _update_behind(self, p: _Peer) -> None:
+        if p.known is None:
+            return
+        for log in self._changed_since(p.scanned):
+            mine = self._heads[log][0]
+            theirs = p.known.get(log, (0, b""))[0]
+            if mine > theirs:
+                p.behind.add(log)
+        p.scanned = self._counter
+
+    # -- items ----------------------------------------------------------------------------
+
+    def _add_item(self, kind: str, raw: bytes) -> bool:
+        h = codec.obj_hash(raw)
+        if h in self._item_hashes:
+            return False
+        self._item_hashes.add(h)
+        self._items.append((kind, h, raw))
+        return True
+
+    def _items_for(self, p: _Peer, budget: int) -> tuple[list[list[Any]], int, int]:
+        out: list[list[Any]] = []
+        used = 0
+        i = p.item_upto
+        while i < len(self._items):
+            kind, h, raw = self._items[i]
+            if h not in p.has_items:
+                if out and used + len(raw) > budget:
+                    break
+                out.append([kind, raw])
+                used += len(raw)
+            i += 1
+        return out, i, used
+
+    def _take_items(self, peer: MemberId, p: _Peer, items: list[Any], now: int) -> None:
+        for kind, raw in items:
+            h = codec.obj_hash(raw)
+            p.has_items.add(h)
+            if h in self._item_hashes:
+                continue
+            self._take_item(peer, p, kind, raw, now)
+
+    def _take_item(self, peer: MemberId, p: _Peer, kind: str, raw: bytes, now: int) -> None:
+        if kind == "g":
+            try:
+                grant = decode_grant(raw)
+                if self.chain.get(grant.cv) is None:
+                    if len(self._waiting) < MAX_WAITING_ITEMS:
+                        self._waiting.append((peer, kind, raw))
+                    return
+                check_grant(grant, self.chain)
+            except GrantRejected as e:
+                self._invalid(peer, p, "grant", "bad_grant", now, e.message)
+                return
+            self.store.put_grant(grant)
+            self._add_item("g", raw)
+            if grant.to == self.me:
+                try:
+                    keys = open_grant(grant, self.key)
+                except GrantRejected as e:
+                    self._invalid(peer, p, "grant", "bad_grant", now, e.message)
+                    return
+                self._events.append(KeysGranted(grant, keys))
+        elif kind == "f":
+            try:
+                proof = decode_fork_proof(raw)
+            except DecodeError as e:
+                self._invalid(peer, p, "fork_proof", "bad_proof", now, e.message)
+                return
+            if not any(v.charter.member(proof.log) for v in self.chain.versions()):
+                self._invalid(peer, p, "fork_proof", "not_member", now, "proof for a non-member")
+                return
+            self._add_item("f", proof.encode())
+            if self.feeds.accept_fork_proof(proof):
+                self._events.append(ForkDetected(proof, peer))
+        else:  # _decode admits only known kinds
+            raise AssertionError(kind)
+
+    def _retry_waiting(self, now: int) -> None:
+        waiting, self._waiting = self._waiting, []
+        for peer, kind, raw in waiting:
+            if codec.obj_hash(raw) not in self._item_hashes:
+                self._take_item(peer, self._peer(peer), kind, raw, now)
+
+    # -- charters ------------------------------------------------------------------------
+
+    def _charters_for(self, their_cv: int, budget: int) -> list[bytes]:
+        out: list[bytes] = []
+        used = 0
+        for v in range(their_cv + 1, len(self.chain) + 1):
+            info = self.chain.version_info(v)
+            assert info is not None
+            if out and used + len(info.raw) > budget:
+                break
+            out.append(info.raw)
+            used += len(info.raw)
+        return out
+
+    def _take_charters(self, peer: MemberId, p: _Peer, raws: list[bytes], now: int) -> None:
+        advanced = False
+        for raw in raws:
+            try:
+                if self.chain.append(raw):
+                    v = self.chain.current.version
+                    self.store.put_charter(v, raw)
+                    self._events.append(CharterAdvanced(v))
+                    advanced = True
+            except CharterRejected as e:
+                self._invalid(peer, p, "charter", e.reason, now, e.message)
+                break
+        if advanced:
+            self._accepted_now.clear()
+            self.feeds.retry_held(now)
+            if self._accepted_now:
+                self._events.append(EntriesAccepted(None, tuple(self._accepted_now)))
+                self._accepted_now.clear()
+            self._retry_waiting(now)
+
+    def _check_charter_ref(self, peer: MemberId, p: _Peer, c: list[Any], now: int) -> None:
+        v, h = c
+        p.known_cv = v
+        mine = self.chain.version_info(v)
+        if mine is not None and mine.hash != h:
+            self._invalid(
+                peer, p, "charter", "conflicting_version", now, f"different charter version {v}"
+            )
+
+    # -- entries --------------------------------------------------------------------------
+
+    def _entries_for(self, p: _Peer, budget: int) -> tuple[list[bytes], bool]:
+        """Entries the peer lacks, oldest first, round-robin over feeds, within ``budget``."""
+        self._update_behind(p)
+        if p.known is None or not p.behind:
+            return [], False
+        known = p.known
+        logs = sorted(p.behind)
+        start = p.cursor % len(logs)
+        logs = logs[start:] + logs[:start]
+        next_seq = {}
+        for log in logs:
+            if self.store.is_frozen(log):
+                p.behind.discard(log)
+                continue
+            next_seq[log] = known.get(log, (0, b""))[0]
+        out: list[bytes] = []
+        used = 0
+        more = False
+        active = list(next_seq)
+        while active and not more:
+            still = []
+            for log in active:
+                batch = self.store.entries_after(log, next_seq[log], ENTRIES_PER_TURN)
+                for raw in batch:
+                    if out and used + len(raw) > budget:
+                        more = True
+                        break
+                    out.append(raw)
+                    used += len(raw)
+                    next_seq[log] += 1
+                if more:
+                    break
+                if len(batch) == ENTRIES_PER_TURN:
+                    still.append(log)
+            active = still
+        p.cursor = start + 1
+        return out, more
+
+    def _take_entries(self, peer: MemberId, p: _Peer, raws: list[bytes], now: int) -> int:
+        self._accepted_now.clear()
+        bad = 0
+        for raw in raws:
+            offer = self.feeds.offer(raw, now)
+            if offer.status == REJECTED:
+                reason = offer.reason or "rejected"
+                if reason in SUSPICIOUS_REASONS:
+                    bad += 1
+                    self._events.append(Refused(peer, "entry", reason, offer.message))
+                    p.stats.invalid_reasons[reason] = p.stats.invalid_reasons.get(reason, 0) + 1
+            elif (
+                offer.status == FORK
+                and offer.fork is not None
+                and self._add_item("f", offer.fork.encode())
+            ):
+                self._events.append(ForkDetected(offer.fork, None))
+        accepted = tuple(self._accepted_now)
+        self._accepted_now.clear()
+        p.stats.entries_received += len(accepted)
+        if accepted:
+            self._events.append(EntriesAccepted(peer, accepted))
+        if bad:
+            self._invalid(peer, p, "entry", "invalid_entries", now, count_reason=False)
+        return len(accepted)
+
+    # -- the exchange ---------------------------------------------------------------------
+
+    def _start_exchange(self, peer: MemberId, now: int) -> None:
+        p = self._peer(peer)
+        x = self.rng.getrandbits(32)
+        msg: dict[str, Any] = {"t": "h", "x": x, "c": self._charter_ref()}
+        fields, counter = self._heads_fields(p)
+        msg.update(fields)
+        items, upto, _ = self._items_for(p, self.frame_bytes)
+        if items:
+            msg["it"] = items
+        if p.known is None or p.want_full:
+            msg["rs"] = True
+        self._remember(p, x, _Pending(counter, upto, now + self.timeout_ms, initiator=True))
+        p.stats.last_attempt = now
+        self._send(peer, p, msg)
+
+    def _on_hello(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes:
+        self._check_charter_ref(peer, p, msg["c"], now)
+        if msg.get("rs"):
+            p.told = None
+            p.item_upto = 0
+        in_sync = self._apply_heads(p, msg)
+        self._take_items(peer, p, msg.get("it", []), now)
+        reply: dict[str, Any] = {"t": "r", "x": msg["x"], "c": self._charter_ref()}
+        fields, counter = self._heads_fields(p)
+        reply.update(fields)
+        if not in_sync:
+            reply["rs"] = True
+        budget = self.frame_bytes
+        charters = self._charters_for(p.known_cv, budget)
+        budget -= sum(len(c) for c in charters)
+        items, upto, used = self._items_for(p, max(budget, 0))
+        budget -= used
+        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        if charters:
+            reply["ch"] = charters
+        if items:
+            reply["it"] = items
+        if entries:
+            reply["en"] = entries
+        if more:
+            reply["m"] = True
+        needs_confirm = bool(fields.get("hd") or fields.get("f") or items)
+        if needs_confirm or entries or charters:
+            pend = _Pending(
+                counter if needs_confirm else None,
+                upto,
+                now + self.timeout_ms,
+                initiator=False,
+                entries_out=len(entries),
+            )
+            self._remember(p, msg["x"], pend)
+        else:
+            self._success(peer, p, now, initiator=False, entries_in=0, entries_out=0)
+        p.stats.entries_sent += len(entries)
+        return self._encode(peer, p, reply)
+
+    def _on_reply(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes | None:
+        pend = p.pending.pop(msg["x"], None)
+        if pend is None or not pend.initiator:
+            raise GossipError("unexpected", "reply to no exchange in progress")
+        # the hello arrived: what it told is confirmed
+        if pend.counter is not None:
+            p.told = pend.counter
+        p.item_upto = max(p.item_upto, pend.item_upto)
+        if msg.get("rs"):
+            p.told = None
+            p.item_upto = 0
+        self._check_charter_ref(peer, p, msg["c"], now)
+        in_sync = self._apply_heads(p, msg)
+        p.want_full = not in_sync
+        self._take_charters(peer, p, msg.get("ch", []), now)
+        self._take_items(peer, p, msg.get("it", []), now)
+        got = self._take_entries(peer, p, msg.get("en", []), now)
+        if p.stats.quarantined_until > now:
+            return None
+        push: dict[str, Any] = {"t": "p", "x": msg["x"]}
+        budget = self.frame_bytes
+        charters = self._charters_for(p.known_cv, budget)
+        budget -= sum(len(c) for c in charters)
+        items, upto, used = self._items_for(p, max(budget, 0))
+        budget -= used
+        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        if charters:
+            push["ch"] = charters
+        if items:
+            push["it"] = items
+        if entries:
+            push["en"] = entries
+        if more:
+            push["m"] = True
+        progress = got > 0 or bool(entries)
+        if progress:
+            p.idle_follow_ups = 0
+        follow = bool(msg.get("m") or more or msg.get("rs") or not in_sync)
+        if follow and not progress:
+            p.idle_follow_ups += 1
+            follow = p.idle_follow_ups <= MAX_IDLE_FOLLOW_UPS
+        confirm = bool(
+            msg.get("hd") or msg.get("f") or msg.get("it") or msg.get("en") or msg.get("ch")
+        )
+        if len(push) == 2 and not confirm:
+            # an idle answer: nothing to push, nothing to confirm
+            self._success(peer, p, now, initiator=True, entries_in=got, entries_out=0)
+            if follow:
+                self._start_exchange(peer, now)
+            return None
+        self._remember(
+            p,
+            msg["x"],
+            _Pending(
+                None,
+                upto,
+                now + self.timeout_ms,
+                initiator=True,
+                follow_up=follow,
+                entries_in=got,
+                entries_out=len(entries),
+            ),
+        )
+        p.stats.entries_sent += len(entries)
+        return self._encode(peer, p, push)
+
+    def _on_push(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes:
+        pend = p.pending.pop(msg["x"], None)
+        if pend is not None and not pend.initiator:
+            # the reply arrived: what it told is confirmed
+            if pend.counter is not None:
+                p.told = pend.counter
+            p.item_upto = max(p.item_upto, pend.item_upto)
+        self._take_charters(peer, p, msg.get("ch", []), now)
+        self._take_items(peer, p, msg.get("it", []), now)
+        got = self._take_entries(peer, p, msg.get("en", []), now)
+        self._success(
+            peer,
+            p,
+            now,
+            initiator=False,
+            entries_in=got,
+            entries_out=0 if pend is None else pend.entries_out,
+        )
+        return self._encode(peer, p, {"t": "a", "x": msg["x"]})
+
+    def _on_ack(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> None:
+        pend = p.pending.pop(msg["x"], None)
+        if pend is None or not pend.initiator:
+            raise GossipError("unexpected", "ack of no push in progress")
+        p.item_upto = max(p.item_upto, pend.item_upto)
+        self._success(
+            peer, p, now, initiator=True, entries_in=pend.entries_in, entries_out=pend.entries_out
+        )
+        if pend.follow_up:
+            self._start_exchange(peer, now)
+
+    # -- peers -----------------------------------------------------------------------------
+
+    def _peer(self, peer: MemberId) -> _Peer:
+        p = self._peers.get(peer)
+        if p is None:
+            p = self._peers[peer] = _Peer()
+        return p
+
+    def _choose_peers(self, now: int) -> list[MemberId]:
+        busy = {
+            pid for pid, p in self._peers.items() if any(v.initiator for v in p.pending.values())
+        }
+        candidates = []
+        for m in self.chain.current.members:
+            if m.id == self.me or m.status != "active" or m.id in busy:
+                continue
+            p = self._peers.get(MemberId(m.id))
+            if p is not None and (p.stats.backoff_until > now or p.stats.quarantined_until > now):
+                continue
+            candidates.append(MemberId(m.id))
+        return self.rng.sample(candidates, min(self.fanout, len(candidates)))
+
+    def _success(
+        self,
+        peer: MemberId,
+        p: _Peer,
+        now: int,
+        *,
+        initiator: bool,
+        entries_in: int,
+        entries_out: int,
+    ) -> None:
+        st = p.stats
+        st.exchanges += 1
+        st.consecutive_failures = 0
+        st.backoff_until = 0
+        st.last_success = now
+        self._events.append(ExchangeCompleted(peer, initiator, entries_in, entries_out))
+
+    def _fail(self, peer: MemberId, p: _Peer, now: int) -> None:
+        st = p.stats
+        st.failures += 1
+        st.consecutive_failures += 1
+        delay = min(BACKOFF_CAP_MS, self.interval_ms * 2 ** (st.consecutive_failures - 1))
+        st.backoff_until = now + int(delay * (0.5 + self.rng.random() / 2))
+        self._events.append(PeerFailed(peer, st.consecutive_failures, st.backoff_until))
+
+    def _invalid(
+        self,
+        peer: MemberId,
+        p: _Peer,
+        what: str,
+        reason: str,
+        now: int,
+        message: str = "",
+        *,
+        count_reason: bool = True,
+    ) -> None:
+        st = p.stats
+        st.invalid += 1
+        if count_reason:
+            st.invalid_reasons[reason] = st.invalid_reasons.get(reason, 0) + 1
+            self._events.append(Refused(peer, what, reason, message))
+        if st.invalid >= QUARANTINE_AFTER and st.quarantined_until <= now:
+            st.quarantined_until = now + QUARANTINE_MS
+            p.pending.clear()
+            self._events.append(PeerQuarantined(peer, st.quarantined_until, reason))
+
+    def _expire(self, now: int) -> None:
+        for peer, p in list(self._peers.items()):
+            expired = [x for x, v in p.pending.items() if v.deadline <= now]
+            timed_out = False
+            for x in expired:
+                if p.pending.pop(x).initiator:
+                    timed_out = True
+            if timed_out:
+                self._fail(peer, p, now)
+
+    def _remember(self, p: _Peer, x: int, pend: _Pending) -> None:
+        p.pending[x] = pend
+        while len(p.pending) > MAX_PENDING_PER_PEER:
+            p.pending.pop(next(iter(p.pending)))
+
+    def _jitter(self, interval: int) -> int:
+        return int(interval * (0.5 + self.rng.random()))
+
+    def _charter_ref(self) -> list[Any]:
+        cur = self.chain.current_version
+        return [cur.version, cur.hash]
+
+    # -- encoding ---------------------------------------------------------------------------
+
+    def _send(self, peer: MemberId, p: _Peer, msg: dict[str, Any]) -> None:
+        self._events.append(Send(peer, self._encode(peer, p, msg)))
+
+    def _encode(self, peer: MemberId, p: _Peer, msg: dict[str, Any]) -> bytes:
+        data = codec.dumps(msg)
+        p.stats.messages_sent += 1
+        p.stats.bytes_sent += len(data)
+        return data
+
+    def _decode(self, data: bytes, charter: Any) -> dict[str, Any]:
+        limit = max_message_bytes(self.frame_bytes, len(charter.members))
+        if len(data) > limit:
+            raise GossipError("too_large", f"message of {len(data)} bytes; the limit is {limit}")
+        try:
+            msg = codec.loads(data, max_bytes=limit)
+        except DecodeError as e:
+            raise GossipError("decode", f"malformed gossip message: {e.message}") from None
+        if not isinstance(msg, dict) or msg.get("t") not in _KINDS:
+            raise GossipError("decode", "a gossip message is a map with t = h, r, p or a")
+        t = msg["t"]
+        extra = msg.keys() - _KEYS[t]
+        if extra:
+            raise GossipError("decode", f"unknown fields in a {_KINDS[t]}: {sorted(extra)}")
+        if type(msg.get("x")) is not int:
+            raise GossipError("decode", "x (exchange id) must be an integer")
+        if t in "hr":
+            c = msg.get("c")
+            if not (
+                isinstance(c, list)
+                and len(c) == 2
+                and type(c[0]) is int
+                and c[0] >= 1
+                and isinstance(c[1], bytes)
+                and len(c[1]) == 32
+            ):
+                raise GossipError("decode", "c must be [charter version, 32-byte hash]")
+            dg = msg.get("dg")
+            if not isinstance(dg, bytes) or len(dg) != 16:
+                raise GossipError("decode", "dg must be a 16-byte digest")
+            for h in msg.get("hd", []) if isinstance(msg.get("hd", []), list) else [None]:
+                if not (
+                    isinstance(h, list)
+                    and len(h) == 3
+                    and isinstance(h[0], bytes)
+                    and len(h[0]) == 32
+                    and type(h[1]) is int
+                    and h[1] >= 1
+                    and isinstance(h[2], bytes)
+                    and len(h[2]) == 32
+                ):
+                    raise GossipError("decode", "hd must be a list of [log, seq, hash]")
+        for name in ("f", "rs", "m"):
+            if name in msg and msg[name] is not True:
+                raise GossipError("decode", f"{name} is present only as true")
+        for name in ("ch", "en"):
+            v = msg.get(name, [])
+            if not isinstance(v, list) or not all(isinstance(b, bytes) for b in v):
+                raise GossipError("decode", f"{name} must be a list of byte strings")
+        it = msg.get("it", [])
+        if not isinstance(it, list) or not all(
+            isinstance(i, list) and len(i) == 2 and i[0] in ("g", "f") and isinstance(i[1], bytes)
+            for i in it
+        ):
+            raise GossipError("decode", "it must be a list of [kind g|f, bytes]")
+        return msg

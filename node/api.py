@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from node.config import Config
+from node.gossip import GossipService
 from node.openapi import openapi_document
 from node.service import NodeCore, RequestError
 from protocol.keys import MemberKey
@@ -61,9 +62,26 @@ class Metrics:
             "riskmesh_entries", "Entries offered by peers, by outcome", ["outcome"], registry=r
         )
         self.index_tokens = Gauge("riskmesh_index_tokens", "Tokens in the Bloom index", registry=r)
+        self.live_indicators = Gauge(
+            "riskmesh_live_indicators", "Live (unexpired, unretracted) tokens", registry=r
+        )
+        self.forks = Counter("riskmesh_fork_proofs", "Fork proofs found or received", registry=r)
+        self.exchanges = Counter(
+            "riskmesh_gossip_exchanges", "Gossip exchanges completed", ["role"], registry=r
+        )
+        self.gossip_bytes = Gauge(
+            "riskmesh_gossip_bytes", "Sealed gossip bytes since start", ["direction"], registry=r
+        )
+        self.lag = Gauge(
+            "riskmesh_peer_lag_entries",
+            "Entries a peer holds that this node lacks, as the peer last told",
+            ["peer"],
+            registry=r,
+        )
 
 
 CORE = web.AppKey("core", NodeCore)
+GOSSIP = web.AppKey("gossip_service", GossipService)
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 NOW = web.AppKey("now", Callable[[], int])  # type: ignore[arg-type]
@@ -209,12 +227,15 @@ async def handle_retractions(request: web.Request) -> web.Response:
 
 
 async def handle_status(request: web.Request) -> web.Response:
-    return respond(request, request.app[CORE].status(request.app[NOW]()))
+    status = request.app[CORE].status(request.app[NOW]())
+    status["peers"] = request.app[GOSSIP].peer_status()
+    return respond(request, status)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     m.index_tokens.set(request.app[CORE].index.count)
+    request.app[GOSSIP].update_metrics()
     return web.Response(
         body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
@@ -249,6 +270,14 @@ def create_app(
             error_rate=config["index.error_rate"],
         )
     app[CORE] = core
+    app[GOSSIP] = GossipService(
+        core,
+        clock=clock,
+        interval_s=config["gossip.interval_s"],
+        fanout=config["gossip.fanout"],
+        timeout_s=config["gossip.timeout_s"],
+        metrics=app[METRICS],
+    )
     core.rebuild_index(clock())
     app.router.add_post("/v1/query", handle_query, name="query")
     app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
@@ -267,6 +296,13 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     core = app[CORE]
     config = app[CONFIG]
     clock = app[NOW]
+    gossip = app[GOSSIP]
+    metrics = app[METRICS]
+
+    async def sweep() -> None:
+        now = clock()
+        live = core.sweep(now)
+        metrics.live_indicators.set(live)
 
     async def rebuild_index() -> None:
         core.rebuild_index(clock())
@@ -276,6 +312,13 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
             core.rebuild_index(clock())
 
     sched = AsyncIOScheduler()
+    await gossip.start()
+    # the engine jitters its own rounds; this job only gives it the time
+    tick = min(0.25, config["gossip.interval_s"] / 4)
+    sched.add_job(
+        gossip.tick, "interval", seconds=tick, id="gossip", max_instances=1, coalesce=True
+    )
+    sched.add_job(sweep, "interval", seconds=60, id="expiry_sweep", max_instances=1, coalesce=True)
     sched.add_job(
         rebuild_index,
         "interval",
@@ -292,6 +335,7 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         sched.shutdown(wait=False)
+        await gossip.stop()
 
 
 async def _close_store(app: web.Application) -> None:

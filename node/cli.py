@@ -174,7 +174,7 @@ def charter_install(home: Path, file: Path) -> None:
 @main.command()
 @home_option
 def serve(home: Path) -> None:
-    """Run the node: the local API (and its background jobs) until stopped.
+    """Run the node: the local API, the peer API and the gossip jobs until stopped.
 
     \b
     Example:

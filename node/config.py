@@ -80,6 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("gossip", "interval_s", float, 2.0, "Seconds between gossip rounds (jittered)."),
     Setting("gossip", "fanout", int, 3, "Peers contacted per gossip round."),
+    Setting(
+        "gossip",
+        "timeout_s",
+        float,
+        10.0,
+        "Seconds to wait for a peer's answer before counting the exchange as failed.",
+    ),
     Setting("index", "error_rate", float, 0.001, "Target false-positive rate of the Bloom index."),
     Setting(
         "index",
@@ -155,6 +162,9 @@ def _validate(values: dict[str, Any]) -> None:
         parse_listen(values[name], name)
     for name in ("api.max_body_bytes", "api.max_batch", "gossip.fanout"):
         if values[name] < 1:
+            raise ConfigError(f"setting {name} must be positive")
+    for name in ("gossip.interval_s", "gossip.timeout_s", "index.rebuild_interval_s"):
+        if not values[name] > 0:
             raise ConfigError(f"setting {name} must be positive")
     if not 0 < values["index.error_rate"] < 0.5:
         raise ConfigError("setting index.error_rate must be between 0 and 0.5")

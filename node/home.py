@@ -17,6 +17,7 @@ from node.store import SqliteStore
 from protocol import codec
 from protocol.charter_chain import CharterChain, decode_charter, sign_charter
 from protocol.cose import add_signature, sign1, verify1, verify_multi
+from protocol.grants import decode_grant, make_grant
 from protocol.keys import MemberKey, member_id_text
 
 __all__ = [
@@ -140,8 +141,12 @@ def make_genesis(home: Path, consortium: str, member_specs: list[str], out: Path
             epochs=(EpochInfo(ep=1, since=now),),
         )
         raw = sign_charter(charter, [key])
+        epoch_key = secrets.token_bytes(32)
         with store.atomic(durable=True):
-            store.put_epoch_key(1, secrets.token_bytes(32))
+            store.put_epoch_key(1, epoch_key)
+            # epoch 1's key, sealed to each other founder; the grants travel by gossip
+            for m in members[1:]:
+                store.put_grant(decode_grant(make_grant(key, m.id, {1: epoch_key}, cv=1, ts=now)))
         out.write_bytes(raw)
         need = len(charter.admins()) - 1
         return f"genesis of {consortium!r} with {len(members)} member(s); " + (

@@ -1,15 +1,26 @@
-"""`riskmesh serve`: run the local API until SIGINT/SIGTERM."""
+"""`riskmesh serve`: run the local API and the peer API until SIGINT/SIGTERM.
+
+The two listen apart (``api.listen`` for this member's own platforms,
+``peer.listen`` for other members' nodes) and share one node core and one
+gossip service.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from node.api import create_app
+from node.api import GOSSIP, create_app
 from node.config import load_config, parse_listen
+from node.gossip import create_peer_app
+
+log = logging.getLogger("riskmesh")
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -22,18 +33,38 @@ class RedactingAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %d %.1fms", request.method, path, response.status, time * 1000)
 
 
+async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
+    config = load_config(home)
+    api_host, api_port = parse_listen(config["api.listen"], "api.listen")
+    peer_host, peer_port = parse_listen(config["peer.listen"], "peer.listen")
+    app = create_app(config)
+    peer_app = create_peer_app(app[GOSSIP])
+    api_runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+    # the peer API's access log would only repeat the gossip metrics at debug volume
+    peer_runner = web.AppRunner(peer_app, access_log=None)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await api_runner.setup()
+    await peer_runner.setup()
+    try:
+        await web.TCPSite(api_runner, api_host, api_port).start()
+        await web.TCPSite(peer_runner, peer_host, peer_port).start()
+        log.info(
+            "local API on %s:%d, peer API on %s:%d", api_host, api_port, peer_host, peer_port
+        )
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await peer_runner.cleanup()
+        await api_runner.cleanup()
+
+
 def run(home: Path) -> None:
     config = load_config(home)
     logging.basicConfig(
         level=config["log.level"].upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    host, port = parse_listen(config["api.listen"], "api.listen")
-    app = create_app(config)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        access_log_class=RedactingAccessLogger,
-        print=lambda *a: logging.getLogger("riskmesh").info("local API on %s:%d", host, port),
-        handle_signals=True,
-    )
+    asyncio.run(serve(home))

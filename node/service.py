@@ -95,8 +95,19 @@ class NodeCore:
         self.index = TokenIndex(1024, error_rate)
         raws = store.charters()
         if raws:
-            self.chain = CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor)
-            self.feeds = Feeds(store, self.chain)
+            self._set_chain(CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor))
+
+    def _set_chain(self, chain: CharterChain) -> None:
+        self.chain = chain
+        self.feeds = Feeds(self.store, chain)
+        self.feeds.listeners.append(self._index_entry)
+
+    def _index_entry(self, entry: Entry) -> None:
+        """Every appended entry's added tokens go into the Bloom index at once."""
+        add = self.index.add
+        for op in entry.ops:
+            if isinstance(op, AddOp):
+                add(op.tok)
 
     # -- setup ---------------------------------------------------------------
 
@@ -104,8 +115,7 @@ class NodeCore:
         """Install a genesis charter (or the next version) and any epoch keys."""
         with self.store.atomic(durable=True):
             if self.chain is None:
-                self.chain = CharterChain(raw)
-                self.feeds = Feeds(self.store, self.chain)
+                self._set_chain(CharterChain(raw))
             else:
                 self.chain.append(raw)
             self.store.put_charter(self.chain.current.version, raw)
@@ -178,8 +188,6 @@ class NodeCore:
         with self.store.atomic(durable=True):
             entry = feeds.publish(self.key, ops, now)
             self.store.put_own_values(own)
-        for op in ops:
-            self.index.add(op.tok)
         log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
         return ReportResult(len(ops), entry)
 
@@ -236,11 +244,15 @@ class NodeCore:
         _, feeds = self._ready()
         with self.store.atomic():
             offer = feeds.offer(raw, now)
-        for e in offer.accepted:
-            for op in e.ops:
-                if isinstance(op, AddOp):
-                    self.index.add(op.tok)
         return offer.status if offer.reason is None else f"{offer.status}:{offer.reason}"
+
+    def sweep(self, now: int) -> int:
+        """The expiry sweep: rebuild the index once expired or retracted tokens
+        make up most of it; return the live token count."""
+        live = self.store.live_count(now)
+        if self.index.count > 2 * live + 1024:
+            self.rebuild_index(now)
+        return live
 
     # -- queries -------------------------------------------------------------------
 

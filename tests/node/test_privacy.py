@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from nodeproc import call, free_port, node_process
 
 from node.server import RedactingAccessLogger
 
@@ -232,73 +226,6 @@ async def test_report_and_query_leave_no_raw_value_on_disk_or_in_logs(
 
 
 # -- a real `riskmesh serve`: its stderr, access log included -------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve_command(home: Path) -> list[str]:
-    exe = shutil.which("riskmesh")
-    if exe is not None:
-        return [exe, "serve", "--home", str(home)]
-    code = "from node.cli import main; main()"
-    return [sys.executable, "-c", code, "serve", "--home", str(home)]
-
-
-def call(base: str, token: str | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, None
-
-
-@contextmanager
-def node_process(
-    home: Path, port: int, stderr_path: Path, extra_env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKMESH_")}
-    env["RISKMESH_API_LISTEN"] = f"127.0.0.1:{port}"
-    env.update(extra_env)
-    token = (home / "api-token").read_text().strip()
-    with stderr_path.open("ab") as err:
-        proc = subprocess.Popen(serve_command(home), env=env, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + READY_DEADLINE_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"node exited with {proc.returncode}:\n"
-                    + stderr_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                status, body = call(f"http://127.0.0.1:{port}", token, "GET", "/v1/status")
-                if status == 200:
-                    break
-                if status >= 500:
-                    pytest.fail(f"GET /v1/status answered {status}: {body!r}")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"node did not answer within {READY_DEADLINE_S}s")
-            time.sleep(0.05)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 def lines_with(text: str, needles: Iterable[str]) -> list[str]:

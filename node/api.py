@@ -276,6 +276,7 @@ def create_app(
         interval_s=config["gossip.interval_s"],
         fanout=config["gossip.fanout"],
         timeout_s=config["gossip.timeout_s"],
+        frame_bytes=config["gossip.frame_bytes"],
         metrics=app[METRICS],
     )
     core.rebuild_index(clock())

@@ -82,6 +82,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gossip", "fanout", int, 3, "Peers contacted per gossip round."),
     Setting(
         "gossip",
+        "frame_bytes",
+        int,
+        1_048_576,
+        "Most bytes of entries in one gossip message; the charter's policy caps it.",
+    ),
+    Setting(
+        "gossip",
         "timeout_s",
         float,
         10.0,
@@ -160,7 +167,7 @@ def _coerce(s: Setting, value: Any, where: str) -> Any:
 def _validate(values: dict[str, Any]) -> None:
     for name in ("api.listen", "peer.listen"):
         parse_listen(values[name], name)
-    for name in ("api.max_body_bytes", "api.max_batch", "gossip.fanout"):
+    for name in ("api.max_body_bytes", "api.max_batch", "gossip.fanout", "gossip.frame_bytes"):
         if values[name] < 1:
             raise ConfigError(f"setting {name} must be positive")
     for name in ("gossip.interval_s", "gossip.timeout_s", "index.rebuild_interval_s"):

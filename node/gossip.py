@@ -66,6 +66,7 @@ class GossipService:
         interval_s: float,
         fanout: int,
         timeout_s: float,
+        frame_bytes: int = 1 << 20,
         rng: random.Random | None = None,
         metrics: Any = None,
     ) -> None:
@@ -73,6 +74,7 @@ class GossipService:
         self.clock = clock
         self.interval_ms = max(1, int(interval_s * 1000))
         self.fanout = fanout
+        self.frame_bytes = frame_bytes
         self.timeout_s = timeout_s
         self.rng = rng or random.Random()
         self.metrics = metrics
@@ -96,6 +98,9 @@ class GossipService:
                 now=self.clock(),
                 interval_ms=self.interval_ms,
                 fanout=self.fanout,
+                frame_bytes=min(
+                    self.frame_bytes, self.core.feeds.chain.current.policy.gossip.frame_bytes
+                ),
             )
             policy = self.core.feeds.chain.current.policy
             self._opener = Opener(

@@ -52,9 +52,7 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     try:
         await web.TCPSite(api_runner, api_host, api_port).start()
         await web.TCPSite(peer_runner, peer_host, peer_port).start()
-        log.info(
-            "local API on %s:%d, peer API on %s:%d", api_host, api_port, peer_host, peer_port
-        )
+        log.info("local API on %s:%d, peer API on %s:%d", api_host, api_port, peer_host, peer_port)
         await stop.wait()
         log.info("stopping")
     finally:

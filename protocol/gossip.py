@@ -26,7 +26,7 @@ An exchange between initiator A and responder B::
     B -> A  ack
 
 Heads travel as deltas against what the other side confirmed, and every
-message carries a 16-byte digest of *all* the sender's heads (an XOR of one
+message carries an 8-byte digest of *all* the sender's heads (an XOR of one
 keyed hash per head, updated incrementally). A receiver whose view does not
 match the digest (it restarted, or a message was lost) asks for the full set
 (``rs``). So an idle exchange is two small messages whatever the member count.
@@ -34,9 +34,9 @@ While ``more`` is set the initiator starts the next exchange at once.
 
 Wire format: canonical CBOR maps with short text keys (DESIGN §5)::
 
-    hello = {"t": "h", "x": id, "c": [cv, hash], "dg": digest,
+    hello = {"t": "h", "x": id, "c": [cv, hash prefix], "dg": digest,
              "hd"?: [[log, seq, hash], ...], "f"?: true, "it"?: [[kind, raw], ...], "rs"?: true}
-    reply = {"t": "r", "x": id, "c": [cv, hash], "dg": digest, "hd"?, "f"?, "it"?, "rs"?,
+    reply = {"t": "r", "x": id, "c": [cv, hash prefix], "dg": digest, "hd"?, "f"?, "it"?, "rs"?,
              "ch"?: [charter raw, ...], "en"?: [entry raw, ...], "m"?: true}
     push  = {"t": "p", "x": id, "ch"?, "it"?, "en"?, "m"?}
     ack   = {"t": "a", "x": id}
@@ -129,6 +129,13 @@ _KEYS = {
     "a": frozenset({"t", "x"}),
 }
 _DIGEST_KEY = b"riskmesh-heads-digest-v1"
+#: The heads digest: it only tells a receiver whether its view of the sender is
+#: current (a sender can lie about its heads anyway), so 64 bits are plenty.
+DIGEST_BYTES = 8
+#: Hello and reply name the sender's charter version and a prefix of its hash:
+#: enough to notice a peer on a different chain; the versions themselves are
+#: checked signature by signature when they travel.
+CHARTER_REF_BYTES = 8
 
 
 def max_message_bytes(frame_bytes: int, members: int) -> int:
@@ -281,12 +288,12 @@ class _Peer:
 
 
 def _head_hash(log: bytes, seq: int, h: bytes) -> int:
-    d = hashlib.blake2b(log + seq.to_bytes(8, "big") + h, digest_size=16, key=_DIGEST_KEY)
+    d = hashlib.blake2b(log + seq.to_bytes(8, "big") + h, digest_size=DIGEST_BYTES, key=_DIGEST_KEY)
     return int.from_bytes(d.digest(), "big")
 
 
 def _dig_bytes(d: int) -> bytes:
-    return d.to_bytes(16, "big")
+    return d.to_bytes(DIGEST_BYTES, "big")
 
 
 # -- the engine ----------------------------------------------------------------------
@@ -372,6 +379,12 @@ class GossipEngine:
         for peer in chosen:
             self._start_exchange(peer, now)
         return chosen
+
+    def start_exchange(self, peer: MemberId, now: int) -> None:
+        """Start an exchange with one chosen peer now (a round picks peers at random)."""
+        if peer == self.me or not self.chain.current.is_active(peer):
+            raise GossipError("not_member", "can only exchange with another active member")
+        self._start_exchange(peer, now)
 
     def connection_failed(self, peer: MemberId, now: int) -> None:
         """The driver could not deliver a message to ``peer`` or got no answer."""
@@ -640,7 +653,7 @@ class GossipEngine:
         v, h = c
         p.known_cv = v
         mine = self.chain.version_info(v)
-        if mine is not None and mine.hash != h:
+        if mine is not None and mine.hash[:CHARTER_REF_BYTES] != h:
             self._invalid(
                 peer, p, "charter", "conflicting_version", now, f"different charter version {v}"
             )
@@ -954,7 +967,7 @@ class GossipEngine:
 
     def _charter_ref(self) -> list[Any]:
         cur = self.chain.current_version
-        return [cur.version, cur.hash]
+        return [cur.version, cur.hash[:CHARTER_REF_BYTES]]
 
     # -- encoding ---------------------------------------------------------------------------
 
@@ -991,12 +1004,14 @@ class GossipEngine:
                 and type(c[0]) is int
                 and c[0] >= 1
                 and isinstance(c[1], bytes)
-                and len(c[1]) == 32
+                and len(c[1]) == CHARTER_REF_BYTES
             ):
-                raise GossipError("decode", "c must be [charter version, 32-byte hash]")
+                raise GossipError(
+                    "decode", f"c must be [charter version, {CHARTER_REF_BYTES}-byte hash prefix]"
+                )
             dg = msg.get("dg")
-            if not isinstance(dg, bytes) or len(dg) != 16:
-                raise GossipError("decode", "dg must be a 16-byte digest")
+            if not isinstance(dg, bytes) or len(dg) != DIGEST_BYTES:
+                raise GossipError("decode", f"dg must be a {DIGEST_BYTES}-byte digest")
             for h in msg.get("hd", []) if isinstance(msg.get("hd", []), list) else [None]:
                 if not (
                     isinstance(h, list)

@@ -1,0 +1,251 @@
+"""Gossip benchmark: catch-up of a fresh node, and the bytes of an idle exchange.
+
+1. ``--ops`` ops (default 1 000 000, in entries of 1000 ops) published by one
+   member into a node store (SQLite, as a node keeps it); then a freshly
+   started node syncs them from that one peer through the real engines and
+   the real sealed envelopes (in process: no sockets). Printed: seconds,
+   ops/s, bytes on the wire, messages — beside two baselines from the same
+   run: SQLite alone storing the same raw entries (no checks), and the same
+   entries accepted by ``Feeds.offer`` straight from a list (every check, no
+   gossip).
+2. The bytes of one idle exchange (both nodes in sync) at 10 and 100 members,
+   engine messages and sealed envelopes, against DESIGN §13 (< 300 bytes
+   whatever the member count).
+
+    python bench/bench_gossip.py [--ops 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from contracts.charter import Charter, EpochInfo, Member
+from contracts.policy import DAY_MS
+from node.envelope import Opener, Sealer
+from node.store import SqliteStore
+from protocol.charter_chain import CharterChain, sign_charter
+from protocol.entries import AddOp, Entry, build_entry
+from protocol.feeds import Feeds
+from protocol.gossip import GossipEngine, Send
+from protocol.keys import MemberId, MemberKey
+from protocol.store import MemoryStore
+
+T0 = 1_700_000_000_000
+OPS_PER_ENTRY = 1000
+
+
+def consortium(n: int, rng: random.Random) -> tuple[list[MemberKey], bytes]:
+    keys = [MemberKey.from_seed(rng.randbytes(32)) for _ in range(n)]
+    members = tuple(
+        Member(
+            id=k.id,
+            name=f"m{i}",
+            endpoint=f"http://m{i}.test",
+            roles=frozenset(
+                {"admin", "publisher", "reader"} if i == 0 else {"publisher", "reader"}
+            ),
+        )
+        for i, k in enumerate(keys)
+    )
+    charter = Charter(
+        consortium="bench",
+        version=1,
+        prev=None,
+        ts=T0 - DAY_MS,
+        members=members,
+        epochs=(EpochInfo(ep=1, since=T0 - DAY_MS),),
+    )
+    return keys, sign_charter(charter, [keys[0]])
+
+
+def make_entries(key: MemberKey, n_entries: int, ops: int, rng: random.Random) -> list[Entry]:
+    out: list[Entry] = []
+    prev = None
+    for seq in range(1, n_entries + 1):
+        e = build_entry(
+            key,
+            seq=seq,
+            prev=prev,
+            ts=T0,
+            cv=1,
+            ops=[
+                AddOp(rng.randbytes(16), "device", 1, "device_risk", 3, T0 + 30 * DAY_MS)
+                for _ in range(ops)
+            ],
+        )
+        out.append(e)
+        prev = e.hash
+    return out
+
+
+class Link:
+    """Two engines joined by sealed envelopes, as the node's HTTP transport joins them."""
+
+    def __init__(self, a: tuple[MemberKey, GossipEngine], b: tuple[MemberKey, GossipEngine]):
+        self.sides = {a[0].id: a, b[0].id: b}
+        self.sealers = {a[0].id: Sealer(a[0]), b[0].id: Sealer(b[0])}
+        self.openers = {
+            k.id: Opener(k, is_member=lambda _m: True, skew_ms=300_000, max_bytes=64 << 20)
+            for k, _ in (a, b)
+        }
+        self.engine_bytes = 0
+        self.wire_bytes = 0
+        self.messages = 0
+
+    def converse(self, sender: bytes, send: Send, now: int) -> list[tuple[bytes, Send]]:
+        """One conversation to its end; returns follow-ups the engines started."""
+        src, dst, data = sender, send.peer, send.data
+        while data is not None:
+            self.messages += 1
+            self.engine_bytes += len(data)
+            sealed = self.sealers[src].seal(dst, data, now)
+            self.wire_bytes += len(sealed)
+            frm, plain = self.openers[dst].open(sealed, now)
+            answer = self.sides[dst][1].receive(frm, plain, now)
+            if answer is None:
+                break
+            self.messages += 1
+            self.engine_bytes += len(answer)
+            sealed = self.sealers[dst].seal_response(src, answer, now)
+            self.wire_bytes += len(sealed)
+            data = self.sides[src][1].receive(
+                dst, self.sealers[src].open_response(dst, sealed, now, 300_000), now
+            )
+            # the initiator keeps the conversation; the responder only answers
+        follow: list[tuple[bytes, Send]] = []
+        for k, e in self.sides.values():
+            follow += [(k.id, ev) for ev in e.events() if isinstance(ev, Send)]
+        return follow
+
+    def exchange(self, initiator: bytes, now: int) -> None:
+        e = self.sides[initiator][1]
+        other = next(k for k in self.sides if k != initiator)
+        e.start_exchange(MemberId(other), now)
+        pending = [(initiator, ev) for ev in e.events() if isinstance(ev, Send)]
+        while pending:
+            src, send = pending.pop(0)
+            pending += self.converse(src, send, now)
+
+
+def catch_up(n_ops: int, rng: random.Random) -> None:
+    keys, genesis = consortium(2, rng)
+    a, b = keys
+    n_entries = max(1, n_ops // OPS_PER_ENTRY)
+    t = time.perf_counter()
+    entries = make_entries(a, n_entries, OPS_PER_ENTRY, rng)
+    build_s = time.perf_counter() - t
+    ops = n_entries * OPS_PER_ENTRY
+    raw_bytes = sum(len(e.raw) for e in entries)
+    with tempfile.TemporaryDirectory() as tmp:
+        # baseline 1: SQLite alone, the raw entries in one table, no checks
+        db = sqlite3.connect(str(Path(tmp) / "plain.db"), isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE e (seq INTEGER PRIMARY KEY, raw BLOB)")
+        t = time.perf_counter()
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO e VALUES (?, ?)", ((e.seq, e.raw) for e in entries))
+        db.execute("COMMIT")
+        sqlite_s = time.perf_counter() - t
+        db.close()
+
+        # the source node's store, filled the way a node fills it
+        src_store = SqliteStore(Path(tmp) / "a.db", a)
+        src_feeds = Feeds(src_store, CharterChain(genesis))
+        src_store.put_charter(1, genesis)
+        t = time.perf_counter()
+        for i in range(0, len(entries), 10):
+            with src_store.atomic():
+                for e in entries[i : i + 10]:
+                    src_feeds.offer_entry(e, T0)
+        offer_s = time.perf_counter() - t
+        assert src_store.head(a.id) is not None and src_store.head(a.id).seq == n_entries  # type: ignore[union-attr]
+
+        # a fresh node B syncs from A alone
+        dst_store = SqliteStore(Path(tmp) / "b.db", b)
+        dst_store.put_charter(1, genesis)
+        dst_feeds = Feeds(dst_store, CharterChain(genesis))
+        ea = GossipEngine(a, src_feeds, rng=random.Random(1), now=T0, fanout=1)
+        eb = GossipEngine(b, dst_feeds, rng=random.Random(2), now=T0, fanout=1)
+        link = Link((a, ea), (b, eb))
+        t = time.perf_counter()
+        rounds = 0
+        while True:
+            rounds += 1
+            with dst_store.atomic(), src_store.atomic():
+                link.exchange(b.id, T0 + rounds)
+            head = dst_store.head(a.id)
+            if head is not None and head.seq == n_entries:
+                break
+            if rounds > 10 * n_entries:
+                raise SystemExit("catch-up did not finish")
+        sync_s = time.perf_counter() - t
+        got = dst_store.live_count(T0)
+        assert got == ops, (got, ops)
+        src_store.close()
+        dst_store.close()
+
+    print(f"catch-up: {ops:,} ops in {n_entries:,} entries ({raw_bytes / ops:.1f} bytes/op)")
+    print(f"  built and signed the entries in {build_s:.1f} s (not counted)")
+    print(f"  baseline SQLite alone, raw entries, no checks: {sqlite_s:7.2f} s")
+    print(
+        f"  baseline Feeds.offer from a list (every check): {offer_s:7.2f} s  "
+        f"{ops / offer_s:10,.0f} ops/s"
+    )
+    print(
+        f"  gossip, fresh node from one peer:               {sync_s:7.2f} s  "
+        f"{ops / sync_s:10,.0f} ops/s  ({sync_s / offer_s:.2f}x the offer baseline)"
+    )
+    print(
+        f"  bytes: {link.engine_bytes:,} in engine messages, {link.wire_bytes:,} sealed "
+        f"({link.wire_bytes / raw_bytes:.3f}x the raw entries), {link.messages} messages, "
+        f"{rounds} initiated exchange(s)"
+    )
+
+
+def idle_bytes(n_members: int, rng: random.Random) -> tuple[int, int, int]:
+    keys, genesis = consortium(n_members, rng)
+    a, b = keys[0], keys[1]
+    stores = [MemoryStore(), MemoryStore()]
+    feeds = [Feeds(s, CharterChain(genesis)) for s in stores]
+    for k in keys:  # every member has published one entry; both nodes hold all
+        [e] = make_entries(k, 1, 1, rng)
+        for f in feeds:
+            f.offer_entry(e, T0)
+    ea = GossipEngine(a, feeds[0], rng=random.Random(1), now=T0, fanout=1)
+    eb = GossipEngine(b, feeds[1], rng=random.Random(2), now=T0, fanout=1)
+    link = Link((a, ea), (b, eb))
+    for i in range(3):  # first contacts carry full heads; then deltas
+        link.exchange(a.id, T0 + i)
+        link.exchange(b.id, T0 + i)
+    link.engine_bytes = link.wire_bytes = link.messages = 0
+    link.exchange(a.id, T0 + 10)
+    return link.engine_bytes, link.wire_bytes, link.messages
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ops", type=int, default=1_000_000, help="ops to replicate")
+    args = ap.parse_args()
+    rng = random.Random(1)
+    print(
+        f"machine: {platform.machine()}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
+    catch_up(args.ops, rng)
+    print("idle exchange (both in sync), budget < 300 bytes whatever the member count:")
+    for n in (10, 100):
+        eng, wire, msgs = idle_bytes(n, rng)
+        print(
+            f"  {n:4d} members: {eng} bytes in engine messages, "
+            f"{wire} bytes sealed, {msgs} messages"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -323,7 +323,10 @@ def _describe(r: dict[str, Any]) -> str:
 @home_option
 @json_option
 def status(home: Path, as_json: bool) -> None:
-    """Show the node's member, charter, members with feed heads, index and epochs.
+    """Show the node's member, charter, members with feed heads, index, epochs and peers.
+
+    Per peer: the last successful gossip exchange, failures and back-off,
+    quarantine, and the lag in entries each way as the peer last told.
 
     \b
     Example:
@@ -355,6 +358,23 @@ def status(home: Path, as_json: bool) -> None:
             h.get("ts", "-"),
         )
     console.print(t)
+    peers = s.get("peers") or []
+    if peers:
+        p = Table(
+            "peer", "last success", "exchanges", "failures", "backing off until", "lag", "invalid"
+        )
+        for row in peers:
+            lag = row.get("lag")
+            p.add_row(
+                row["name"],
+                row["last_success"] or "never",
+                str(row["exchanges"]),
+                f"{row['failures']} ({row['consecutive_failures']} in a row)",
+                row["backoff_until"] or row["quarantined_until"] or "-",
+                "-" if lag is None else f"we lack {lag['we_lack']}, they lack {lag['they_lack']}",
+                str(row["invalid"]) + (" QUARANTINED" if row["quarantined_until"] else ""),
+            )
+        console.print(p)
 
 
 @main.command()

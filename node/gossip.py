@@ -21,6 +21,7 @@ reported to the engine, which backs the peer off exponentially.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import random
 from collections.abc import Callable
@@ -177,7 +178,7 @@ class GossipService:
         while msg is not None:
             body = self._sealer.seal(peer, msg, self.clock())
             try:
-                async with self.session.post(url, data=body) as resp:
+                async with self.session.post(url, data=io.BytesIO(body)) as resp:
                     answer = await resp.read()
                     if resp.status == 204:
                         msg = None
@@ -210,7 +211,7 @@ class GossipService:
         """One sealed request from a peer; the sealed answer, or None (nothing to say)."""
         engine = self.ensure_engine()
         if engine is None or self._opener is None:
-            raise _NotServing()
+            raise _NotServing("this node has no charter installed yet")
         now = self.clock()
         sender, plain = self._opener.open(body, now)
         self.bytes_received += len(body)

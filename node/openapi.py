@@ -137,7 +137,55 @@ def openapi_document() -> dict[str, Any]:
         },
         "Status": {
             "type": "object",
-            "required": ["member", "charter", "members", "epochs", "index"],
+            "required": ["member", "charter", "members", "epochs", "index", "peers"],
+            "properties": {
+                "peers": {
+                    "type": "array",
+                    "description": "Gossip with each other member, as this node saw it",
+                    "items": _ref("Peer"),
+                }
+            },
+        },
+        "Peer": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "endpoint",
+                "last_success",
+                "failures",
+                "consecutive_failures",
+                "backoff_until",
+                "quarantined_until",
+                "exchanges",
+                "invalid",
+                "bytes_sent",
+                "bytes_received",
+                "lag",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "endpoint": {"type": "string"},
+                "last_success": {"type": ["string", "null"], "format": "date-time"},
+                "failures": {"type": "integer"},
+                "consecutive_failures": {"type": "integer"},
+                "backoff_until": {"type": ["string", "null"], "format": "date-time"},
+                "quarantined_until": {"type": ["string", "null"], "format": "date-time"},
+                "exchanges": {"type": "integer"},
+                "invalid": {"type": "integer"},
+                "invalid_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "bytes_sent": {"type": "integer"},
+                "bytes_received": {"type": "integer"},
+                "lag": {
+                    "type": ["object", "null"],
+                    "description": "Entries each side lacks, as the peer last told",
+                    "properties": {
+                        "we_lack": {"type": "integer"},
+                        "they_lack": {"type": "integer"},
+                    },
+                },
+            },
         },
     }
     auth = [{"bearer": []}]

@@ -8,6 +8,7 @@ node without changing anyone's charter).
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import threading
 from collections.abc import Iterable
@@ -75,7 +76,7 @@ class RecordingProxy:
             try:
                 async with self._session.post(
                     f"http://127.0.0.1:{target_port}{request.path}",
-                    data=body,
+                    data=io.BytesIO(body),
                     headers={"Content-Type": request.content_type},
                 ) as resp:
                     answer = await resp.read()

@@ -1,0 +1,164 @@
+"""The peer API: sealed gossip between two members' nodes, and every refusal."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cbor2
+import pytest
+from conftest import T0, Clock
+
+from node.api import GOSSIP, create_app
+from node.config import load_config
+from node.envelope import Sealer
+from node.gossip import GOSSIP_PATH, GossipService, create_peer_app
+from node.home import init_home, install_charter_file, make_genesis
+from node.service import NodeCore
+from node.store import SqliteStore
+from protocol.gossip import KeysGranted, Send
+from protocol.keys import MemberKey
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> dict[str, Path]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    init_home(a, name="a", endpoint="http://127.0.0.1:1", api_listen="127.0.0.1:0")
+    init_home(b, name="b", endpoint="http://127.0.0.1:2", api_listen="127.0.0.1:0")
+    make_genesis(a, "peer-test", [str(b / "join-request.cbor")], tmp_path / "g.cbor")
+    install_charter_file(a, tmp_path / "g.cbor")
+    install_charter_file(b, tmp_path / "g.cbor")
+    return {"a": a, "b": b}
+
+
+def key_of(home: Path) -> MemberKey:
+    return MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
+
+
+class Side:
+    """Member b's node core and gossip service, driven by hand."""
+
+    def __init__(self, home: Path, clock: Clock) -> None:
+        self.key = key_of(home)
+        self.core = NodeCore(SqliteStore(load_config(home, env={}).db_path, self.key), self.key)
+        self.service = GossipService(
+            self.core, clock=clock, interval_s=2.0, fanout=3, timeout_s=5.0
+        )
+        engine = self.service.ensure_engine()
+        assert engine is not None
+        self.engine = engine
+        self.sealer = Sealer(self.key)
+
+
+@pytest.fixture
+def side_b(homes: dict[str, Path], clock: Clock) -> Iterator[Side]:
+    side = Side(homes["b"], clock)
+    yield side
+    side.core.store.close()
+
+
+@pytest.fixture
+async def peer_client(homes: dict[str, Path], clock: Clock, aiohttp_client: Any) -> Any:
+    app = create_app(load_config(homes["a"], env={}), clock=clock, jobs=False)
+    client = await aiohttp_client(create_peer_app(app[GOSSIP]))
+    client.core = app[GOSSIP].core
+    yield client
+    client.core.store.close()
+
+
+def sends(engine: Any) -> list[Send]:
+    return [e for e in engine.events() if isinstance(e, Send)]
+
+
+async def test_a_member_exchanges_and_receives_its_grant(
+    peer_client: Any, side_b: Side, homes: dict[str, Path], clock: Clock
+) -> None:
+    a_id = key_of(homes["a"]).id
+    assert not side_b.core.epoch_keys  # b has no key until the founder's grant arrives
+    side_b.engine.start_exchange(a_id, clock())
+    [hello] = sends(side_b.engine)
+    resp = await peer_client.post(GOSSIP_PATH, data=side_b.sealer.seal(a_id, hello.data, T0))
+    assert resp.status == 200, await resp.read()
+    sealed = await resp.read()
+    reply = side_b.sealer.open_response(a_id, sealed, T0, 300_000)
+    push = side_b.engine.receive(a_id, reply, T0)
+    granted = [e for e in side_b.engine.events() if isinstance(e, KeysGranted)]
+    assert len(granted) == 1 and list(granted[0].keys) == [1]
+    assert granted[0].keys[1] == peer_client.core.epoch_keys[1]
+    assert "keys" not in repr(granted[0])
+    # b confirms; a acknowledges
+    assert push is not None
+    resp = await peer_client.post(GOSSIP_PATH, data=side_b.sealer.seal(a_id, push, T0))
+    assert resp.status == 200
+    ack = side_b.sealer.open_response(a_id, await resp.read(), T0, 300_000)
+    assert side_b.engine.receive(a_id, ack, T0) is None
+
+
+async def error_of(resp: Any) -> dict[str, Any]:
+    body = cbor2.loads(await resp.read())
+    return body["error"]  # type: ignore[no-any-return]
+
+
+async def test_a_non_member_gets_nothing_but_an_error(
+    peer_client: Any, homes: dict[str, Path]
+) -> None:
+    a_id = key_of(homes["a"]).id
+    outsider = MemberKey.from_seed(bytes(range(32)))
+    resp = await peer_client.post(GOSSIP_PATH, data=Sealer(outsider).seal(a_id, b"hello", T0))
+    assert resp.status == 403
+    assert (await error_of(resp))["code"] == "not_member"
+
+
+async def test_refusals_are_specific(
+    peer_client: Any, side_b: Side, homes: dict[str, Path]
+) -> None:
+    a_id = key_of(homes["a"]).id
+    # not an envelope at all
+    resp = await peer_client.post(GOSSIP_PATH, data=b"\xa1\x61")
+    assert resp.status == 400 and (await error_of(resp))["code"] == "decode"
+    # sealed to someone else
+    resp = await peer_client.post(GOSSIP_PATH, data=side_b.sealer.seal(side_b.key.id, b"x", T0))
+    assert (await error_of(resp))["code"] == "wrong_recipient"
+    # outside the skew window
+    resp = await peer_client.post(GOSSIP_PATH, data=side_b.sealer.seal(a_id, b"x", T0 - 3_600_000))
+    assert resp.status == 400 and (await error_of(resp))["code"] == "skew"
+    # a genuine envelope whose content is not a gossip message
+    body = side_b.sealer.seal(a_id, b"\x00\x01", T0)
+    resp = await peer_client.post(GOSSIP_PATH, data=body)
+    assert resp.status == 400 and (await error_of(resp))["code"] == "decode"
+    # the same envelope again is a replay
+    resp = await peer_client.post(GOSSIP_PATH, data=body)
+    assert resp.status == 409 and (await error_of(resp))["code"] == "replay"
+    # too large for the peer API
+    resp = await peer_client.post(GOSSIP_PATH, data=io.BytesIO(b"\x00" * (64 * 1024 * 1024)))
+    assert resp.status == 413
+
+
+async def test_a_node_without_charter_is_not_serving(
+    tmp_path: Path, clock: Clock, aiohttp_client: Any
+) -> None:
+    home = tmp_path / "lonely"
+    init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
+    app = create_app(load_config(home, env={}), clock=clock, jobs=False)
+    client = await aiohttp_client(create_peer_app(app[GOSSIP]))
+    try:
+        sealed = Sealer(MemberKey.from_seed(bytes(32))).seal(key_of(home).id, b"x", T0)
+        resp = await client.post(GOSSIP_PATH, data=sealed)
+        assert resp.status == 503 and (await error_of(resp))["code"] == "not_ready"
+    finally:
+        app[GOSSIP].core.store.close()
+
+
+def test_gossip_service_is_quiet_without_a_charter(tmp_path: Path, clock: Clock) -> None:
+    home = tmp_path / "lonely"
+    init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
+    key = key_of(home)
+    core = NodeCore(SqliteStore(load_config(home, env={}).db_path, key), key)
+    try:
+        service = GossipService(core, clock=clock, interval_s=1.0, fanout=2, timeout_s=1.0)
+        assert service.ensure_engine() is None
+        assert service.peer_status() == []
+    finally:
+        core.store.close()

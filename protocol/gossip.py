@@ -104,14 +104,14 @@ MAX_IDLE_FOLLOW_UPS = 2
 
 #: Refusal reasons no honest relay could cause: each counts against the peer
 #: that sent the entry. (``ts_future``, ``cv_stale``, ``revoked``, ``frozen``
-#: and ``held_full`` depend on when a node learnt something and do not.)
+#: and ``held_full`` depend on when a node learnt something, and ``bad_prev``
+#: is what an honest relay on the other branch of a forked feed sends: they do not.)
 SUSPICIOUS_REASONS = frozenset(
     {
         "too_large",
         "decode",
         "not_member",
         "bad_signature",
-        "bad_prev",
         "ts_before_head",
         "cv_decreased",
         "too_many_ops",
@@ -279,6 +279,8 @@ class _Peer:
     known_dig: int = 0
     known_cv: int = 0
     behind: set[MemberId] = field(default_factory=set)  # logs where we are ahead of the peer
+    # logs where the peer's head is not the entry we hold at its seq: a fork
+    diverged: set[MemberId] = field(default_factory=set)
     scanned: int = 0  # our heads counter up to which `behind` is current
     want_full: bool = False  # ask the peer for its full heads
     has_items: set[bytes] = field(default_factory=set)  # item hashes the peer sent us
@@ -525,11 +527,21 @@ class GossipEngine:
                 p.behind.add(log)
             else:
                 p.behind.discard(log)
+            if mine is not None and mine[0] >= seq and self._holds_other(log, seq, h):
+                p.diverged.add(log)
         if _dig_bytes(p.known_dig) != msg["dg"]:
             p.known = None
             p.behind = set()
             return False
         return True
+
+    def _holds_other(self, log: MemberId, seq: int, h: bytes) -> bool:
+        """Whether our entry at ``(log, seq)`` differs from the one hashing to ``h``."""
+        mine = self._heads.get(log)
+        if mine is not None and mine[0] == seq:
+            return mine[1] != h
+        raw = self.store.entry(log, seq)
+        return raw is not None and codec.obj_hash(raw) != h
 
     def _update_behind(self, p: _Peer) -> None:
         if p.known is None:
@@ -663,11 +675,11 @@ class GossipEngine:
     def _entries_for(self, p: _Peer, budget: int) -> tuple[list[bytes], bool]:
         """Entries the peer lacks, oldest first, round-robin over feeds, within ``budget``."""
         self._update_behind(p)
-        if p.known is None or not p.behind:
+        if p.known is None or not (p.behind or p.diverged):
             return [], False
         known = p.known
         logs = sorted(p.behind)
-        start = p.cursor % len(logs)
+        start = p.cursor % len(logs) if logs else 0
         logs = logs[start:] + logs[:start]
         next_seq = {}
         for log in logs:
@@ -678,6 +690,14 @@ class GossipEngine:
         out: list[bytes] = []
         used = 0
         more = False
+        # a peer on another branch of a feed gets our entry at its head: the proof
+        for log in sorted(p.diverged):
+            raw = self.store.entry(log, known.get(log, (0, b""))[0])
+            if raw is not None and not self.store.is_frozen(log):
+                out.append(raw)
+                used += len(raw)
+            next_seq.pop(log, None)
+        p.diverged.clear()
         active = list(next_seq)
         while active and not more:
             still = []
@@ -988,7 +1008,7 @@ class GossipEngine:
             msg = codec.loads(data, max_bytes=limit)
         except DecodeError as e:
             raise GossipError("decode", f"malformed gossip message: {e.message}") from None
-        if not isinstance(msg, dict) or msg.get("t") not in _KINDS:
+        if not isinstance(msg, dict) or not isinstance(msg.get("t"), str) or msg["t"] not in _KINDS:
             raise GossipError("decode", "a gossip message is a map with t = h, r, p or a")
         t = msg["t"]
         extra = msg.keys() - _KEYS[t]

@@ -317,6 +317,16 @@ class SqliteStore:
     def grants(self) -> list[bytes]:
         return [bytes(r[0]) for r in self.conn.execute("SELECT raw FROM grants ORDER BY rowid")]
 
+    def put_proposal(self, pid: str, raw: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO proposals (id, raw, created, status) VALUES (?, ?, 0, 'pending')"
+            " ON CONFLICT (id) DO UPDATE SET raw = excluded.raw",
+            (pid, raw),
+        )
+
+    def proposals(self) -> list[bytes]:
+        return [bytes(r[0]) for r in self.conn.execute("SELECT raw FROM proposals ORDER BY rowid")]
+
     # -- secrets at rest ---------------------------------------------------------
 
     def _sealer(self) -> nacl.secret.SecretBox:

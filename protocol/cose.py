@@ -48,6 +48,7 @@ __all__ = [
     "SignedMulti",
     "add_signature",
     "decode_sign1",
+    "merge_signatures",
     "sign1",
     "sign_multi",
     "verify1",
@@ -309,3 +310,23 @@ def add_signature(data: bytes, key: MemberKey) -> bytes:
     if any(s.kid == key.id for s in signatures):
         return bytes(data)
     return _encode_multi(payload, [*signatures, _new_signature(payload, key)])
+
+
+def merge_signatures(a: bytes, b: bytes) -> bytes:
+    """One COSE_Sign with every signature of ``a`` and ``b`` (same payload, all verified).
+
+    Raises DecodeError if the payloads differ, SignatureError if any signature
+    fails to verify.
+    """
+    payload_a, sigs_a = _decode_multi(a, DEFAULT_MAX_BYTES)
+    payload_b, sigs_b = _decode_multi(b, DEFAULT_MAX_BYTES)
+    if payload_a != payload_b:
+        raise DecodeError("COSE_Sign: cannot merge signatures over different payloads")
+    _verify_all(payload_a, sigs_a)
+    _verify_all(payload_b, sigs_b)
+    by_kid = {s.kid: s for s in sigs_a}
+    for s in sigs_b:
+        by_kid.setdefault(s.kid, s)
+    if len(by_kid) == len(sigs_a):
+        return bytes(a)
+    return _encode_multi(payload_a, list(by_kid.values()))

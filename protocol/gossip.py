@@ -41,7 +41,10 @@ Wire format: canonical CBOR maps with short text keys (DESIGN §5)::
     push  = {"t": "p", "x": id, "ch"?, "it"?, "en"?, "m"?}
     ack   = {"t": "a", "x": id}
 
-Item kinds: ``g`` a key grant, ``f`` a fork proof.
+Item kinds: ``g`` a key grant, ``f`` a fork proof, ``p`` a charter proposal
+(the next charter version with the signatures it has so far; see
+:mod:`protocol.proposals`). A proposal that reaches its quorum is appended as
+the next charter version on the spot.
 
 A peer that relays data no honest node would have accepted — a bad
 signature, a malformed entry, an entry outside the policy, a forged grant —
@@ -57,6 +60,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from contracts.charter import Charter
 from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError
 from protocol import codec
 from protocol.entries import HARD_MAX_ENTRY_BYTES, Entry
@@ -64,6 +68,14 @@ from protocol.feeds import FORK, REJECTED, Feeds
 from protocol.forks import ForkProof, decode_fork_proof
 from protocol.grants import Grant, GrantRejected, check_grant, decode_grant, open_grant
 from protocol.keys import MemberId, MemberKey, short_id
+from protocol.proposals import (
+    FINAL,
+    KNOWN,
+    STALE,
+    ProposalBook,
+    ProposalOffer,
+    ProposalRejected,
+)
 
 __all__ = [
     "BACKOFF_CAP_MS",
@@ -81,6 +93,7 @@ __all__ = [
     "PeerFailed",
     "PeerQuarantined",
     "PeerStats",
+    "ProposalUpdated",
     "Refused",
     "Send",
     "max_message_bytes",
@@ -122,6 +135,7 @@ SUSPICIOUS_REASONS = frozenset(
 )
 
 _KINDS = {"h": "hello", "r": "reply", "p": "push", "a": "ack"}
+_ITEM_KINDS = ("g", "f", "p")
 _KEYS = {
     "h": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs"}),
     "r": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "ch", "en", "m"}),
@@ -195,6 +209,15 @@ class CharterAdvanced:
 
 
 @dataclass(frozen=True, slots=True)
+class ProposalUpdated:
+    """A proposal arrived or gained signatures (status new, merged, waiting or final)."""
+
+    id: str
+    version: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class KeysGranted:
     grant: Grant
     keys: dict[int, bytes] = field(repr=False)
@@ -232,6 +255,7 @@ Event = (
     | PeerFailed
     | PeerQuarantined
     | ExchangeCompleted
+    | ProposalUpdated
 )
 
 
@@ -346,6 +370,9 @@ class GossipEngine:
             self._add_item("g", raw)
         for proof in self.store.fork_proofs():
             self._add_item("f", proof.encode())
+        self.proposals = ProposalBook(self.store, self.chain)
+        for prop in self.proposals.pending():
+            self._add_item("p", prop.raw)
         self._accepted_now: list[Entry] = []
         feeds.listeners.append(self._on_append)
 
@@ -618,6 +645,13 @@ class GossipEngine:
             self._add_item("f", proof.encode())
             if self.feeds.accept_fork_proof(proof):
                 self._events.append(ForkDetected(proof, peer))
+        elif kind == "p":
+            try:
+                offer = self.proposals.offer(raw, now)
+            except ProposalRejected as e:
+                self._invalid(peer, p, "proposal", e.reason, now, e.message)
+                return
+            self._after_proposal(offer, now)
         else:  # _decode admits only known kinds
             raise AssertionError(kind)
 
@@ -642,24 +676,71 @@ class GossipEngine:
         return out
 
     def _take_charters(self, peer: MemberId, p: _Peer, raws: list[bytes], now: int) -> None:
+        try:
+            self._append_charters(raws, now)
+        except CharterRejected as e:
+            self._invalid(peer, p, "charter", e.reason, now, e.message)
+
+    def _append_charters(self, raws: Iterable[bytes], now: int) -> None:
+        """Append charter versions in order; then let everything that waited for them in."""
         advanced = False
-        for raw in raws:
-            try:
+        try:
+            for raw in raws:
                 if self.chain.append(raw):
                     v = self.chain.current.version
                     self.store.put_charter(v, raw)
                     self._events.append(CharterAdvanced(v))
                     advanced = True
-            except CharterRejected as e:
-                self._invalid(peer, p, "charter", e.reason, now, e.message)
-                break
-        if advanced:
+        finally:
+            if advanced:
+                self._after_advance(now)
+
+    def _after_advance(self, now: int) -> None:
+        self._accepted_now.clear()
+        self.feeds.retry_held(now)
+        if self._accepted_now:
+            self._events.append(EntriesAccepted(None, tuple(self._accepted_now)))
             self._accepted_now.clear()
-            self.feeds.retry_held(now)
-            if self._accepted_now:
-                self._events.append(EntriesAccepted(None, tuple(self._accepted_now)))
-                self._accepted_now.clear()
-            self._retry_waiting(now)
+        self._retry_waiting(now)
+        for offer in self.proposals.retry(now):
+            self._after_proposal(offer, now)
+
+    # -- proposals -----------------------------------------------------------------------
+
+    def add_proposal(self, raw: bytes, now: int) -> ProposalOffer:
+        """A proposal made or signed on this node; it travels by gossip.
+
+        Raises ProposalRejected if it is no valid candidate for the next version.
+        """
+        offer = self.proposals.offer(raw, now)
+        self._after_proposal(offer, now)
+        return offer
+
+    def propose(self, charter: Charter, now: int) -> ProposalOffer:
+        """Propose ``charter`` (see :meth:`ProposalBook.draft`) signed by this member."""
+        offer = self.proposals.propose(charter, self.key, now)
+        self._after_proposal(offer, now)
+        return offer
+
+    def sign_proposal(self, pid: str, now: int) -> ProposalOffer:
+        """Add this member's signature to proposal ``pid``."""
+        offer = self.proposals.sign(pid, self.key, now)
+        self._after_proposal(offer, now)
+        return offer
+
+    def _after_proposal(self, offer: ProposalOffer, now: int) -> None:
+        p = offer.proposal
+        if p is None or offer.status == STALE:
+            return
+        self._add_item("p", p.raw)
+        if offer.status == KNOWN:
+            return
+        self._events.append(ProposalUpdated(p.id, p.charter.version, offer.status))
+        if offer.status == FINAL:
+            try:
+                self._append_charters([p.raw], now)
+            except CharterRejected:  # pragma: no cover - the book checked the same rule
+                return
 
     def _check_charter_ref(self, peer: MemberId, p: _Peer, c: list[Any], now: int) -> None:
         v, h = c
@@ -1053,8 +1134,8 @@ class GossipEngine:
                 raise GossipError("decode", f"{name} must be a list of byte strings")
         it = msg.get("it", [])
         if not isinstance(it, list) or not all(
-            isinstance(i, list) and len(i) == 2 and i[0] in ("g", "f") and isinstance(i[1], bytes)
+            isinstance(i, list) and len(i) == 2 and i[0] in _ITEM_KINDS and isinstance(i[1], bytes)
             for i in it
         ):
-            raise GossipError("decode", "it must be a list of [kind g|f, bytes]")
+            raise GossipError("decode", "it must be a list of [kind g|f|p, bytes]")
         return msg

@@ -67,6 +67,8 @@ class FeedStore(Protocol):
     def charters(self) -> list[bytes]: ...
     def put_grant(self, grant: Grant) -> bool: ...
     def grants(self) -> list[bytes]: ...
+    def put_proposal(self, pid: str, raw: bytes) -> None: ...
+    def proposals(self) -> list[bytes]: ...
 
 
 class MemoryStore:
@@ -81,6 +83,7 @@ class MemoryStore:
         self._forks: dict[MemberId, ForkProof] = {}
         self._charters: dict[int, bytes] = {}
         self._grants: dict[bytes, bytes] = {}
+        self._proposals: dict[str, bytes] = {}
 
     # feeds
     def head(self, log: MemberId) -> Head | None:
@@ -198,3 +201,10 @@ class MemoryStore:
 
     def grants(self) -> list[bytes]:
         return list(self._grants.values())
+
+    # charter proposals (the latest signature set of each)
+    def put_proposal(self, pid: str, raw: bytes) -> None:
+        self._proposals[pid] = raw
+
+    def proposals(self) -> list[bytes]:
+        return list(self._proposals.values())

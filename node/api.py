@@ -9,6 +9,8 @@ after its ``yield``. Every error is ``{"error": {"code", "message"}}`` with a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import secrets
@@ -22,10 +24,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from node.admin import Admin
 from node.config import Config
 from node.gossip import GossipService
 from node.openapi import openapi_document
-from node.service import NodeCore, RequestError
+from node.service import NodeCore, NotReady, RequestError
 from protocol.keys import MemberKey
 
 __all__ = ["CORE", "METRICS", "Metrics", "create_app", "load_member_key", "now_ms"]
@@ -129,6 +132,10 @@ ROUTE_SCOPE = {
     "reports": "report",
     "retractions": "report",
     "status": None,
+    "admin_charter": "admin",
+    "admin_proposals": "admin",
+    "admin_propose": "admin",
+    "admin_sign": "admin",
 }
 
 
@@ -232,6 +239,52 @@ async def handle_status(request: web.Request) -> web.Response:
     return respond(request, status)
 
 
+def _admin(request: web.Request) -> Admin:
+    service = request.app[GOSSIP]
+    service.ensure_engine()
+    if service.admin is None:
+        raise NotReady("no charter installed on this node (riskmesh charter install)")
+    return service.admin
+
+
+async def handle_admin_charter(request: web.Request) -> web.Response:
+    return respond(request, _admin(request).charter())
+
+
+async def handle_admin_proposals(request: web.Request) -> web.Response:
+    return respond(request, {"proposals": _admin(request).proposals()})
+
+
+async def handle_admin_propose(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    if not isinstance(body, dict):
+        raise RequestError("bad_request", "request body must be an object with an action")
+    jr = body.get("join_request")
+    if isinstance(jr, str):
+        try:
+            body["join_request"] = base64.b64decode(jr, validate=True)
+        except (ValueError, binascii.Error):
+            raise RequestError("bad_join_request", "join_request must be base64") from None
+    admin = _admin(request)
+    view = admin.propose(body, request.app[NOW]())
+    admin_dispatch(request)
+    return respond(request, view, 201)
+
+
+async def handle_admin_sign(request: web.Request) -> web.Response:
+    admin = _admin(request)
+    view = admin.sign(request.match_info["id"], request.app[NOW]())
+    admin_dispatch(request)
+    return respond(request, view)
+
+
+def admin_dispatch(request: web.Request) -> None:
+    """Handle what the engine did on the spot (a signature may have finalised a version)."""
+    service = request.app[GOSSIP]
+    if service.engine is not None:
+        service.dispatch()
+
+
 async def handle_metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     m.index_tokens.set(request.app[CORE].index.count)
@@ -285,6 +338,10 @@ def create_app(
     app.router.add_post("/v1/reports", handle_reports, name="reports")
     app.router.add_post("/v1/retractions", handle_retractions, name="retractions")
     app.router.add_get("/v1/status", handle_status, name="status")
+    app.router.add_get("/v1/admin/charter", handle_admin_charter, name="admin_charter")
+    app.router.add_get("/v1/admin/proposals", handle_admin_proposals, name="admin_proposals")
+    app.router.add_post("/v1/admin/proposals", handle_admin_propose, name="admin_propose")
+    app.router.add_post("/v1/admin/proposals/{id}/sign", handle_admin_sign, name="admin_sign")
     app.router.add_get("/metrics", handle_metrics, name="metrics")
     app.router.add_get("/openapi.json", handle_openapi, name="openapi")
     if jobs:

@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from contracts.errors import RiskmeshError
+from node.admin import Admin
 from node.envelope import EnvelopeError, Opener, Sealer
 from node.service import NodeCore, rfc3339
 from protocol.entries import AddOp
@@ -44,6 +45,7 @@ from protocol.gossip import (
     KeysGranted,
     PeerFailed,
     PeerQuarantined,
+    ProposalUpdated,
     Refused,
     Send,
     max_message_bytes,
@@ -80,6 +82,7 @@ class GossipService:
         self.rng = rng or random.Random()
         self.metrics = metrics
         self.engine: GossipEngine | None = None
+        self.admin: Admin | None = None
         self.session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._sealer = Sealer(core.key)
@@ -103,6 +106,7 @@ class GossipService:
                     self.frame_bytes, self.core.feeds.chain.current.policy.gossip.frame_bytes
                 ),
             )
+            self.admin = Admin(self.core, self.engine)
             policy = self.core.feeds.chain.current.policy
             self._opener = Opener(
                 self.core.key,
@@ -154,6 +158,11 @@ class GossipService:
             with self.core.store.atomic():
                 engine.handle_timer(now)
             self._dispatch(engine)
+
+    def dispatch(self) -> None:
+        """Act on whatever the engine has to say (after a local proposal or signature)."""
+        if self.engine is not None:
+            self._dispatch(self.engine)
 
     def _dispatch(self, engine: GossipEngine) -> None:
         for ev in engine.events():
@@ -252,6 +261,7 @@ class GossipService:
             log.info(
                 "key grant from %s opened: epochs %s", short_id(ev.grant.issuer), sorted(ev.keys)
             )
+            self.core.republish(self.clock())
         elif isinstance(ev, ForkDetected):
             log.error(
                 "ALERT fork proof: member %s signed two entries at seq %d; its feed is frozen",
@@ -262,6 +272,10 @@ class GossipService:
                 m.forks.inc()
         elif isinstance(ev, CharterAdvanced):
             log.info("charter version %d accepted", ev.version)
+            if self.admin is not None:
+                self.admin.charter_advanced(ev.version, self.clock())
+        elif isinstance(ev, ProposalUpdated):
+            log.info("proposal %s for version %d: %s", ev.id, ev.version, ev.status)
         elif isinstance(ev, PeerQuarantined):
             log.warning(
                 "peer %s quarantined until %s (%s)",

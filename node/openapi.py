@@ -146,6 +146,38 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
+        "Charter": {
+            "type": "object",
+            "required": ["consortium", "version", "hash", "anchor", "members", "epochs", "policy"],
+        },
+        "Proposal": {
+            "type": "object",
+            "required": ["id", "version", "status", "changes", "signers", "needed", "admins"],
+            "properties": {
+                "id": {"type": "string", "description": "16 hex digits"},
+                "version": {"type": "integer"},
+                "status": {"enum": ["new", "merged", "pending", "final", "superseded", "waiting"]},
+                "effective": {"type": "string", "format": "date-time"},
+                "changes": {"type": "array", "items": {"type": "string"}},
+                "signers": {"type": "array", "items": {"type": "string"}},
+                "needed": {"type": "integer"},
+                "admins": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "ProposalRequest": {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {"enum": ["add-member", "remove-member", "rotate-key", "policy"]},
+                "join_request": {
+                    "type": "string",
+                    "description": "add-member: the join-request.cbor, base64 (bytes in CBOR)",
+                },
+                "admin": {"type": "boolean", "description": "add-member: as an admin"},
+                "member": {"type": "string", "description": "remove-member: the member id"},
+                "set": {"type": "object", "description": "policy: fields to change"},
+            },
+        },
         "Peer": {
             "type": "object",
             "required": [
@@ -303,6 +335,66 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "Status", "content": _json(_ref("Status"))},
                     **_errors(401),
+                },
+            }
+        },
+        "/v1/admin/charter": {
+            "get": {
+                "operationId": "admin_charter",
+                "summary": "The current charter: members, epochs, policy, version chain",
+                "security": auth,
+                "responses": {
+                    "200": {"description": "Charter", "content": _json(_ref("Charter"))},
+                    **_errors(401, 403, 409),
+                },
+            }
+        },
+        "/v1/admin/proposals": {
+            "get": {
+                "operationId": "admin_proposals",
+                "summary": "Charter proposals held here, with who has signed",
+                "security": auth,
+                "responses": {
+                    "200": {
+                        "description": "Proposals",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["proposals"],
+                                "properties": {
+                                    "proposals": {"type": "array", "items": _ref("Proposal")}
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(401, 403, 409),
+                },
+            },
+            "post": {
+                "operationId": "admin_propose",
+                "summary": "Propose the next charter version, signed by this admin",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(_ref("ProposalRequest")),
+                },
+                "responses": {
+                    "201": {"description": "Proposed", "content": _json(_ref("Proposal"))},
+                    **_errors(400, 401, 403, 404, 409, 422),
+                },
+            },
+        },
+        "/v1/admin/proposals/{id}/sign": {
+            "post": {
+                "operationId": "admin_sign",
+                "summary": "Add this admin's signature to a pending proposal",
+                "security": auth,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {"description": "Signed", "content": _json(_ref("Proposal"))},
+                    **_errors(401, 403, 404, 409),
                 },
             }
         },

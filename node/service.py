@@ -136,11 +136,69 @@ class NodeCore:
             raise NotReady("this node holds no consortium key yet (waiting for a key grant)")
         return self.chain, self.feeds
 
-    def live_epochs(self) -> list[int]:
+    def live_epochs(self, now: int | None = None) -> list[int]:
+        """Epochs whose key this node holds and that are not retired.
+
+        An epoch retires once a later epoch has been in force for longer than
+        the longest time to live: no report under it can still be live.
+        """
         if self.chain is None:
             return []
-        charter_eps = self.chain.current.epoch_ids()
-        return [ep for ep in self.epoch_keys if ep in charter_eps]
+        charter = self.chain.current
+        since = {e.ep: e.since for e in charter.epochs}
+        longest = max(charter.policy.max_ttl_days.values(), default=0) * DAY_MS
+        out = []
+        for ep in self.epoch_keys:
+            if ep not in since:
+                continue
+            later = [s for e, s in since.items() if e > ep]
+            if now is not None and later and min(later) + longest < now:
+                continue
+            out.append(ep)
+        return out
+
+    def republish(self, now: int) -> int:
+        """Republish this member's live reports under the current epoch (after a key
+        rotation), from its sealed store of raw values; returns how many."""
+        chain, feeds = self.chain, self.feeds
+        if chain is None or feeds is None or not chain.current.can_publish(self.key.id):
+            return 0
+        charter = chain.current
+        ce = charter.current_epoch()
+        if ce not in self.epoch_keys:
+            return 0
+        tk = self.epoch_keys.tokenizer(ce)
+        me = self.key.id
+        ops: list[Op] = []
+        own: list[tuple[bytes, int, str, str]] = []
+        for ep in self.live_epochs(now):
+            if ep == ce:
+                continue
+            for tok, kind, value in list(self.store.own_values(ep)):
+                mine = [
+                    s
+                    for s in self.store.indicators(tok)
+                    if s.author == me and s.ep == ep and s.live(now)
+                ]
+                if not mine:
+                    continue
+                new_tok = tk.token(kind, value)
+                if any(
+                    s.author == me and s.ep == ce and s.live(now)
+                    for s in self.store.indicators(new_tok)
+                ):
+                    continue
+                s0 = mine[0]
+                ops.append(AddOp(new_tok, kind, ce, s0.cat, s0.sev, s0.exp))
+                own.append((new_tok, ce, kind, value))
+        step = charter.policy.max_ops
+        for i in range(0, len(ops), step):
+            with self.store.atomic(durable=True):
+                feeds.publish(self.key, ops[i : i + step], now)
+                self.store.put_own_values(own[i : i + step])
+        if ops:
+            log.info("republished %d live reports under epoch %d", len(ops), ce)
+        return len(ops)
 
     # -- reports ---------------------------------------------------------------
 
@@ -206,7 +264,7 @@ class NodeCore:
                         "bad_reason", "reason must be one of " + ", ".join(RETRACT_REASONS)
                     )
                 found = False
-                for ep in self.live_epochs():
+                for ep in self.live_epochs(now):
                     tok = self.epoch_keys.tokenizer(ep).token(kind, canon)
                     mine = [
                         s
@@ -269,7 +327,7 @@ class NodeCore:
             raise RequestError(
                 "batch_too_large", f"{len(items)} items; at most {max_batch} per query", 413
             )
-        epochs = [self.epoch_keys.tokenizer(ep) for ep in self.live_epochs()]
+        epochs = [self.epoch_keys.tokenizer(ep) for ep in self.live_epochs(now)]
         n_ep = len(epochs)
         results: list[dict[str, Any] | None] = [None] * len(items)
         kinds: list[str] = []
@@ -316,7 +374,7 @@ class NodeCore:
             "member": {"id": member_id_text(self.key.id)},
             "charter": None,
             "members": [],
-            "epochs": self.live_epochs(),
+            "epochs": self.live_epochs(now),
             "index": dataclasses.asdict(self.index.statistics()),
             "forks": [
                 {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()

@@ -85,6 +85,18 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m002_pending_keys(db: sqlite_utils.Database) -> None:
+    # an epoch key made for a rotation proposal, sealed, until the proposal is final
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS pending_keys (
+            pid TEXT NOT NULL, ep INTEGER NOT NULL, sealed BLOB NOT NULL,
+            PRIMARY KEY (pid, ep));
+        """
+    )
+
+
 def _state(row: Sequence[Any]) -> IndicatorState:
     return IndicatorState(
         tok=row[0],
@@ -349,6 +361,22 @@ class SqliteStore:
             except nacl.exceptions.CryptoError:
                 raise StoreError("epoch keys do not open with this member key") from None
         return out
+
+    def put_pending_key(self, pid: str, ep: int, key: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO pending_keys (pid, ep, sealed) VALUES (?, ?, ?)",
+            (pid, ep, bytes(self._sealer().encrypt(key))),
+        )
+
+    def take_pending_key(self, pid: str) -> tuple[int, bytes] | None:
+        """The key made for proposal ``pid``, removed from the pending table."""
+        row = self.conn.execute(
+            "SELECT ep, sealed FROM pending_keys WHERE pid = ?", (pid,)
+        ).fetchone()
+        if row is None:
+            return None
+        self.conn.execute("DELETE FROM pending_keys WHERE pid = ?", (pid,))
+        return int(row[0]), self._sealer().decrypt(row[1])
 
     def put_own_values(self, rows: Iterable[tuple[bytes, int, str, str]]) -> None:
         """Keep this member's own raw values (tok, ep, kind, canonical), sealed."""

@@ -87,6 +87,8 @@ class Feeds:
         #: Called with every entry appended, in order (the gossip engine and the
         #: node's index listen here).
         self.listeners: list[Callable[[Entry], None]] = []
+        #: Called with every fork proof this node finds or is given, once.
+        self.fork_listeners: list[Callable[[ForkProof], None]] = []
 
     # -- publishing --------------------------------------------------------
 
@@ -275,6 +277,8 @@ class Feeds:
     def _fork(self, proof: ForkProof) -> Offer:
         if self.store.add_fork_proof(proof):
             self.stats.forks += 1
+            for listener in self.fork_listeners:
+                listener(proof)
         return Offer(
             status=FORK,
             reason="fork",
@@ -289,6 +293,8 @@ class Feeds:
         new = self.store.add_fork_proof(proof)
         if new:
             self.stats.forks += 1
+            for listener in self.fork_listeners:
+                listener(proof)
         return new
 
     def _drain_held(self, log: MemberId, now: int) -> list[Entry]:

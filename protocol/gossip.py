@@ -64,7 +64,7 @@ from contracts.charter import Charter
 from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError
 from protocol import codec
 from protocol.entries import HARD_MAX_ENTRY_BYTES, Entry
-from protocol.feeds import FORK, REJECTED, Feeds
+from protocol.feeds import REJECTED, Feeds
 from protocol.forks import ForkProof, decode_fork_proof
 from protocol.grants import Grant, GrantRejected, check_grant, decode_grant, open_grant
 from protocol.keys import MemberId, MemberKey, short_id
@@ -375,6 +375,8 @@ class GossipEngine:
             self._add_item("p", prop.raw)
         self._accepted_now: list[Entry] = []
         feeds.listeners.append(self._on_append)
+        feeds.fork_listeners.append(self._on_fork)
+        self._via: MemberId | None = None  # the peer whose proof is being taken
 
     # -- public driving interface ---------------------------------------------------
 
@@ -507,6 +509,11 @@ class GossipEngine:
     def _on_append(self, entry: Entry) -> None:
         self._set_head(entry.log, entry.seq, entry.hash)
         self._accepted_now.append(entry)
+
+    def _on_fork(self, proof: ForkProof) -> None:
+        """A fork proof found or taken here, by gossip or not: it travels as an item."""
+        self._add_item("f", proof.encode())
+        self._events.append(ForkDetected(proof, self._via))
 
     def _changed_since(self, counter: int) -> list[MemberId]:
         out = []
@@ -643,8 +650,11 @@ class GossipEngine:
                 self._invalid(peer, p, "fork_proof", "not_member", now, "proof for a non-member")
                 return
             self._add_item("f", proof.encode())
-            if self.feeds.accept_fork_proof(proof):
-                self._events.append(ForkDetected(proof, peer))
+            self._via = peer
+            try:
+                self.feeds.accept_fork_proof(proof)  # a new proof comes back through _on_fork
+            finally:
+                self._via = None
         elif kind == "p":
             try:
                 offer = self.proposals.offer(raw, now)
@@ -810,12 +820,6 @@ class GossipEngine:
                     bad += 1
                     self._events.append(Refused(peer, "entry", reason, offer.message))
                     p.stats.invalid_reasons[reason] = p.stats.invalid_reasons.get(reason, 0) + 1
-            elif (
-                offer.status == FORK
-                and offer.fork is not None
-                and self._add_item("f", offer.fork.encode())
-            ):
-                self._events.append(ForkDetected(offer.fork, None))
         accepted = tuple(self._accepted_now)
         self._accepted_now.clear()
         p.stats.entries_received += len(accepted)
@@ -860,6 +864,7 @@ class GossipEngine:
         items, upto, used = self._items_for(p, max(budget, 0))
         budget -= used
         entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        more = more or upto < len(self._items)  # grants or proofs filled the frame
         if charters:
             reply["ch"] = charters
         if items:
@@ -909,6 +914,7 @@ class GossipEngine:
         items, upto, used = self._items_for(p, max(budget, 0))
         budget -= used
         entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        more = more or upto < len(self._items)  # grants or proofs filled the frame
         if charters:
             push["ch"] = charters
         if items:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from typing import Any
 
 import cbor2
 import pytest
+
+from protocol.keys import MemberKey, member_id_text
 from aiohttp import web
 
 from node.api import CONFIG, CORE, create_app
@@ -254,6 +257,41 @@ class Exerciser:
 
 def report_item(value: str = "+86 138 0013 8000", **kw: Any) -> dict[str, Any]:
     return {"kind": "phone", "value": value, "category": "telecom_fraud", "severity": 4, **kw}
+
+
+async def exercise_admin(ex: Exerciser, token: str, own_join_request: bytes) -> None:
+    ch, props, sign = "/v1/admin/charter", "/v1/admin/proposals", "/v1/admin/proposals/{id}/sign"
+    await ex("charter", "GET", ch, ch, key=token, expect=200)
+    await ex("charter no key", "GET", ch, ch, expect=401)
+    await ex("charter wrong scope", "GET", ch, ch, key=QUERY_ONLY_KEY, expect=403)
+    await ex("proposals", "GET", props, props, key=token, expect=200)
+    await ex("proposals no key", "GET", props, props, expect=401)
+    policy = {"action": "policy", "set": {"disclose_reporters": False}}
+    # a one-admin consortium: the proposer's own signature is the quorum
+    view = await ex("propose policy", "POST", props, props, key=token, json_body=policy, expect=201)
+    assert view["status"] == "final" and view["changes"] == [
+        "policy disclose_reporters: True -> False"
+    ]
+    rotate = {"action": "rotate-key"}
+    view = await ex("propose rotate", "POST", props, props, key=token, json_body=rotate, expect=201)
+    assert view["changes"] == ["new key epoch 2"]
+    await ex("propose no key", "POST", props, props, json_body=rotate, expect=401)
+    await ex(
+        "propose scope", "POST", props, props, key=REPORT_ONLY_KEY, json_body=rotate, expect=403
+    )
+    await ex(
+        "propose bad action", "POST", props, props, key=token, json_body={"action": "x"}, expect=400
+    )
+    stranger = member_id_text(MemberKey.from_seed(bytes(32)).id)
+    gone = {"action": "remove-member", "member": stranger}
+    await ex("remove unknown", "POST", props, props, key=token, json_body=gone, expect=404)
+    junk = {"action": "add-member", "join_request": base64.b64encode(b"junk").decode()}
+    await ex("add junk", "POST", props, props, key=token, json_body=junk, expect=422)
+    me = {"action": "add-member", "join_request": base64.b64encode(own_join_request).decode()}
+    await ex("add self", "POST", props, props, key=token, json_body=me, expect=409)
+    url = sign.replace("{id}", "0123456789abcdef")
+    await ex("sign unknown", "POST", url, sign, key=token, expect=404)
+    await ex("sign no key", "POST", url, sign, expect=401)
 
 
 async def exercise(ex: Exerciser, token: str, max_ops: int, max_batch: int) -> None:
@@ -501,6 +539,7 @@ async def test_handlers_answer_as_documented(
     max_batch = app[CONFIG]["api.max_batch"]
     ex = Exerciser(await aiohttp_client(app))
     await exercise(ex, api_token, max_ops, max_batch)
+    await exercise_admin(ex, api_token, (tmp_path / "bank-a" / "join-request.cbor").read_bytes())
 
     bare = tmp_path / "bare"
     init_home(bare, name="bare", endpoint="http://127.0.0.1:1/peer", api_listen="127.0.0.1:0")

@@ -377,6 +377,186 @@ def status(home: Path, as_json: bool) -> None:
         console.print(p)
 
 
+# -- administration ----------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Consortium administration: propose and sign charter changes (admins only).
+
+    A proposal is the next charter version, signed by its proposer; it travels
+    by gossip and takes effect once a quorum of admins has signed it.
+    """
+
+
+@admin.group()
+def propose() -> None:
+    """Propose a charter change; prints the proposal id as the last word."""
+
+
+def _print_proposal(view: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    click.echo(
+        f"version {view['version']}: {'; '.join(view['changes'])}\n"
+        f"signed by {', '.join(view['signers'])} ({len(view['signers'])} of {view['needed']} "
+        f"needed), {view['status']}; proposal {view['id']}"
+    )
+
+
+@propose.command("add-member")
+@home_option
+@click.argument("join", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--admin", "as_admin", is_flag=True, help="Make the newcomer an admin too.")
+@json_option
+def propose_add_member(home: Path, join: Path, as_admin: bool, as_json: bool) -> None:
+    """Propose adding the member whose join request is JOIN.
+
+    \b
+    Example:
+        riskmesh admin propose add-member --home ./bank-a ./newbank/join-request.cbor
+    """
+    c = _client(home)
+    view = _call(c.admin_propose, "add-member", join_request=join.read_bytes(), admin=as_admin)
+    _print_proposal(view, as_json)
+
+
+@propose.command("remove-member")
+@home_option
+@click.argument("member_id")
+@json_option
+def propose_remove_member(home: Path, member_id: str, as_json: bool) -> None:
+    """Propose removing member MEMBER_ID (its entries after its current head are
+    refused everywhere), with a key rotation in the same version.
+
+    \b
+    Example:
+        riskmesh admin propose remove-member --home ./bank-a g2bep2g6pkvzvfol...
+    """
+    _print_proposal(_call(_client(home).admin_propose, "remove-member", member=member_id), as_json)
+
+
+@propose.command("rotate-key")
+@home_option
+@json_option
+def propose_rotate_key(home: Path, as_json: bool) -> None:
+    """Propose a new key epoch, granted to every active member once in force.
+
+    \b
+    Example:
+        riskmesh admin propose rotate-key --home ./bank-a
+    """
+    _print_proposal(_call(_client(home).admin_propose, "rotate-key"), as_json)
+
+
+@propose.command("policy")
+@home_option
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    required=True,
+    metavar="FIELD=JSON",
+    help="A data policy field and its new value as JSON; repeatable.",
+)
+@json_option
+def propose_policy(home: Path, settings: tuple[str, ...], as_json: bool) -> None:
+    """Propose a change to the data policy.
+
+    \b
+    Example:
+        riskmesh admin propose policy --home ./bank-a --set disclose_reporters=false \\
+            --set 'max_ttl_days={"telecom_fraud": 730}'
+    """
+    changes: dict[str, Any] = {}
+    for s in settings:
+        field, sep, value = s.partition("=")
+        if not sep:
+            fail(f"--set takes FIELD=JSON, got {s!r}")
+        try:
+            changes[field.strip()] = json.loads(value)
+        except ValueError:
+            fail(f"--set {field}: {value!r} is not JSON")
+    _print_proposal(_call(_client(home).admin_propose, "policy", set=changes), as_json)
+
+
+@admin.command("proposals")
+@home_option
+@json_option
+def admin_proposals(home: Path, as_json: bool) -> None:
+    """List the proposals this node holds, with who has signed.
+
+    \b
+    Example:
+        riskmesh admin proposals --home ./bank-a
+    """
+    props = _call(_client(home).admin_proposals)
+    if as_json:
+        click.echo(json.dumps(props, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("version", "status", "changes", "signed by", "needed", "takes effect")
+    t.add_column("id", no_wrap=True)
+    for p in props:
+        t.add_row(
+            str(p["version"]),
+            p["status"],
+            "\n".join(p["changes"]),
+            ", ".join(p["signers"]),
+            str(p["needed"]),
+            p.get("effective", "-"),
+            p["id"],
+        )
+    Console().print(t)
+
+
+@admin.command("sign")
+@home_option
+@click.argument("proposal_id")
+@json_option
+def admin_sign(home: Path, proposal_id: str, as_json: bool) -> None:
+    """Sign proposal PROPOSAL_ID as this admin.
+
+    \b
+    Example:
+        riskmesh admin sign --home ./pay-c 3f9a0c1d2e4b5a69
+    """
+    _print_proposal(_call(_client(home).admin_sign, proposal_id), as_json)
+
+
+@admin.command("charter")
+@home_option
+@json_option
+def admin_charter(home: Path, as_json: bool) -> None:
+    """Show the current charter: members, roles, epochs, policy and versions.
+
+    \b
+    Example:
+        riskmesh admin charter --home ./bank-a
+    """
+    c = _call(_client(home).admin_charter)
+    if as_json:
+        click.echo(json.dumps(c, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"{c['consortium']} charter version {c['version']} (quorum {c['quorum']}: "
+        f"{c['quorum_size']} admins), epochs {[e['ep'] for e in c['epochs']]}, "
+        f"anchor {c['anchor'][:16]}"
+    )
+    t = Table("member", "id", "roles", "status", "endpoint")
+    for m in c["members"]:
+        status = m["status"] + (f" after seq {m['until_seq']}" if "until_seq" in m else "")
+        t.add_row(m["name"], m["id"][:8], ",".join(m["roles"]), status, m["endpoint"])
+    console.print(t)
+
+
 @main.command()
 def demo() -> None:
     """Walk through reporting, replication checks, a query and a retraction.

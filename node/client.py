@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -84,3 +86,22 @@ class LocalClient:
 
     def status(self) -> dict[str, Any]:
         return self._request("GET", "/v1/status")  # type: ignore[no-any-return]
+
+    # -- administration (scope admin) --------------------------------------------------
+
+    def admin_charter(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/admin/charter")  # type: ignore[no-any-return]
+
+    def admin_proposals(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/v1/admin/proposals")["proposals"]  # type: ignore[no-any-return]
+
+    def admin_propose(self, action: str, **fields: Any) -> dict[str, Any]:
+        """Propose a charter change; a ``join_request`` given as bytes is sent base64."""
+        body: dict[str, Any] = {"action": action, **fields}
+        if isinstance(body.get("join_request"), bytes):
+            body["join_request"] = base64.b64encode(body["join_request"]).decode()
+        return self._request("POST", "/v1/admin/proposals", body)  # type: ignore[no-any-return]
+
+    def admin_sign(self, proposal_id: str) -> dict[str, Any]:
+        pid = urllib.parse.quote(proposal_id, safe="")
+        return self._request("POST", f"/v1/admin/proposals/{pid}/sign")  # type: ignore[no-any-return]

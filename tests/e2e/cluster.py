@@ -156,7 +156,18 @@ class Member:
 class Cluster:
     """Founding members made through the CLI: init, genesis at the first, install everywhere."""
 
-    def __init__(self, root: Path, names: Iterable[str], env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        names: Iterable[str],
+        env: dict[str, str],
+        *,
+        founders: str | None = None,
+        admins: str = "",
+    ) -> None:
+        """``names`` each get a home; ``founders`` (default: all) are in the genesis,
+        made by the first founder and signed by every admin; every home installs
+        it (a later member keeps it as its trust anchor)."""
         self.root = root
         self.env = env
         self.proxy = RecordingProxy()
@@ -179,12 +190,18 @@ class Cluster:
             m.token = (m.home / "api-token").read_text().strip()
             self.proxy.add(name, m.proxy_port, m.peer_port)
             self.members[name] = m
-        first, *others = self.members.values()
+        chosen = [self.members[n] for n in (founders or "".join(self.members))]
+        first, *others = chosen
         genesis = root / "genesis.cbor"
         args = ["charter", "genesis", "--home", str(first.home), "--consortium", "e2e"]
         for m in others:
-            args += ["--member", str(m.home / "join-request.cbor")]
+            flag = ":admin" if m.name in admins else ""
+            args += ["--member", str(m.home / "join-request.cbor") + flag]
         cli(*args, "--out", str(genesis))
+        for m in others:
+            if m.name in admins:
+                cli("charter", "sign", "--home", str(m.home), str(genesis))
+        self.genesis = genesis
         for m in self.members.values():
             cli("charter", "install", "--home", str(m.home), str(genesis))
 

@@ -23,14 +23,13 @@ from typing import Any
 
 import cbor2
 import pytest
-
-from protocol.keys import MemberKey, member_id_text
 from aiohttp import web
 
 from node.api import CONFIG, CORE, create_app
 from node.config import load_config
 from node.home import init_home
 from node.openapi import openapi_document
+from protocol.keys import MemberKey, member_id_text
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 QUERY_ONLY_KEY = "rm_test_query_only_key"

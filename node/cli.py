@@ -558,13 +558,24 @@ def admin_charter(home: Path, as_json: bool) -> None:
 
 
 @main.command()
-def demo() -> None:
-    """Walk through reporting, replication checks, a query and a retraction.
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the nodes' homes in this directory for exploring afterwards.",
+)
+def demo(keep: Path | None) -> None:
+    """Run a consortium of real nodes on loopback and walk through riskmesh.
+
+    Three members found a consortium, one reports, gossip carries it, another
+    member's platform gets a match, a fourth member is onboarded with two admin
+    signatures, a retraction propagates; then every node stops.
 
     \b
     Example:
         riskmesh demo
+        riskmesh demo --keep ./demo-homes
     """
     from node.demo import run_demo
 
-    sys.exit(run_demo())
+    sys.exit(run_demo(keep))

@@ -1,125 +1,199 @@
-"""`riskmesh demo`: a walk through what riskmesh does, printed as it happens.
+"""`riskmesh demo`: a consortium of real nodes on loopback, walked through step by step.
 
-This version runs three members' protocol stacks in one process (real keys,
-charter, tokens, signed feeds, validation), each with its own in-memory
-store: member A reports, its signed entry is handed to B and C, which check it
-and find the match; a forged and a replayed entry are refused; A retracts and
-the match disappears everywhere.
+Three members found a consortium (each an admin), each running `riskmesh
+serve` as its own process with a temporary home and free ports. bank-a
+reports a phone number, a device and a merchant; gossip carries the signed
+tokens to pay-b and shop-c, whose platforms get a match. A fourth member is
+onboarded with two of the three admin signatures, receives its key grant and
+the earlier reports. bank-a retracts one report and the match disappears
+everywhere. Then every node is stopped.
 """
 
 from __future__ import annotations
 
-import secrets
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from contracts.charter import Charter, EpochInfo, Member
-from contracts.indicators import canonical
-from contracts.policy import DAY_MS
-from protocol.charter_chain import CharterChain, sign_charter
-from protocol.entries import AddOp, RetractOp
-from protocol.feeds import Feeds
-from protocol.keys import MemberKey, short_id
-from protocol.store import MemoryStore
-from protocol.tokens import EpochKeys
+from contracts.errors import RiskmeshError
+from node.localnet import LocalNet, wait_until
+
+FOUNDERS = ("bank-a", "pay-b", "shop-c")
+NEWCOMER = "lend-d"
+DEADLINE_S = 20.0
+REPORTS = [
+    {"kind": "phone", "value": "+86 138 0013 8000", "category": "telecom_fraud", "severity": 4},
+    {"kind": "device", "value": "imei:490154203237518", "category": "device_risk", "severity": 3},
+    {"kind": "merchant", "value": "shopid:M-7781", "category": "merchant_fraud", "severity": 5},
+]
+# what the other members' platforms ask, each in its own format
+QUERIES = [
+    {"kind": "phone", "value": "13800138000"},
+    {"kind": "device", "value": "IMEI:490154203237518"},
+    {"kind": "merchant", "value": "SHOPID:M-7781"},
+]
 
 
-@dataclass
-class DemoMember:
-    name: str
-    key: MemberKey
-    feeds: Feeds
-    epoch_keys: EpochKeys
-
-    def verdict(self, kind: str, value: str, now: int) -> tuple[int, list[str]]:
-        tok = self.epoch_keys.tokenizer(1).token(kind, canonical(kind, value))
-        live = [s for s in self.feeds.store.indicators(tok) if s.live(now)]
-        return len({s.author for s in live}), sorted({s.cat for s in live})
-
-
-def run_demo(console: Console | None = None) -> int:
-    console = console or Console()
-    now = int(time.time() * 1000)
-    names = ["bank-a", "pay-b", "shop-c"]
-    keys = {n: MemberKey.generate() for n in names}
-    members = tuple(
-        Member(
-            id=keys[n].id,
-            name=n,
-            endpoint=f"http://127.0.0.1/{n}",
-            roles=frozenset({"admin", "publisher", "reader"}),
-        )
-        for n in names
-    )
-    genesis = Charter(
-        consortium="demo",
-        version=1,
-        prev=None,
-        ts=now,
-        members=members,
-        epochs=(EpochInfo(ep=1, since=now),),
-    )
-    genesis_raw = sign_charter(genesis, keys.values())
-    epoch_keys = EpochKeys({1: secrets.token_bytes(32)})
-    nodes = {
-        n: DemoMember(n, keys[n], Feeds(MemoryStore(), CharterChain(genesis_raw)), epoch_keys)
-        for n in names
-    }
-    console.rule("[bold]riskmesh demo")
-    console.print(
-        f"Genesis charter of consortium [bold]demo[/], signed by all three founders "
-        f"({', '.join(f'{n} {short_id(keys[n].id)}' for n in names)})."
-    )
-
-    a, b, c = (nodes[n] for n in names)
-    reports = [
-        ("phone", "+86 138 0013 8000", "telecom_fraud", 5),
-        ("device", "imei:49-015420-323751-8", "device_risk", 3),
-        ("merchant", "uscc:91350100M000100Y43", "merchant_fraud", 4),
-    ]
-    ops = []
-    for kind, value, cat, sev in reports:
-        canon = canonical(kind, value)
-        tok = epoch_keys.tokenizer(1).token(kind, canon)
-        ops.append(AddOp(tok, kind, 1, cat, sev, now + 90 * DAY_MS))
-        console.print(
-            f"bank-a reports a {kind}: canonical form stays on bank-a, token "
-            f"{tok.hex()[:12]}… goes in its feed"
-        )
-    entry = a.feeds.publish(a.key, ops, now)
-    console.print(
-        f"bank-a signs entry seq {entry.seq} ({len(entry.raw)} bytes, {len(entry.ops)} ops)"
-    )
-    for other in (b, c):
-        offer = other.feeds.offer(entry.raw, now)
-        console.print(f"{other.name} checks signature, chain and policy: [green]{offer.status}[/]")
-
-    table = Table(title="shop-c's platform queries its own node")
-    for col in ("kind", "match", "reporters", "categories"):
-        table.add_column(col)
-    for kind, value, _, _ in reports:
-        n, cats = c.verdict(kind, value, now)
-        table.add_row(kind, "yes" if n else "no", str(n), ", ".join(cats))
-    console.print(table)
-
-    forged = bytearray(entry.raw)
-    forged[-1] ^= 1
-    console.print(
-        f"A forged copy is offered to pay-b: "
-        f"[red]{b.feeds.offer(bytes(forged), now).reason}[/]; "
-        f"a replay: {b.feeds.offer(entry.raw, now).status}"
-    )
-
-    retract = a.feeds.publish(a.key, [RetractOp(ops[0].tok, "phone", 1, "appeal_upheld")], now)
-    for other in (b, c):
-        other.feeds.offer(retract.raw, now)
-    n, _ = c.verdict("phone", "13800138000", now)
-    console.print(
-        f"bank-a retracts the phone report (appeal upheld); shop-c now sees "
-        f"{'a match' if n else 'no match'} for it"
-    )
+def run_demo(keep: Path | None = None, console: Console | None = None) -> int:
+    console = console or Console(highlight=False)
+    root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="riskmesh-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    net = LocalNet(root, FOUNDERS, env={"RISKMESH_GOSSIP_INTERVAL_S": "0.5"})
+    try:
+        _walk(net, console)
+    except (RiskmeshError, OSError) as e:
+        console.print(f"[red]demo failed:[/] {e}")
+        for name in net.nodes:
+            if net.log(name):
+                console.print(f"[dim]{name} log:[/]\n{net.log(name)}")
+        return 1
+    finally:
+        codes = net.stop()
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    bad = {n: c for n, c in codes.items() if c != 0}
+    if bad:
+        console.print(f"[red]nodes exited badly:[/] {bad}")
+        return 1
     console.rule("done")
-    return 0 if n == 0 else 1
+    console.print(f"all {len(codes)} nodes stopped cleanly in {time.monotonic() - t0:.1f} s")
+    if keep is not None:
+        console.print(f"homes kept in {keep} (start one with: riskmesh serve --home {keep}/bank-a)")
+    return 0
+
+
+def _walk(net: LocalNet, console: Console) -> None:
+    step = _Steps(console)
+
+    step("Three members found a consortium")
+    console.print(net.found("demo-alliance", FOUNDERS, admins=FOUNDERS))
+    console.print("every founder is an admin; a charter change needs 2 of the 3 signatures")
+    net.start(*FOUNDERS)
+    for name in FOUNDERS:
+        node = net[name]
+        console.print(
+            f"  {name}: local API 127.0.0.1:{node.api_port}, peer API 127.0.0.1:{node.peer_port}"
+        )
+    wait_until(
+        "every founder's key grant",
+        lambda: all(net.status(n)["epochs"] == [1] for n in FOUNDERS),
+        DEADLINE_S,
+    )
+    console.print("bank-a made key epoch 1 at genesis; its key grants reached pay-b and shop-c")
+
+    step("bank-a's platform reports three indicators")
+    receipt = net["bank-a"].client.report(REPORTS)
+    for r in REPORTS:
+        console.print(f"  {r['kind']:9} {r['value']:24} {r['category']} (severity {r['severity']})")
+    console.print(
+        f"signed entry seq {receipt['entry']['seq']} appended to bank-a's feed: "
+        "keyed tokens only, the raw values stay on bank-a's node"
+    )
+
+    step("Gossip carries the entry to pay-b and shop-c")
+    t = time.monotonic()
+    wait_until(
+        "the reports to match at pay-b and shop-c",
+        lambda: all(
+            all(v["match"] for v in net[n].client.query(QUERIES)) for n in ("pay-b", "shop-c")
+        ),
+        DEADLINE_S,
+    )
+    console.print(f"both hold and have checked bank-a's entry after {time.monotonic() - t:.1f} s")
+
+    step("shop-c's platform checks its customers locally")
+    _verdicts(console, net["shop-c"].client.query(QUERIES), QUERIES)
+
+    step(f"Onboarding a fourth member, {NEWCOMER}, with two admin signatures")
+    node = net.add(NEWCOMER)
+    net.install(NEWCOMER)
+    join = (node.home / "join-request.cbor").read_bytes()
+    view = net["bank-a"].client.admin_propose("add-member", join_request=join)
+    pid = view["id"]
+    console.print(
+        f"bank-a proposes charter version {view['version']} ({'; '.join(view['changes'])}): "
+        f"proposal {pid}, {len(view['signers'])} of {view['needed']} signatures"
+    )
+    wait_until(
+        "pay-b to receive the proposal",
+        lambda: any(p["id"] == pid for p in net["pay-b"].client.admin_proposals()),
+        DEADLINE_S,
+    )
+    view = net["pay-b"].client.admin_sign(pid)
+    console.print(f"pay-b signs: {view['status']}; version {view['version']} is the charter now")
+    net.start(NEWCOMER)
+    wait_until(
+        f"{NEWCOMER} to sync the charter and open its key grant",
+        lambda: net.status(NEWCOMER)["epochs"] == [1],
+        DEADLINE_S,
+    )
+    st = net.status(NEWCOMER)
+    console.print(
+        f"{NEWCOMER} started from the genesis as its trust anchor, checked charter versions "
+        f"1..{st['charter']['version']}, and opened its key grant"
+    )
+    wait_until(
+        f"{NEWCOMER} to receive the earlier reports",
+        lambda: all(v["match"] for v in net[NEWCOMER].client.query(QUERIES)),
+        DEADLINE_S,
+    )
+    console.print(f"{NEWCOMER} already finds the reports made before it joined:")
+    _verdicts(console, net[NEWCOMER].client.query(QUERIES[:1]), QUERIES[:1])
+
+    step("bank-a retracts the phone report (appeal upheld)")
+    net["bank-a"].client.retract(
+        [{"kind": "phone", "value": REPORTS[0]["value"], "reason": "appeal_upheld"}]
+    )
+    everyone = (*FOUNDERS, NEWCOMER)
+    wait_until(
+        "the match to disappear everywhere",
+        lambda: not any(net[n].client.query(QUERIES[:1])[0]["match"] for n in everyone),
+        DEADLINE_S,
+    )
+    console.print("the phone number no longer matches at any of the four members;")
+    console.print("the device and the merchant still do:")
+    _verdicts(console, net["pay-b"].client.query(QUERIES), QUERIES)
+
+    step("Status of shop-c's node")
+    st = net.status("shop-c")
+    t = Table("member", "feed head", "last gossip with it")
+    peers = {p["name"]: p for p in st["peers"]}
+    for m in st["members"]:
+        head = (m["head"] or {}).get("seq", 0)
+        last = peers.get(m["name"], {}).get("last_success") or (
+            "(this node)" if m["name"] == "shop-c" else "-"
+        )
+        t.add_row(m["name"], str(head), last)
+    console.print(t)
+
+
+def _verdicts(
+    console: Console, results: list[dict[str, Any]], queries: list[dict[str, str]]
+) -> None:
+    t = Table("kind", "asked as", "match", "reporters", "categories", "max severity")
+    for q, v in zip(queries, results, strict=True):
+        t.add_row(
+            q["kind"],
+            q["value"],
+            "[bold red]MATCH[/]" if v["match"] else "no match",
+            ", ".join(v.get("reported_by", [])) or str(v.get("reporters", "-")),
+            ", ".join(v.get("categories", [])) or "-",
+            str(v.get("max_severity", "-")),
+        )
+    console.print(t)
+
+
+class _Steps:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.n = 0
+
+    def __call__(self, title: str) -> None:
+        self.n += 1
+        self.console.rule(f"{self.n}. {title}")

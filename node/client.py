@@ -1,4 +1,9 @@
-"""A small client for member platforms: the local API with clear exceptions."""
+"""Clients of a node's local API, with clear exceptions.
+
+:class:`Client` (sync) and :class:`AsyncClient` (aiohttp) are for member
+platforms: typed results (:class:`Verdict`, :class:`ItemProblem`,
+:class:`Receipt`). :class:`LocalClient` is the raw JSON client the CLI uses.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,23 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from contracts.errors import RiskmeshError
 from node.config import load_config, parse_listen
 
-__all__ = ["ClientError", "LocalClient"]
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "ItemProblem",
+    "LocalClient",
+    "Receipt",
+    "Verdict",
+]
 
 
 class ClientError(RiskmeshError):
@@ -105,3 +120,189 @@ class LocalClient:
     def admin_sign(self, proposal_id: str) -> dict[str, Any]:
         pid = urllib.parse.quote(proposal_id, safe="")
         return self._request("POST", f"/v1/admin/proposals/{pid}/sign")  # type: ignore[no-any-return]
+
+
+# -- typed clients for member platforms ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The node's answer for one indicator."""
+
+    kind: str
+    match: bool
+    reporters: int = 0
+    categories: tuple[str, ...] = ()
+    max_severity: int | None = None
+    first_reported: datetime | None = None
+    last_reported: datetime | None = None
+    expires: datetime | None = None
+    reported_by: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Verdict:
+        return cls(
+            kind=d["kind"],
+            match=bool(d["match"]),
+            reporters=int(d.get("reporters", 0)),
+            categories=tuple(d.get("categories", ())),
+            max_severity=d.get("max_severity"),
+            first_reported=_time(d.get("first_reported")),
+            last_reported=_time(d.get("last_reported")),
+            expires=_time(d.get("expires")),
+            reported_by=tuple(d.get("reported_by", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProblem:
+    """One query item the node could not check (e.g. a malformed phone number)."""
+
+    index: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A report or retraction batch, accepted whole: the entry it became."""
+
+    accepted: int
+    seq: int
+    hash: str
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _results(body: dict[str, Any]) -> list[Verdict | ItemProblem]:
+    out: list[Verdict | ItemProblem] = []
+    for i, r in enumerate(body["results"]):
+        if "error" in r:
+            out.append(ItemProblem(i, r["error"]["code"], r["error"]["message"]))
+        else:
+            out.append(Verdict.from_json(r))
+    return out
+
+
+def _receipt(body: dict[str, Any]) -> Receipt:
+    return Receipt(body["accepted"], body["entry"]["seq"], body["entry"]["hash"])
+
+
+def _item(kind: str, value: str) -> dict[str, str]:
+    return {"kind": kind, "value": value}
+
+
+class Client:
+    """Typed, synchronous client of a node's local API for a member platform.
+
+    Every failure is a :class:`ClientError` with the node's error code, the
+    HTTP status (0 if the node is unreachable) and, for a refused batch, the
+    refused items.
+
+        client = Client("http://127.0.0.1:7700", api_key)
+        verdict = client.check("phone", "+86 138 0013 8000")
+        if verdict.match: ...
+    """
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+        self._raw = LocalClient(base_url, api_key, timeout)
+
+    @classmethod
+    def from_home(cls, home: Path) -> Client:
+        raw = LocalClient.from_home(home)
+        return cls(raw.base_url, raw._api_key, raw.timeout)
+
+    def __repr__(self) -> str:
+        return f"Client({self._raw.base_url!r})"
+
+    def check(self, kind: str, value: str) -> Verdict:
+        [r] = self.query([_item(kind, value)])
+        if isinstance(r, ItemProblem):
+            raise ClientError(422, r.code, r.message)
+        return r
+
+    def query(self, items: list[dict[str, str]]) -> list[Verdict | ItemProblem]:
+        return _results(self._raw._request("POST", "/v1/query", {"items": items}))
+
+    def report(self, items: list[dict[str, Any]]) -> Receipt:
+        return _receipt(self._raw.report(items))
+
+    def retract(self, items: list[dict[str, Any]]) -> Receipt:
+        return _receipt(self._raw.retract(items))
+
+    def status(self) -> dict[str, Any]:
+        return self._raw.status()
+
+
+class AsyncClient:
+    """The same as :class:`Client` for asyncio platforms (aiohttp); use ``async with``."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._session: Any = None
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.base_url!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            headers={"Authorization": f"Bearer {self._api_key}"},
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(self, method: str, path: str, body: Any = None) -> Any:
+        import aiohttp
+
+        if self._session is None:
+            raise ClientError(0, "closed", "use `async with AsyncClient(...)`")
+        try:
+            async with self._session.request(method, self.base_url + path, json=body) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise ClientError(
+                0, "unreachable", f"cannot reach the node at {self.base_url}: {e}"
+            ) from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ClientError(status, "http_error", f"answer is not JSON ({status})") from None
+        if status >= 400:
+            err = data.get("error", {}) if isinstance(data, dict) else {}
+            raise ClientError(
+                status, err.get("code", "error"), err.get("message", ""), err.get("items")
+            )
+        return data
+
+    async def check(self, kind: str, value: str) -> Verdict:
+        [r] = await self.query([_item(kind, value)])
+        if isinstance(r, ItemProblem):
+            raise ClientError(422, r.code, r.message)
+        return r
+
+    async def query(self, items: list[dict[str, str]]) -> list[Verdict | ItemProblem]:
+        return _results(await self._request("POST", "/v1/query", {"items": items}))
+
+    async def report(self, items: list[dict[str, Any]]) -> Receipt:
+        return _receipt(await self._request("POST", "/v1/reports", {"items": items}))
+
+    async def retract(self, items: list[dict[str, Any]]) -> Receipt:
+        return _receipt(await self._request("POST", "/v1/retractions", {"items": items}))
+
+    async def status(self) -> dict[str, Any]:
+        return await self._request("GET", "/v1/status")  # type: ignore[no-any-return]

@@ -7,8 +7,8 @@ Loads N live indicators into a real node store (published through the feed,
   full verdict path (tokens for every live epoch, Bloom, SQLite confirmation
   of positives, aggregation) — half the queried values present, half absent;
 - canonicalisation per kind, timed apart;
-- HTTP: POST /v1/query batches of 10 000 over loopback (server and client in
-  this one process, so both share the cores);
+- HTTP: POST /v1/query batches of 10 000 over loopback, server and client in
+  this one process (bench_http.py measures a served node from another process);
 - baselines: a Python ``set`` of the tokens, SQLite alone (primary-key lookups
   of the same tokens), and Redis SISMEMBER pipelined when a ``redis-server``
   binary is present.
@@ -24,64 +24,18 @@ import os
 import platform
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from benchlib import build_node, figure, free_port, print_figures, rate
+
 from contracts.indicators import canonical
-from contracts.policy import DAY_MS
-from protocol.entries import AddOp
 
 T0 = 1_700_000_000_000
 BATCH = 10_000
-
-
-def rate(fn: Callable[[], int], seconds: float) -> float:
-    fn()
-    best = 0.0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        n = fn()
-        best = max(best, n / (time.perf_counter() - t))
-    return best
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def build_node(home: Path, n: int) -> tuple[object, list[str], list[str]]:
-    from node.home import init_home, install_charter_file, make_genesis
-    from node.service import NodeCore
-    from node.store import SqliteStore
-    from protocol.keys import MemberKey
-
-    init_home(home, name="bench", endpoint="http://x", api_listen=f"127.0.0.1:{free_port()}")
-    make_genesis(home, "bench", [], home / "g.cbor")
-    install_charter_file(home, home / "g.cbor")
-    key = MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
-    core = NodeCore(SqliteStore(home / "riskmesh.db", key), key)
-    assert core.feeds is not None
-    tk = core.epoch_keys.tokenizer(1)
-    present = [f"+86138{i:08d}" for i in range(n)]
-    absent = [f"+86139{i:08d}" for i in range(n)]
-    exp = T0 + 300 * DAY_MS
-    for i in range(0, n, 1000):
-        ops = [
-            AddOp(tk.token("phone", v), "phone", 1, "telecom_fraud", 3, exp)
-            for v in present[i : i + 1000]
-        ]
-        with core.store.atomic():
-            core.feeds.publish(key, ops, T0)
-    core.rebuild_index(T0)
-    return core, present, absent
 
 
 def main() -> None:
@@ -93,7 +47,7 @@ def main() -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        core, present, absent = build_node(Path(tmp) / "node", args.n)
+        core, present, absent = build_node(Path(tmp) / "node", args.n, T0)
         load_s = time.perf_counter() - t
         from node.service import NodeCore
 
@@ -175,6 +129,64 @@ def main() -> None:
     print("canonicalisation per kind (values/s):")
     for kind, r in canon_rates.items():
         print(f"  {kind:<10} {r:>12,.0f}")
+
+    base = [("Python set of the tokens", r_set), ("SQLite alone, PK lookups", r_sql)]
+    base.append(
+        (f"Redis SISMEMBER pipelined ({redis})", None)
+        if isinstance(redis, str)
+        else ("Redis SISMEMBER pipelined", redis)
+    )
+    slowest = min(canon_rates, key=canon_rates.__getitem__)
+    at = f"{args.n / 1e6:g} M" if args.n >= 1_000_000 else f"{args.n:,}"
+    print_figures(
+        "bench_query",
+        {"n": args.n, "seconds": s, "batch": BATCH},
+        [
+            figure(
+                f"query in-process, canonical input, half present ({at} live)",
+                r_full,
+                "checks/s",
+                baselines=base,
+                budget=(">=", 1_000_000),
+                note="whole verdict path: tokens, Bloom, SQLite for positives, verdicts",
+            ),
+            figure(
+                f"query in-process, canonical input, all absent ({at} live)",
+                r_clean,
+                "checks/s",
+                baselines=base[:1],
+                budget=(">=", 1_000_000),
+                note="clean traffic: no positives to confirm in SQLite",
+            ),
+            figure(
+                "query in-process, raw phone input (canonicalised)",
+                r_full_canon,
+                "checks/s",
+                baselines=base[:1],
+                note="phonenumbers parsing included",
+            ),
+            figure(
+                f"Bloom stage alone (contains_many, {at} live)",
+                r_bloom,
+                "checks/s",
+                baselines=base,
+            ),
+            figure(
+                f"canonicalisation, slowest kind ({slowest})",
+                canon_rates[slowest],
+                "values/s",
+                note=", ".join(f"{k} {r:,.0f}" for k, r in canon_rates.items()),
+            ),
+            figure(
+                "HTTP POST /v1/query batched, server in the client's process",
+                http,
+                "items/s",
+                baselines=[("the same batches in-process, no HTTP", r_full)],
+                budget=(">=", 300_000),
+                note="one process, one core for both; a served node: bench_http",
+            ),
+        ],
+    )
 
 
 async def http_rate(core: object, items: list[dict[str, str]], seconds: float) -> float:

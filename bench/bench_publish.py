@@ -1,0 +1,204 @@
+"""Publish and replicate through a node core into SQLite, beside SQLite alone.
+
+Two node homes, A and B, founded together (A's genesis names B; both install
+it; B is given epoch 1's key as a grant would give it).
+
+1. publish: A reports R indicators of one kind through ``NodeCore.report``,
+   1000 a call (the charter's most ops per entry): canonicalise, token, policy
+   check, build and sign the entry, commit durably (``synchronous=FULL``).
+   Measured for phone numbers (phonenumbers parsing, the slowest kind) and for
+   device ids (``android:<hex>``); canonicalisation alone is timed apart.
+2. replicate: B accepts A's entries through ``NodeCore.accept_entry`` (decode,
+   verify the signature, every feed check, commit, add to the Bloom index):
+   what a node does with each entry gossip brings. The gossip transport
+   itself is in bench_gossip.py.
+
+Baselines from the same run: SQLite alone writing the same rows into tables of
+the same shape (indicators and raw entries, same pragmas, one transaction per
+1000), with no canonicalisation, no crypto and no checks; and the
+canonicalisation of the same values alone.
+
+    python bench/bench_publish.py [--reports 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import figure, print_figures
+
+from contracts.indicators import canonical
+from node.home import init_home, install_charter_file, make_genesis
+from node.service import NodeCore
+from node.store import SqliteStore
+from protocol.entries import AddOp, decode_entry
+from protocol.keys import MemberKey
+
+PER_ENTRY = 1000
+CATEGORY = {"phone": "telecom_fraud", "device": "device_risk"}
+
+
+def raw_values(kind: str, n: int, offset: int) -> list[str]:
+    if kind == "phone":
+        return [f"+86 138 {i // 10_000:04d} {i % 10_000:04d}" for i in range(offset, offset + n)]
+    return [f"android:{i:016X}" for i in range(offset, offset + n)]
+
+
+def open_core(home: Path) -> NodeCore:
+    key = MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
+    return NodeCore(SqliteStore(home / "riskmesh.db", key), key)
+
+
+def sqlite_alone(
+    path: Path, rows: list[list[tuple[Any, ...]]], raws: list[bytes], full: bool
+) -> float:
+    """Seconds for SQLite alone to write the same rows and raw entries, one
+    transaction per entry, with the node's pragmas (WAL, 64 MiB page cache)."""
+    db = sqlite3.connect(str(path), isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
+    db.execute("PRAGMA cache_size=-65536")  # as the node's store
+    db.executescript(
+        """
+        CREATE TABLE entries (log BLOB NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL,
+            PRIMARY KEY (log, seq)) WITHOUT ROWID;
+        CREATE TABLE indicators (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL,
+            cat TEXT NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
+            first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, retracted INTEGER NOT NULL,
+            PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
+        CREATE INDEX indicators_exp ON indicators (exp);
+        """
+    )
+    t = time.perf_counter()
+    for seq, (entry_rows, raw) in enumerate(zip(rows, raws, strict=True), 1):
+        db.execute("BEGIN")
+        db.execute("INSERT INTO entries VALUES (?, ?, ?)", (b"a" * 32, seq, raw))
+        db.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", entry_rows)
+        db.execute("COMMIT")
+    seconds = time.perf_counter() - t
+    db.close()
+    return seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--reports", type=int, default=100_000, help="reports published per kind")
+    args = ap.parse_args()
+    n = max(PER_ENTRY, args.reports // PER_ENTRY * PER_ENTRY)
+    started = time.perf_counter()
+    print(
+        f"# bench_publish on {platform.machine()} {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} cores; {n:,} reports per kind, "
+        f"{PER_ENTRY} per entry"
+    )
+    figures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        a_home, b_home = Path(tmp) / "a", Path(tmp) / "b"
+        init_home(b_home, name="b", endpoint="http://b.test", api_listen="127.0.0.1:1")
+        init_home(a_home, name="a", endpoint="http://a.test", api_listen="127.0.0.1:1")
+        make_genesis(a_home, "bench", [str(b_home / "join-request.cbor")], a_home / "g.cbor")
+        install_charter_file(a_home, a_home / "g.cbor")
+        install_charter_file(b_home, a_home / "g.cbor")
+        a = open_core(a_home)
+        b_key = MemberKey.from_seed((b_home / "keys" / "member.key").read_bytes())
+        b_store = SqliteStore(b_home / "riskmesh.db", b_key)
+        b_store.put_epoch_key(1, a.store.epoch_keys()[1])  # as a grant would
+        b = NodeCore(b_store, b_key)
+        now = int(time.time() * 1000)
+        offset = 0
+        for kind in ("phone", "device"):
+            values = raw_values(kind, n, offset)
+            offset += n
+            sample = values[:20_000]
+            t = time.perf_counter()
+            for v in sample:
+                canonical(kind, v)
+            canon_rate = len(sample) / (time.perf_counter() - t)
+
+            first_seq = (a.store.head(a.key.id).seq if a.store.head(a.key.id) else 0) + 1
+            t = time.perf_counter()
+            for i in range(0, n, PER_ENTRY):
+                items = [
+                    {"kind": kind, "value": v, "category": CATEGORY[kind], "ttl_days": 300}
+                    for v in values[i : i + PER_ENTRY]
+                ]
+                a.report(items, now)
+            publish_s = time.perf_counter() - t
+            last_seq = first_seq + n // PER_ENTRY - 1
+            raws = [a.store.entry(a.key.id, s) for s in range(first_seq, last_seq + 1)]
+            assert all(r is not None for r in raws)
+            entry_raws: list[bytes] = [r for r in raws if r is not None]
+            rows = []
+            for raw in entry_raws:
+                e = decode_entry(raw)
+                rows.append(
+                    [
+                        (op.tok, op.ep, e.log, op.kind, op.cat, op.sev, op.exp, e.ts, e.ts)
+                        for op in e.ops
+                        if isinstance(op, AddOp)
+                    ]
+                )
+            base_pub_s = sqlite_alone(Path(tmp) / f"pub-{kind}.db", rows, entry_raws, full=True)
+
+            index_before = b.index.count
+            t = time.perf_counter()
+            for raw in entry_raws:
+                status = b.accept_entry(raw, now)
+                assert status == "accepted", status
+            replicate_s = time.perf_counter() - t
+            assert b.index.count - index_before == n
+            base_rep_s = sqlite_alone(Path(tmp) / f"rep-{kind}.db", rows, entry_raws, full=False)
+
+            pub, rep = n / publish_s, n / replicate_s
+            base_pub, base_rep = n / base_pub_s, n / base_rep_s
+            print(f"{kind}: {n:,} reports in {n // PER_ENTRY} entries")
+            print(f"  canonicalisation alone                        {canon_rate:>12,.0f} values/s")
+            print(f"  baseline SQLite alone, same rows, sync FULL   {base_pub:>12,.0f} rows/s")
+            print(
+                f"  publish   NodeCore.report                     {pub:>12,.0f} reports/s "
+                f"({publish_s:.2f} s; {pub / base_pub:.2f}x SQLite alone)  budget >= 100,000"
+            )
+            print(f"  baseline SQLite alone, same rows, sync NORMAL {base_rep:>12,.0f} rows/s")
+            print(
+                f"  replicate NodeCore.accept_entry              {rep:>12,.0f} ops/s "
+                f"({replicate_s:.2f} s; {rep / base_rep:.2f}x SQLite alone)  budget >= 200,000"
+            )
+            figures.append(
+                figure(
+                    f"publish (report: canonicalise, token, sign, commit), {kind}",
+                    pub,
+                    "reports/s",
+                    baselines=[
+                        ("SQLite alone, same rows, synchronous=FULL", base_pub, "rows/s"),
+                        (f"canonicalisation alone, {kind}", canon_rate, "values/s"),
+                    ],
+                    budget=(">=", 100_000),
+                    note=f"{n:,} reports, {PER_ENTRY} per entry, durable commits",
+                )
+            )
+            figures.append(
+                figure(
+                    f"replicate (accept_entry: verify, commit, index), {kind} entries",
+                    rep,
+                    "ops/s",
+                    baselines=[("SQLite alone, same rows, synchronous=NORMAL", base_rep, "rows/s")],
+                    budget=(">=", 200_000),
+                    note=f"{n:,} ops in {PER_ENTRY}-op entries; gossip transport not included",
+                )
+            )
+        a.store.close()
+        b.store.close()
+    print(f"whole run {time.perf_counter() - started:.0f} s")
+    print_figures("bench_publish", {"reports": n, "per_entry": PER_ENTRY}, figures)
+
+
+if __name__ == "__main__":
+    main()

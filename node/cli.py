@@ -579,3 +579,19 @@ def demo(keep: Path | None) -> None:
     from node.demo import run_demo
 
     sys.exit(run_demo(keep))
+
+
+# -- sim: the simulator's commands, imported only when used ------------------------------
+
+
+class _LazySim(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return ["run"]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from sim.cli import sim
+
+        return sim.get_command(ctx, name)
+
+
+main.add_command(_LazySim("sim", help="Simulate many real protocol engines (`riskmesh sim run`)."))

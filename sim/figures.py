@@ -1,0 +1,542 @@
+"""The figures of a run, computed from what :class:`sim.runner.Simulation` recorded.
+
+Everything here is a pure function of the run's record, which is a pure
+function of the scenario and its seed: the same seed gives the same figures,
+byte for byte, once written with :func:`dumps_figures`. Nothing measured on the
+wall clock goes in (the report states the wall time apart).
+
+Rounds are virtual time divided by the gossip interval (each engine starts a
+round every interval, jittered between 0.5 and 1.5 intervals).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from protocol.gossip import SUSPICIOUS_REASONS
+
+if TYPE_CHECKING:
+    from sim.runner import Simulation
+
+__all__ = [
+    "DESIGN_ROUNDS_99",
+    "SHARES",
+    "compute_figures",
+    "dumps_figures",
+    "fp_tolerance",
+    "push_only_rounds",
+    "push_pull_async_rounds",
+    "push_pull_async_share",
+    "push_pull_curve",
+    "push_pull_rounds",
+    "reach_time",
+    "summarize",
+]
+
+#: DESIGN §13: an entry reaches 99 % of 1 000 nodes within 8 rounds at fanout 3.
+DESIGN_ROUNDS_99 = 8
+
+
+def _r(x: float, nd: int = 4) -> float:
+    return round(float(x), nd)
+
+
+def dumps_figures(figures: dict[str, Any]) -> str:
+    return json.dumps(figures, indent=1, sort_keys=True) + "\n"
+
+
+# -- epidemic expectations -------------------------------------------------------------
+
+
+def push_only_rounds(n: int) -> float:
+    """Rounds for push gossip (one random peer per round) to reach everyone: log2 N + ln N."""
+    return math.log2(n) + math.log(n)
+
+
+def push_pull_curve(n: int, fanout: int, rounds: int) -> list[float]:
+    """Mean-field informed fraction after each round of push-pull with ``fanout`` peers.
+
+    A node still lacks the entry after a round only if none of the ``fanout``
+    peers it contacts holds it (pull: u^f) and no holder contacts it (push:
+    each of the (1-u)N holders picks it with probability f/(N-1), so about
+    e^(-f(1-u))): u' = u * u^f * e^(-f(1-u)), from u = 1 - 1/N.
+    """
+    u = 1.0 - 1.0 / n
+    out = [1.0 - u]
+    for _ in range(rounds):
+        u = u * u**fanout * math.exp(-fanout * (1.0 - u) * n / max(1, n - 1))
+        out.append(1.0 - u)
+    return out
+
+
+def push_pull_rounds(n: int, fanout: int, share: float = 0.99) -> float:
+    """Rounds (interpolated) until the mean-field push-pull curve reaches ``share``."""
+    curve = push_pull_curve(n, fanout, 200)
+    for i in range(1, len(curve)):
+        if curve[i] >= share:
+            lo, hi = curve[i - 1], curve[i]
+            return i - 1 + (share - lo) / (hi - lo)
+    return math.inf
+
+
+def push_pull_async_share(n: int, fanout: int, rounds: float) -> float:
+    """Informed share after ``rounds`` of asynchronous push-pull (mean field, continuous time).
+
+    Every node starts ``fanout`` exchanges per round at its own times, and an
+    exchange carries entries both ways, so a node lacking the entry gets it at
+    rate f*I/N (it contacts a holder) plus f*I/N (a holder contacts it):
+    dI/dt = 2f I (N - I)/N, a logistic curve from one holder.
+    """
+    return 1.0 / (1.0 + (n - 1) * math.exp(-2.0 * fanout * rounds))
+
+
+def push_pull_async_rounds(n: int, fanout: int, share: float = 0.99) -> float:
+    """Rounds until :func:`push_pull_async_share` reaches ``share``."""
+    return math.log((n - 1) * share / (1.0 - share)) / (2.0 * fanout)
+
+
+def fp_tolerance(p: float, n: int) -> float:
+    """Allowed |measured - expected| false-positive rate over ``n`` probes: three binomial
+    standard deviations, plus 10 % of p for the Bloom formula being an approximation."""
+    if n <= 0:
+        return math.inf
+    return 3.0 * math.sqrt(max(p, 1e-12) * (1.0 - p) / n) + 0.1 * p
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def summarize(values: Sequence[float], total: int) -> dict[str, Any]:
+    v = sorted(values)
+    if not v:
+        return {
+            "delivered": 0,
+            "undelivered": total,
+            "mean": None,
+            "median": None,
+            "p90": None,
+            "max": None,
+        }
+    return {
+        "delivered": len(v),
+        "undelivered": total - len(v),
+        "mean": _r(sum(v) / len(v)),
+        "median": _r(v[(len(v) - 1) // 2]),
+        "p90": _r(v[min(len(v) - 1, math.ceil(0.9 * len(v)) - 1)]),
+        "max": _r(v[-1]),
+    }
+
+
+def _spread_times(held: dict[int, float], t0: float, targets: Sequence[int]) -> list[float]:
+    return sorted(held[n] - t0 for n in targets if n in held)
+
+
+SHARES = {"50": 0.5, "99": 0.99, "100": 1.0}
+
+
+def reach_time(times: Sequence[float], total: int, share: float) -> float | None:
+    k = max(1, math.ceil(share * total - 1e-9))
+    return times[k - 1] if len(times) >= k else None
+
+
+# -- the figures --------------------------------------------------------------------------------
+
+
+def compute_figures(sim: Simulation) -> dict[str, Any]:
+    sc = sim.sc
+    interval = float(sc.gossip.interval_ms)
+    targets_all = [
+        n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None
+    ]
+    n_targets = len(targets_all)
+    delivery = _delivery(sim, targets_all, interval)
+    return {
+        "scenario": sc.to_json(),
+        "run": {
+            "nodes_started": sum(1 for n in sim.nodes if n.started),
+            "honest_nodes_at_end": n_targets,
+            "virtual_seconds": _r(sim.end / 1000.0, 3),
+            "rounds": _r(sim.end / interval, 3),
+            "events": sim.events,
+            "entries_published": sum(1 for r in sim.ledger.entries if not r.twin),
+            "ops_published": sum(len(r.ops) for r in sim.ledger.entries if not r.twin),
+            "tokens_in_ground_truth": len(sim.ledger.by_token),
+            "exchanges_completed": sim.obs.exchanges,
+            "exchange_failures": sim.obs.failures,
+            "entries_lost_with_their_author_s_state": sim.lost_entries,
+        },
+        "delivery": delivery,
+        "expectation": {
+            "nodes": n_targets,
+            "fanout": sc.gossip.fanout,
+            "push_only_log2_n_plus_ln_n": _r(push_only_rounds(max(2, n_targets)), 3),
+            "push_pull_mean_field_rounds_99": _r(
+                push_pull_rounds(max(2, n_targets), sc.gossip.fanout), 3
+            ),
+            "push_pull_async_mean_field_rounds_99": _r(
+                push_pull_async_rounds(max(2, n_targets), sc.gossip.fanout), 3
+            ),
+            "design_budget_rounds_99_at_1000_nodes_fanout_3": DESIGN_ROUNDS_99,
+        },
+        "traffic": _traffic(sim, interval),
+        "backlog": [{"t_s": s["t_s"], "missing_entries": s["backlog"]} for s in sim.series],
+        "misbehaviour": _misbehaviour(sim),
+        "queries": _queries(sim),
+        "governance": _governance(sim, interval),
+        "faults": _faults(sim, interval),
+    }
+
+
+def _delivery(sim: Simulation, targets_all: list[int], interval: float) -> dict[str, Any]:
+    nodes = sim.nodes
+    joined = {n.idx: n.joined_at for n in nodes}
+    per: dict[str, list[float]] = {k: [] for k in SHARES}
+    grid_step = 0.25
+    grid_n = 0
+    curves: list[list[float]] = []
+    counted = 0
+    for rec in sim.ledger.entries:
+        if not rec.valid or rec.twin:
+            continue
+        targets = [i for i in targets_all if joined[i] <= rec.t]
+        if not targets:
+            continue
+        counted += 1
+        times = _spread_times(rec.held, rec.t, targets)
+        for k, share in SHARES.items():
+            t = reach_time(times, len(targets), share)
+            if t is not None:
+                per[k].append(t)
+        curves.append([x / interval for x in times] + [len(targets)])  # total last
+        if times:
+            grid_n = max(grid_n, math.ceil(times[-1] / interval / grid_step) + 1)
+    grid = [i * grid_step for i in range(min(grid_n, 400) + 1)]
+    spread = []
+    for g in grid:
+        acc = 0.0
+        for c in curves:
+            total = c[-1]
+            acc += bisect_right(c, g, 0, len(c) - 1) / total
+        spread.append(_r(acc / len(curves)) if curves else 0.0)
+    out: dict[str, Any] = {"entries": counted, "nodes": len(targets_all)}
+    for k in SHARES:
+        secs = [t / 1000.0 for t in per[k]]
+        rounds = [t / interval for t in per[k]]
+        out[f"to_{k}_percent"] = {
+            "seconds": summarize(secs, counted),
+            "rounds": summarize(rounds, counted),
+            "cdf_rounds": [_r(x, 3) for x in sorted(rounds)],
+        }
+    out["spread"] = {"rounds": grid, "mean_share_holding": spread}
+    return out
+
+
+def _traffic(sim: Simulation, interval: float) -> dict[str, Any]:
+    series = []
+    node_rounds = 0.0
+    total_bytes = total_msgs = total_ex = 0
+    for s in sim.series:
+        up = s["nodes_up"]
+        rounds = sim.sample_ms / interval
+        node_rounds += up * rounds
+        total_bytes += s["bytes"]
+        total_msgs += s["messages"]
+        total_ex += s["exchanges"]
+        series.append(
+            {
+                "t_s": s["t_s"],
+                "bytes_per_node_per_round": _r(s["bytes"] / max(1, up) / rounds, 1),
+                "messages_per_node_per_round": _r(s["messages"] / max(1, up) / rounds, 3),
+                "exchanges": s["exchanges"],
+            }
+        )
+    # idle: after the reports stop, once every honest node holds every entry
+    idle = [s for s in sim.series if s["t_s"] * 1000.0 > sim.stop_reports and s["backlog"] == 0]
+    idle_bytes = sum(s["bytes"] for s in idle)
+    idle_ex = sum(s["exchanges"] for s in idle)
+    idle_nr = sum(s["nodes_up"] * sim.sample_ms / interval for s in idle)
+    per_node = sorted(n.bytes_sent for n in sim.nodes if n.started)
+    run_rounds = sim.end / interval
+    return {
+        "bytes_per_node_per_round": _r(total_bytes / node_rounds, 1) if node_rounds else 0.0,
+        "messages_per_node_per_round": _r(total_msgs / node_rounds, 3) if node_rounds else 0.0,
+        "bytes_per_exchange": _r(total_bytes / total_ex, 1) if total_ex else 0.0,
+        "idle": {
+            "samples": len(idle),
+            "bytes_per_node_per_round": _r(idle_bytes / idle_nr, 1) if idle_nr else None,
+            "bytes_per_exchange": _r(idle_bytes / idle_ex, 1) if idle_ex else None,
+        },
+        "per_node_bytes_per_round": {
+            "median": _r(per_node[len(per_node) // 2] / run_rounds, 1) if per_node else 0.0,
+            "max": _r(per_node[-1] / run_rounds, 1) if per_node else 0.0,
+        },
+        "series": series,
+    }
+
+
+def _withholding(sim: Simulation, p: int) -> bool:
+    from sim.runner import STARVED_MIN, STARVED_SHARE
+
+    starved = sim.obs.starved[p]
+    fed = sim.obs.fed[p]
+    return starved >= STARVED_MIN and starved / (starved + fed) >= STARVED_SHARE
+
+
+def _misbehaviour(sim: Simulation) -> dict[str, Any]:
+    from sim.runner import STARVED_MIN
+
+    obs = sim.obs
+    honest_end = [n for n in sim.nodes if n.honest and n.up and n.removed_at is None]
+    members: list[dict[str, Any]] = []
+    for n in sim.nodes:
+        if n.honest:
+            continue
+        p = n.idx
+        refusals = dict(sorted(obs.refusals.get(p, {}).items()))
+        forks = obs.forks_seen.get(p, {})
+        frozen = sum(1 for h in honest_end if h.store.is_frozen(n.id))
+        stale = obs.stale_duplicates[p]
+        rules = {
+            "forger": refusals.get("bad_signature", 0) > 0,
+            "policy_violator": refusals.get("policy", 0) > 0,
+            "equivocator": frozen > 0,
+            "replayer": stale >= STARVED_MIN,
+            "withholder": _withholding(sim, p),
+        }
+        engine = n.engine
+        members.append(
+            {
+                "node": n.name,
+                "role": n.role,
+                "detected": rules[n.role],
+                "first_detected_s": _r(obs.first_detected[p] / 1000.0, 3)
+                if p in obs.first_detected
+                else None,
+                "bad_items_sent": 0 if engine is None else getattr(engine, "sent_bad", 0),
+                "entries_refused_by_reason": refusals,
+                "honest_nodes_that_refused": len(obs.refused_by.get(p, ())),
+                "messages_refused_by_reason": dict(sorted(obs.message_refusals.get(p, {}).items())),
+                "honest_nodes_that_quarantined": len(obs.quarantined_by.get(p, ())),
+                "fork_proofs_found_or_received": len(forks),
+                "honest_nodes_with_feed_frozen": frozen,
+                "honest_nodes_at_end": len(honest_end),
+                "stale_duplicates": stale,
+                "honest_nodes_that_got_stale_duplicates": len(obs.stale_by.get(p, ())),
+                "starved_exchanges": obs.starved[p],
+                "fed_exchanges": obs.fed[p],
+                "others_entries_relayed": obs.relayed[p],
+                "its_tokens": sim.forked_tokens.get(p),
+            }
+        )
+    honest_ids = [n.idx for n in sim.nodes if n.honest]
+    suspicious = {
+        sim.nodes[p].name: sum(
+            c for r, c in obs.refusals.get(p, {}).items() if r in SUSPICIOUS_REASONS
+        )
+        for p in honest_ids
+    }
+    false = {
+        "honest_peers_with_refused_entries": sum(1 for v in suspicious.values() if v),
+        "honest_peers_quarantined": sum(1 for p in honest_ids if obs.quarantined_by.get(p)),
+        "honest_peers_with_stale_duplicates": sum(1 for p in honest_ids if obs.stale_duplicates[p]),
+        "honest_peers_suspected_of_withholding": sum(1 for p in honest_ids if _withholding(sim, p)),
+        "honest_feeds_frozen": sum(
+            1 for p in honest_ids for h in honest_end if h.store.is_frozen(sim.nodes[p].id)
+        ),
+        "max_starved_exchanges_of_an_honest_peer": max(
+            (obs.starved[p] for p in honest_ids), default=0
+        ),
+    }
+    return {
+        "members": members,
+        "all_detected": all(m["detected"] for m in members),
+        "false_alarms": false,
+        "unknown_entries_accepted_by_honest_nodes": sim.unknown_accepted,
+        "planted_identifiers_held_by_honest_nodes": sim.planted,
+    }
+
+
+def _queries(sim: Simulation) -> dict[str, Any]:
+    q = sim.sc.queries
+    mid = [c for c in sim.checks if not c.final]
+    final = [c for c in sim.checks if c.final]
+    probed = [c for c in final if c.absent] or [c for c in sim.checks if c.absent]
+    absent = sum(c.absent for c in probed)
+    positives = sum(c.bloom_positives for c in probed)
+    measured = positives / absent if absent else 0.0
+    expected = sum(c.expected_fpr * c.absent for c in probed) / absent if absent else 0.0
+    textbook = sum(c.textbook_fpr * c.absent for c in probed) / absent if absent else 0.0
+    tol = fp_tolerance(expected, absent)
+    tol_conf = fp_tolerance(q.error_rate, absent)
+    return {
+        "during_run": [
+            {
+                "t_s": _r(c.t / 1000.0, 3),
+                "node": sim.nodes[c.node].name,
+                "answers": c.present,
+                "agree_with_ground_truth": c.agree,
+                "not_yet_current": c.disagree + c.removal_race,
+            }
+            for c in mid
+        ],
+        "final": {
+            "honest_nodes": len(final),
+            "answers": sum(c.present for c in final),
+            "agree_with_ground_truth": sum(c.agree for c in final),
+            "disagree": sum(c.disagree for c in final),
+            "nodes_with_a_disagreement": sum(1 for c in final if c.disagree),
+            "explained_by_removal_race": sum(c.removal_race for c in final),
+            "bloom_false_negatives": sum(c.bloom_false_negatives for c in sim.checks),
+            "false_matches_after_exact_check": sum(c.false_matches for c in sim.checks),
+        },
+        "false_positive_rate": {
+            "configured": q.error_rate,
+            "headroom": q.headroom,
+            "expected_at_fill": _r(expected, 8),
+            "textbook_at_fill": _r(textbook, 8),
+            "measured": _r(measured, 8),
+            "absent_probes": absent,
+            "bloom_positives": positives,
+            "nodes_probed": len(probed),
+            "mean_live_tokens": _r(sum(c.live_tokens for c in probed) / len(probed), 1)
+            if probed
+            else 0,
+            "mean_capacity": _r(sum(c.capacity for c in probed) / len(probed), 1) if probed else 0,
+            "tolerance": _r(tol, 8),
+            "within_tolerance_of_expected": abs(measured - expected) <= tol,
+            "at_most_configured": measured <= q.error_rate + tol_conf,
+        },
+    }
+
+
+def _share_times(
+    at: dict[int, float], t0: float, targets: list[int], interval: float
+) -> dict[str, Any]:
+    times = _spread_times(at, t0, targets)
+    out: dict[str, Any] = {}
+    for k, share in SHARES.items():
+        t = reach_time(times, len(targets), share)
+        out[f"to_{k}_percent_s"] = None if t is None else _r(t / 1000.0, 3)
+        out[f"to_{k}_percent_rounds"] = None if t is None else _r(t / interval, 3)
+    return out
+
+
+def _governance(sim: Simulation, interval: float) -> dict[str, Any]:
+    targets = [n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None]
+    versions = []
+    for v in sorted(sim.charter_made):
+        if v == 1:
+            continue
+        t0 = sim.charter_made[v]
+        at = sim.charter_at.get(v, {})
+        tg = [i for i in targets if sim.nodes[i].joined_at <= t0]  # not later newcomers
+        versions.append(
+            {"version": v, "made_s": _r(t0 / 1000.0, 3), **_share_times(at, t0, tg, interval)}
+        )
+    changes = []
+    for g in sim.governance:
+        d = dict(g)
+        d["members"] = [sim.nodes[i].name for i in g["members"]]
+        if g["kind"] == "onboard":
+            d["newcomers"] = [
+                {
+                    "node": sim.nodes[i].name,
+                    "keys_after_s": _r((sim.keys_at[i] - sim.nodes[i].joined_at) / 1000.0, 3)
+                    if i in sim.keys_at
+                    else None,
+                    "charter_after_s": _r(
+                        (sim.charter_at.get(g["version"], {})[i] - sim.nodes[i].joined_at) / 1000.0,
+                        3,
+                    )
+                    if i in sim.charter_at.get(g["version"], {})
+                    else None,
+                }
+                for i in g["members"]
+            ]
+        else:
+            until = {int(k): u for k, u in g["until_seq"].items()}
+            d["until_seq"] = {sim.nodes[i].name: u for i, u in until.items()}
+            honest = [n for n in sim.nodes if n.honest and n.up and n.removed_at is None]
+            d["entries_past_until_held_by_honest_nodes"] = sum(
+                1
+                for r in sim.ledger.entries
+                if r.author in until and r.seq > until[r.author]
+                for n in honest
+                if r.hash in n.holds
+            )
+            d["entries_refused_as_revoked"] = sum(
+                n.feeds.stats.rejected.get("revoked", 0) for n in honest if n.feeds is not None
+            )
+        changes.append(d)
+    return {"versions": versions, "changes": changes}
+
+
+def _faults(sim: Simulation, interval: float) -> dict[str, Any]:
+    targets = [n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None]
+    parts = []
+    for p in sim.partitions:
+        at, heal = p["at_s"] * 1000.0, p["heal_s"] * 1000.0 if p["heal_s"] is not None else None
+        groups: dict[int, int] = p["groups"]
+        during = [
+            r
+            for r in sim.ledger.entries
+            if r.valid and not r.twin and at <= r.t < (heal if heal is not None else sim.end)
+        ]
+        before_heal_share = []
+        cross = 0
+        after_heal: list[float] = []
+        undelivered = 0
+        for r in during:
+            tg = [i for i in targets if sim.nodes[i].joined_at <= r.t]
+            g = groups.get(r.author, 0)
+            reached = [i for i in tg if i in r.held and (heal is None or r.held[i] < heal)]
+            before_heal_share.append(len(reached) / len(tg))
+            cross += sum(1 for i in reached if groups.get(i, 0) != g)
+            if heal is not None:
+                times = _spread_times(r.held, heal, tg)
+                t = reach_time([max(0.0, x) for x in times], len(tg), 1.0)
+                if t is None:
+                    undelivered += 1
+                else:
+                    after_heal.append(t / interval)
+        parts.append(
+            {
+                "at_s": p["at_s"],
+                "heal_s": p["heal_s"],
+                "group_sizes": p["sizes"],
+                "entries_published_during": len(during),
+                "max_share_reached_before_heal": _r(max(before_heal_share), 4)
+                if before_heal_share
+                else None,
+                "mean_share_reached_before_heal": _r(
+                    sum(before_heal_share) / len(before_heal_share), 4
+                )
+                if before_heal_share
+                else None,
+                "deliveries_across_the_partition_before_heal": cross,
+                "rounds_after_heal_to_100_percent": summarize(after_heal, len(during))
+                if heal is not None
+                else None,
+                "not_delivered_to_all_by_the_end": undelivered,
+            }
+        )
+    catch = []
+    for c in sim.catch_up:
+        catch.append(
+            {
+                "node": sim.nodes[c["node"]].name,
+                "why": c["why"],
+                "at_s": c["t_s"],
+                "entries_to_catch_up": c["target"],
+                "caught_up_after_s": None if c["done_s"] is None else _r(c["done_s"] - c["t_s"], 3),
+            }
+        )
+    return {
+        "timeline": [{"t_s": t, "event": e} for t, e in sim.fault_log],
+        "partitions": parts,
+        "catch_up": catch,
+    }

@@ -107,6 +107,8 @@ class GossipService:
                 ),
             )
             self.admin = Admin(self.core, self.engine)
+            engine, me = self.engine, self.core.key.id
+            self.core.own_head_claimed = lambda: engine.claimed_head(me)
             policy = self.core.feeds.chain.current.policy
             self._opener = Opener(
                 self.core.key,

@@ -458,7 +458,7 @@ def api_markdown() -> str:
         "Every call but `/metrics` and `/openapi.json` takes `Authorization: Bearer "
         "<api key>`; keys carry the scopes `query`, `report` and `admin`. Bodies are "
         "JSON, or CBOR with `Content-Type: application/cbor` / `Accept: application/cbor`. "
-        "Every error is `{\"error\": {\"code\", \"message\"}}` with a 4xx status. Times "
+        'Every error is `{"error": {"code", "message"}}` with a 4xx status. Times '
         "are RFC 3339 UTC. A running node serves this document at `GET /openapi.json`.",
         "",
     ]

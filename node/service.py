@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +93,12 @@ class NodeCore:
         self.feeds: Feeds | None = None
         self.epoch_keys = EpochKeys(store.epoch_keys())
         self.index = TokenIndex(1024, error_rate)
+        #: members whose feed a fork proof froze: their reports drop out of verdicts
+        self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
+        #: set by the gossip service: the highest seq of this member's own feed
+        #: that any peer says it holds (a node restored from an old backup must
+        #: catch up on its own feed before it signs again, or it equivocates)
+        self.own_head_claimed: Callable[[], int] | None = None
         raws = store.charters()
         if raws:
             self._set_chain(CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor))
@@ -101,6 +107,7 @@ class NodeCore:
         self.chain = chain
         self.feeds = Feeds(self.store, chain)
         self.feeds.listeners.append(self._index_entry)
+        self.feeds.fork_listeners.append(lambda proof: self.frozen.add(proof.log))
 
     def _index_entry(self, entry: Entry) -> None:
         """Every appended entry's added tokens go into the Bloom index at once."""
@@ -135,6 +142,20 @@ class NodeCore:
         if not self.epoch_keys:
             raise NotReady("this node holds no consortium key yet (waiting for a key grant)")
         return self.chain, self.feeds
+
+    def _ready_to_publish(self) -> tuple[CharterChain, Feeds]:
+        chain, feeds = self._ready()
+        if self.own_head_claimed is not None:
+            head = self.store.head(self.key.id)
+            mine = 0 if head is None else head.seq
+            claimed = self.own_head_claimed()
+            if claimed > mine:
+                raise NotReady(
+                    f"peers hold this member's feed up to seq {claimed} but this node only to "
+                    f"{mine} (restored from an old backup?); it is catching up from them and "
+                    "will take reports again once it has"
+                )
+        return chain, feeds
 
     def live_epochs(self, now: int | None = None) -> list[int]:
         """Epochs whose key this node holds and that are not retired.
@@ -203,7 +224,7 @@ class NodeCore:
     # -- reports ---------------------------------------------------------------
 
     def report(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
-        chain, feeds = self._ready()
+        chain, feeds = self._ready_to_publish()
         policy = chain.current.policy
         _check_batch(items, policy.max_ops, "a report")
         ep = chain.current.current_epoch()
@@ -250,7 +271,7 @@ class NodeCore:
         return ReportResult(len(ops), entry)
 
     def retract(self, items: Sequence[Mapping[str, Any]], now: int) -> ReportResult:
-        chain, feeds = self._ready()
+        chain, feeds = self._ready_to_publish()
         policy = chain.current.policy
         _check_batch(items, policy.max_ops, "a retraction")
         errors: list[ItemError] = []
@@ -362,9 +383,13 @@ class NodeCore:
         return [r for r in results if r is not None]
 
     def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]:
+        """Authors whose reports no verdict counts: an equivocator's (which of its
+        branches a node holds depends on arrival order) and, if the policy says so,
+        removed members'."""
         if chain.current.policy.keep_reports_of_removed:
-            return frozenset()
-        return frozenset(m.id for m in chain.current.members if m.status == "revoked")
+            return frozenset(self.frozen)
+        revoked = {m.id for m in chain.current.members if m.status == "revoked"}
+        return frozenset(self.frozen | revoked)
 
     # -- status -----------------------------------------------------------------
 

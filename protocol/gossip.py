@@ -475,6 +475,14 @@ class GossipEngine:
                 ahead += seq - theirs
         return behind, ahead
 
+    def claimed_head(self, log: MemberId) -> int:
+        """The highest seq of ``log`` any peer has told this engine it holds."""
+        best = 0
+        for p in self._peers.values():
+            if p.known is not None:
+                best = max(best, p.known.get(log, (0, b""))[0])
+        return best
+
     def heads(self) -> dict[MemberId, tuple[int, bytes]]:
         return dict(self._heads)
 

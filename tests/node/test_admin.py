@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from conftest import Clock
 
 from contracts.charter import EpochInfo
 from contracts.policy import DAY_MS
@@ -24,7 +23,7 @@ PHONES = ["+8613800000001", "+8613800000002", "+8613800000003"]
 
 
 async def test_rotation_republishes_live_reports_under_the_new_epoch(
-    aiohttp_client: Any, make_app: Callable[[], web.Application], api_token: str, clock: Clock
+    aiohttp_client: Any, make_app: Callable[[], web.Application], api_token: str, clock: Any
 ) -> None:
     app = make_app()
     client = await aiohttp_client(app)
@@ -91,7 +90,7 @@ async def test_policy_proposals_are_checked(
 
 
 def test_an_epoch_retires_after_the_longest_ttl(
-    make_app: Callable[[], web.Application], clock: Clock
+    make_app: Callable[[], web.Application], clock: Any
 ) -> None:
     core = make_app()[CORE]
     assert core.chain is not None

@@ -9,7 +9,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from conftest import T0, Clock
 
 from node.api import GOSSIP, create_app
 from node.config import load_config
@@ -20,6 +19,8 @@ from node.service import NodeCore
 from node.store import SqliteStore
 from protocol.gossip import KeysGranted, Send
 from protocol.keys import MemberKey
+
+T0 = 1_700_000_000_000  # the clock fixture's start (tests/node/conftest.py)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def key_of(home: Path) -> MemberKey:
 class Side:
     """Member b's node core and gossip service, driven by hand."""
 
-    def __init__(self, home: Path, clock: Clock) -> None:
+    def __init__(self, home: Path, clock: Any) -> None:
         self.key = key_of(home)
         self.core = NodeCore(SqliteStore(load_config(home, env={}).db_path, self.key), self.key)
         self.service = GossipService(
@@ -53,14 +54,14 @@ class Side:
 
 
 @pytest.fixture
-def side_b(homes: dict[str, Path], clock: Clock) -> Iterator[Side]:
+def side_b(homes: dict[str, Path], clock: Any) -> Iterator[Side]:
     side = Side(homes["b"], clock)
     yield side
     side.core.store.close()
 
 
 @pytest.fixture
-async def peer_client(homes: dict[str, Path], clock: Clock, aiohttp_client: Any) -> Any:
+async def peer_client(homes: dict[str, Path], clock: Any, aiohttp_client: Any) -> Any:
     app = create_app(load_config(homes["a"], env={}), clock=clock, jobs=False)
     client = await aiohttp_client(create_peer_app(app[GOSSIP]))
     client.core = app[GOSSIP].core
@@ -73,7 +74,7 @@ def sends(engine: Any) -> list[Send]:
 
 
 async def test_a_member_exchanges_and_receives_its_grant(
-    peer_client: Any, side_b: Side, homes: dict[str, Path], clock: Clock
+    peer_client: Any, side_b: Side, homes: dict[str, Path], clock: Any
 ) -> None:
     a_id = key_of(homes["a"]).id
     assert not side_b.core.epoch_keys  # b has no key until the founder's grant arrives
@@ -137,7 +138,7 @@ async def test_refusals_are_specific(
 
 
 async def test_a_node_without_charter_is_not_serving(
-    tmp_path: Path, clock: Clock, aiohttp_client: Any
+    tmp_path: Path, clock: Any, aiohttp_client: Any
 ) -> None:
     home = tmp_path / "lonely"
     init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
@@ -151,7 +152,7 @@ async def test_a_node_without_charter_is_not_serving(
         app[GOSSIP].core.store.close()
 
 
-def test_gossip_service_is_quiet_without_a_charter(tmp_path: Path, clock: Clock) -> None:
+def test_gossip_service_is_quiet_without_a_charter(tmp_path: Path, clock: Any) -> None:
     home = tmp_path / "lonely"
     init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
     key = key_of(home)
@@ -160,5 +161,53 @@ def test_gossip_service_is_quiet_without_a_charter(tmp_path: Path, clock: Clock)
         service = GossipService(core, clock=clock, interval_s=1.0, fanout=2, timeout_s=1.0)
         assert service.ensure_engine() is None
         assert service.peer_status() == []
+    finally:
+        core.store.close()
+
+
+def test_an_equivocators_reports_drop_out_of_verdicts(homes: dict[str, Path], clock: Any) -> None:
+    from contracts.policy import DAY_MS
+    from protocol.entries import AddOp, build_entry
+
+    key_a = key_of(homes["a"])
+    core = NodeCore(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
+    try:
+        b = key_of(homes["b"])
+        tok = core.epoch_keys.tokenizer(1).token("phone", "+8613800138000")
+        other = core.epoch_keys.tokenizer(1).token("phone", "+8613800138001")
+        now = clock()
+        assert core.chain is not None
+        cv = core.chain.current.version
+
+        def entry(t: bytes) -> bytes:
+            op = AddOp(t, "phone", 1, "telecom_fraud", 3, now + DAY_MS)
+            return build_entry(b, seq=1, prev=None, ts=now, cv=cv, ops=[op]).raw
+
+        item = [{"kind": "phone", "value": "+8613800138000"}]
+        assert core.accept_entry(entry(tok), now) == "accepted"
+        core.rebuild_index(now)
+        assert core.query(item, now)[0]["match"] is True
+        # b signs a second, different entry 1: a fork; its feed is frozen
+        assert core.accept_entry(entry(other), now).startswith("fork")
+        assert b.id in core.frozen
+        assert core.query(item, now)[0]["match"] is False
+    finally:
+        core.store.close()
+
+
+def test_a_node_behind_on_its_own_feed_refuses_to_sign(homes: dict[str, Path], clock: Any) -> None:
+    from node.service import NotReady
+
+    key_a = key_of(homes["a"])
+    core = NodeCore(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
+    try:
+        report = [{"kind": "phone", "value": "+8613800138000", "category": "telecom_fraud"}]
+        core.own_head_claimed = lambda: 3  # a peer holds entries 1..3 of our own feed
+        with pytest.raises(NotReady) as e:
+            core.report(report, clock())
+        assert "catching up" in e.value.message
+        assert core.store.head(key_a.id) is None  # nothing signed
+        core.own_head_claimed = lambda: 0
+        assert core.report(report, clock()).entry.seq == 1
     finally:
         core.store.close()

@@ -112,6 +112,9 @@ ENTRIES_PER_TURN = 32
 MAX_PENDING_PER_PEER = 8
 #: Items (grants, proofs) waiting for a charter version not yet held.
 MAX_WAITING_ITEMS = 1024
+#: Heads sent inline at most; more changed heads travel as the digest alone
+#: (see ``_heads_fields``), so no exchange carries O(members) heads unasked.
+MAX_INLINE_HEADS = 16
 #: Follow-up exchanges in a row that make no progress before the engine pauses.
 MAX_IDLE_FOLLOW_UPS = 2
 
@@ -307,6 +310,7 @@ class _Peer:
     diverged: set[MemberId] = field(default_factory=set)
     scanned: int = 0  # our heads counter up to which `behind` is current
     want_full: bool = False  # ask the peer for its full heads
+    full_next: bool = False  # the peer asked for our full heads
     has_items: set[bytes] = field(default_factory=set)  # item hashes the peer sent us
     pending: dict[int, _Pending] = field(default_factory=dict)
     cursor: int = 0  # round-robin position over `behind`
@@ -523,22 +527,33 @@ class GossipEngine:
         self._add_item("f", proof.encode())
         self._events.append(ForkDetected(proof, self._via))
 
-    def _changed_since(self, counter: int) -> list[MemberId]:
-        out = []
+    def _changed_since(self, counter: int, limit: int | None = None) -> list[MemberId]:
+        out: list[MemberId] = []
         for log, c in reversed(self._changed.items()):
-            if c <= counter:
+            if c <= counter or (limit is not None and len(out) >= limit):
                 break
             out.append(log)
         return out
 
     def _heads_fields(self, p: _Peer) -> tuple[dict[str, Any], int]:
-        """The heads part of a hello or reply to ``p`` and the counter it reaches."""
+        """The heads part of a hello or reply to ``p`` and the counter it reaches.
+
+        Full heads when the peer asked (or there are only a few); otherwise the
+        heads changed since the peer last confirmed, if there are only a few;
+        otherwise the digest alone — a peer holding exactly our heads sees its
+        own digest and is in sync at no cost, one that does not asks for all.
+        """
         out: dict[str, Any] = {"dg": _dig_bytes(self._dig)}
-        if p.told is None:
-            logs: Iterable[MemberId] = self._heads
+        logs: Iterable[MemberId]
+        if p.full_next or (p.told is None and len(self._heads) <= MAX_INLINE_HEADS):
+            logs = self._heads
             out["f"] = True
+            p.full_next = False
+        elif p.told is None:
+            logs = ()
         else:
-            logs = self._changed_since(p.told)
+            changed = self._changed_since(p.told, MAX_INLINE_HEADS + 1)
+            logs = changed if len(changed) <= MAX_INLINE_HEADS else ()
         hd = [[log, self._heads[log][0], self._heads[log][1]] for log in logs]
         if hd:
             out["hd"] = hd
@@ -546,6 +561,15 @@ class GossipEngine:
 
     def _apply_heads(self, p: _Peer, msg: dict[str, Any]) -> bool:
         """Update our view of the peer's heads; False if it no longer matches its digest."""
+        if msg["dg"] == _dig_bytes(self._dig):
+            # the peer holds exactly the heads we hold: nothing to tell either way
+            p.known = dict(self._heads)
+            p.known_dig = self._dig
+            p.behind = set()
+            p.diverged = set()
+            p.scanned = self._counter
+            p.told = self._counter
+            return True
         full = msg.get("f", False)
         hd = msg.get("hd", [])
         if full:
@@ -848,7 +872,7 @@ class GossipEngine:
         items, upto, _ = self._items_for(p, self.frame_bytes)
         if items:
             msg["it"] = items
-        if p.known is None or p.want_full:
+        if p.want_full:
             msg["rs"] = True
         self._remember(p, x, _Pending(counter, upto, now + self.timeout_ms, initiator=True))
         p.stats.last_attempt = now
@@ -857,7 +881,7 @@ class GossipEngine:
     def _on_hello(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes:
         self._check_charter_ref(peer, p, msg["c"], now)
         if msg.get("rs"):
-            p.told = None
+            p.full_next = True
             p.item_upto = 0
         in_sync = self._apply_heads(p, msg)
         self._take_items(peer, p, msg.get("it", []), now)
@@ -905,7 +929,7 @@ class GossipEngine:
             p.told = pend.counter
         p.item_upto = max(p.item_upto, pend.item_upto)
         if msg.get("rs"):
-            p.told = None
+            p.full_next = True
             p.item_upto = 0
         self._check_charter_ref(peer, p, msg["c"], now)
         in_sync = self._apply_heads(p, msg)

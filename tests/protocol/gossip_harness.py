@@ -203,6 +203,7 @@ class Net:
         """A new engine for ``name`` over the same store and feeds (the node restarted)."""
         node = self.nodes[name]
         node.feeds.listeners.clear()
+        node.feeds.fork_listeners.clear()
         node.engine = self._engine(name, node.feeds, rng_seed)
         return node.engine
 

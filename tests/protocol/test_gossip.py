@@ -880,3 +880,43 @@ def test_same_seeds_same_messages() -> None:
     assert events1 == events2
     sent3, _ = scripted_run(8)
     assert sent3 != sent1
+
+
+# -- idle at scale: pairs that meet for the first time ------------------------------------------
+
+
+def _same_feeds(names: list[str], missing: int = 0) -> tuple[World, EnginePair]:
+    """A and B already hold one entry of each of ``names``' feeds (B lacks ``missing``)."""
+    w = make_consortium(names)
+    pair = EnginePair(w, a=names[0], b=names[1])
+    for i, who in enumerate(names):
+        e = w.entry(who, 1, None, [w.add(f"+8613800{i:06d}")], ts=pair.now)
+        assert pair[names[0]].feeds.offer(e.raw, pair.now).status == "accepted"
+        if i >= missing:
+            assert pair[names[1]].feeds.offer(e.raw, pair.now).status == "accepted"
+    for name in names[:2]:  # engines start over stores filled outside gossip
+        pair.restart(name, rng_seed=len(name))
+    return w, pair
+
+
+def test_a_first_exchange_between_nodes_in_sync_is_idle_whatever_the_member_count() -> None:
+    names = [f"M{i:02d}" for i in range(60)]
+    _, pair = _same_feeds(names)
+    msgs = pair.exchange("M00")
+    assert kinds(msgs) == ["h", "r"]
+    for m in msgs:
+        assert not m.msg.keys() & {"hd", "f", "rs", "en"}, m.msg
+    assert sum(len(m.data) for m in msgs) < 300
+    assert pair.converged()
+
+
+def test_a_first_exchange_between_nodes_out_of_sync_asks_for_heads_and_converges() -> None:
+    names = [f"M{i:02d}" for i in range(60)]
+    w, pair = _same_feeds(names, missing=5)
+    msgs = pair.exchange("M00")
+    # the digests differ: B asks for A's full heads, A sends them in a follow-up
+    assert msgs[1].kind == "r" and msgs[1].msg.get("rs")
+    assert any(m.src == "M00" and m.kind == "h" and m.msg.get("f") for m in msgs[2:])
+    assert pair.converged()
+    for i in range(5):
+        assert pair["M01"].store.head(w.keys[names[i]].id) is not None

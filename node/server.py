@@ -8,9 +8,10 @@ gossip service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
+import sys
+import threading
 from pathlib import Path
 
 from aiohttp import web
@@ -44,8 +45,9 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     peer_runner = web.AppRunner(peer_app, access_log=None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+    if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
+        # signal handlers belong to the main thread (tests run serve() elsewhere)
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     await api_runner.setup()
     await peer_runner.setup()

@@ -55,10 +55,9 @@ for :data:`QUARANTINE_MS`: not contacted, its messages refused.
 from __future__ import annotations
 
 import hashlib
-import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from contracts.charter import Charter
 from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError
@@ -168,6 +167,17 @@ class GossipError(RemoteProtocolError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+_T = TypeVar("_T")
+
+
+class Rng(Protocol):
+    """What the engine needs of its randomness (a ``random.Random`` has it)."""
+
+    def random(self) -> float: ...
+    def getrandbits(self, k: int, /) -> int: ...
+    def sample(self, population: Sequence[_T], k: int) -> list[_T]: ...
 
 
 # -- events --------------------------------------------------------------------
@@ -337,7 +347,7 @@ class GossipEngine:
         key: MemberKey,
         feeds: Feeds,
         *,
-        rng: random.Random,
+        rng: Rng,
         now: int,
         interval_ms: int | None = None,
         fanout: int | None = None,
@@ -890,21 +900,7 @@ class GossipEngine:
         reply.update(fields)
         if not in_sync:
             reply["rs"] = True
-        budget = self.frame_bytes
-        charters = self._charters_for(p.known_cv, budget)
-        budget -= sum(len(c) for c in charters)
-        items, upto, used = self._items_for(p, max(budget, 0))
-        budget -= used
-        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
-        more = more or upto < len(self._items)  # grants or proofs filled the frame
-        if charters:
-            reply["ch"] = charters
-        if items:
-            reply["it"] = items
-        if entries:
-            reply["en"] = entries
-        if more:
-            reply["m"] = True
+        charters, items, entries, upto = self._fill_frame(p, reply)
         needs_confirm = bool(fields.get("hd") or fields.get("f") or items)
         if needs_confirm or entries or charters:
             pend = _Pending(
@@ -919,6 +915,28 @@ class GossipEngine:
             self._success(peer, p, now, initiator=False, entries_in=0, entries_out=0)
         p.stats.entries_sent += len(entries)
         return self._encode(peer, p, reply)
+
+    def _fill_frame(
+        self, p: _Peer, msg: dict[str, Any]
+    ) -> tuple[list[bytes], list[list[Any]], list[bytes], int]:
+        """Put what the peer lacks into ``msg`` — charter versions, then grants, proofs
+        and proposals, then entries — within the frame; set ``m`` if some had to wait.
+        Returns (charters, items, entries, items index reached)."""
+        budget = self.frame_bytes
+        charters = self._charters_for(p.known_cv, budget)
+        budget -= sum(len(c) for c in charters)
+        items, upto, used = self._items_for(p, max(budget, 0))
+        budget -= used
+        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        if charters:
+            msg["ch"] = charters
+        if items:
+            msg["it"] = items
+        if entries:
+            msg["en"] = entries
+        if more or upto < len(self._items):  # entries, or grants and proofs, filled it
+            msg["m"] = True
+        return charters, items, entries, upto
 
     def _on_reply(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes | None:
         pend = p.pending.pop(msg["x"], None)
@@ -940,21 +958,8 @@ class GossipEngine:
         if p.stats.quarantined_until > now:
             return None
         push: dict[str, Any] = {"t": "p", "x": msg["x"]}
-        budget = self.frame_bytes
-        charters = self._charters_for(p.known_cv, budget)
-        budget -= sum(len(c) for c in charters)
-        items, upto, used = self._items_for(p, max(budget, 0))
-        budget -= used
-        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
-        more = more or upto < len(self._items)  # grants or proofs filled the frame
-        if charters:
-            push["ch"] = charters
-        if items:
-            push["it"] = items
-        if entries:
-            push["en"] = entries
-        if more:
-            push["m"] = True
+        _, _, entries, upto = self._fill_frame(p, push)
+        more = "m" in push
         progress = got > 0 or bool(entries)
         if progress:
             p.idle_follow_ups = 0

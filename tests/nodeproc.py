@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from node.localnet import free_port
+
 READY_DEADLINE_S = 20.0
 STOP_DEADLINE_S = 15.0
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def riskmesh_command(*args: str) -> list[str]:

@@ -62,27 +62,12 @@ def _plots(f: dict[str, Any], out: Path) -> list[str]:
         if xs:
             n = d["entries"]
             ax.step(xs, [(i + 1) / n for i in range(len(xs))], where="post", label=label)
-    ax.axvline(
-        e["push_pull_async_mean_field_rounds_99"],
-        color="grey",
-        ls="-.",
-        lw=1,
-        label=f"push-pull, asynchronous, 99 % ({e['push_pull_async_mean_field_rounds_99']:.1f})",
-    )
-    ax.axvline(
-        e["push_pull_mean_field_rounds_99"],
-        color="grey",
-        ls="--",
-        lw=1,
-        label=f"push-pull, synchronous rounds, 99 % ({e['push_pull_mean_field_rounds_99']:.1f})",
-    )
-    ax.axvline(
-        e["push_only_log2_n_plus_ln_n"],
-        color="grey",
-        ls=":",
-        lw=1,
-        label=f"push only, log2 N + ln N ({e['push_only_log2_n_plus_ln_n']:.1f})",
-    )
+    for key, ls, label in (
+        ("push_pull_async_mean_field_rounds_99", "-.", "push-pull, asynchronous, 99 %"),
+        ("push_pull_mean_field_rounds_99", "--", "push-pull, synchronous rounds, 99 %"),
+        ("push_only_log2_n_plus_ln_n", ":", "push only, log2 N + ln N"),
+    ):
+        ax.axvline(e[key], color="grey", ls=ls, lw=1, label=f"{label} ({e[key]:.1f})")
     ax.set_xlabel("rounds after publication")
     ax.set_ylabel("share of entries delivered")
     ax.set_title(f"{name}: delivery time of each entry ({e['nodes']} nodes)")

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from contracts.errors import RiskmeshError
+from contracts.errors import ClientError
 from node.config import load_config, parse_listen
 
 __all__ = [
@@ -29,17 +29,6 @@ __all__ = [
     "Receipt",
     "Verdict",
 ]
-
-
-class ClientError(RiskmeshError):
-    def __init__(self, status: int, code: str, message: str, items: list[Any] | None = None):
-        super().__init__(message, code=code)
-        self.status = status
-        self.items = items or []
-
-    def one_line(self) -> str:
-        extra = "; ".join(f"item {i['index']}: {i['message']}" for i in self.items[:3])
-        return f"{self.code} ({self.status}): {self.message}" + (f" [{extra}]" if extra else "")
 
 
 class LocalClient:

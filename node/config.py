@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.errors import RiskmeshError
+from contracts.errors import ConfigError
 
 __all__ = ["SETTINGS", "Config", "ConfigError", "Setting", "load_config", "render_config"]
-
-
-class ConfigError(RiskmeshError):
-    code = "config_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,13 +95,12 @@ class EnvelopeError(RemoteProtocolError):
     ``status`` the HTTP status to answer with. The message never holds key
     material or plaintext."""
 
-    code = "envelope_error"
+    reason = "envelope_error"
 
     def __init__(self, reason: str, message: str) -> None:
         if reason not in REASON_STATUS:
             raise LocalProtocolError(f"unknown envelope refusal reason {reason!r}")
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(message, reason=reason)
         self.status = REASON_STATUS[reason]
 
 

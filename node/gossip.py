@@ -363,7 +363,7 @@ class _PeerAnswered(Exception):
 
 
 class _NotServing(RiskmeshError):
-    code = "not_ready"
+    reason = "not_ready"
 
 
 def _describe(e: BaseException) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contracts.errors import RiskmeshError
+from contracts.errors import NetError
 from node.client import ClientError, LocalClient
 from node.home import init_home, install_charter_file, make_genesis, sign_charter_file
 
@@ -27,10 +27,6 @@ __all__ = ["LocalNet", "LocalNode", "NetError", "free_port", "wait_until"]
 
 T = TypeVar("T")
 SERVE = (sys.executable, "-c", "from node.cli import main; main()", "serve")
-
-
-class NetError(RiskmeshError):
-    code = "localnet"
 
 
 def free_port() -> int:

@@ -45,7 +45,8 @@ class RequestError(RiskmeshError):
     def __init__(
         self, code: str, message: str, status: int = 400, items: list[dict[str, Any]] | None = None
     ) -> None:
-        super().__init__(message, code=code)
+        super().__init__(message, reason=code)
+        self.code = code
         self.status = status
         self.items = items
 
@@ -464,8 +465,8 @@ def _item_code(e: RiskmeshError) -> str:
     if isinstance(e, InvalidValue):
         return "invalid_value"
     if isinstance(e, PolicyViolation):
-        return e.rule
-    return e.code
+        return e.reason
+    return e.reason
 
 
 def _invalid_items(errors: list[ItemError]) -> RequestError:

@@ -10,7 +10,7 @@ after checking that the object only holds what the protocol allows:
 * at most :data:`MAX_DEPTH` nested containers (arrays, maps and tags).
 
 :func:`loads` accepts exactly the byte strings :func:`dumps` can produce and
-refuses everything else with a :class:`~protocol.errors.DecodeError`. It costs
+refuses everything else with a :class:`~contracts.errors.DecodeError`. It costs
 one cbor2 decode, one walk over the decoded value and one re-encode (the
 canonical check). Arrays always come back as ``list`` and maps as ``dict``,
 also inside tags (cbor2 6 decodes tag contents as tuples and frozendicts).
@@ -24,7 +24,7 @@ from typing import Any, Final, cast
 
 import cbor2
 
-from protocol.errors import DecodeError, LocalProtocolError
+from contracts.errors import DecodeError, LocalProtocolError
 
 __all__ = [
     "ALLOWED_TAGS",
@@ -86,7 +86,7 @@ def _canonical_order(node: Mapping[Any, Any]) -> tuple[Any, ...] | None:
 
 
 def _encode_error(message: str) -> LocalProtocolError:
-    return LocalProtocolError(f"cannot encode: {message}", code="encode_error")
+    return LocalProtocolError(f"cannot encode: {message}", reason="encode_error")
 
 
 _PLAIN_TYPES: Final = frozenset({str, bytes, bool, type(None)})

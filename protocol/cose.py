@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from cbor2 import CBORTag
 
+from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.codec import DEFAULT_MAX_BYTES, dumps, loads
-from protocol.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.keys import (
     SIGNATURE_BYTES,
     MemberId,

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from contracts.charter import Charter
-from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError
+from contracts.errors import CharterRejected, DecodeError, GossipError
 from protocol import codec
 from protocol.entries import HARD_MAX_ENTRY_BYTES, Entry
 from protocol.feeds import REJECTED, Feeds
@@ -157,16 +157,6 @@ CHARTER_REF_BYTES = 8
 def max_message_bytes(frame_bytes: int, members: int) -> int:
     """The largest gossip message a node accepts for this frame size and membership."""
     return frame_bytes + HARD_MAX_ENTRY_BYTES + 128 * members + 65_536
-
-
-class GossipError(RemoteProtocolError):
-    """A gossip message refused as a whole."""
-
-    code = "gossip_refused"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 _T = TypeVar("_T")

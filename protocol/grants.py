@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import nacl.exceptions
 import nacl.public
 
-from contracts.errors import DecodeError, RemoteProtocolError, SignatureError
+from contracts.errors import DecodeError, GrantRejected, SignatureError
 from protocol import codec
 from protocol.charter_chain import CharterChain
 from protocol.cose import sign1, verify1
@@ -27,10 +27,6 @@ from protocol.tokens import EPOCH_KEY_BYTES
 __all__ = ["Grant", "GrantRejected", "check_grant", "decode_grant", "make_grant", "open_grant"]
 
 MAX_GRANT_BYTES = 64 * 1024
-
-
-class GrantRejected(RemoteProtocolError):
-    code = "grant_rejected"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.signing
 
-from protocol.errors import DecodeError, LocalProtocolError, SignatureError
+from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 
 __all__ = [
     "MEMBER_ID_BYTES",

@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.charter import Charter, check_successor
-from contracts.errors import CharterRejected, DecodeError, RemoteProtocolError, SignatureError
-from contracts.policy import DAY_MS
+from contracts.errors import CharterRejected, DecodeError, ProposalRejected, SignatureError
 from protocol import codec
 from protocol.charter_chain import CharterChain, CharterVersion, decode_charter, sign_charter
 from protocol.cose import add_signature, merge_signatures, verify_multi
+from protocol.governance import EFFECTIVE_AFTER_MS, next_charter
 from protocol.keys import MemberKey
 from protocol.store import FeedStore
 
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 #: A proposal's charter takes effect (its ``ts``) this long after it is made.
-EFFECTIVE_AFTER_MS = DAY_MS
 #: Proposals kept waiting for a charter version this node does not hold yet.
 MAX_WAITING = 256
 
@@ -49,14 +48,6 @@ KNOWN = "known"
 FINAL = "final"
 STALE = "stale"
 WAITING = "waiting"
-
-
-class ProposalRejected(RemoteProtocolError):
-    code = "proposal_rejected"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def proposal_id(raw: bytes) -> str:
@@ -109,12 +100,7 @@ class ProposalBook:
 
     def draft(self, now: int, **changes: object) -> Charter:
         """The charter after the current one with ``changes``, dated as a proposal is."""
-        cur = self.chain.current_version
-        return cur.charter.evolve(
-            prev=cur.hash,
-            ts=max(now + EFFECTIVE_AFTER_MS, cur.charter.ts),
-            **changes,
-        )
+        return next_charter(self.chain.current_version, now, **changes)
 
     def propose(self, charter: Charter, key: MemberKey, now: int) -> ProposalOffer:
         """Sign ``charter`` as a new proposal by ``key`` (an admin) and hold it."""

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from contracts.errors import RiskmeshError
+from contracts.errors import LiveError
 from node.client import ClientError
 from node.localnet import LocalNet, LocalNode, wait_until
 from sim.figures import (
@@ -49,10 +49,6 @@ __all__ = ["LiveError", "counterpart_scenario", "run_live", "simulate_counterpar
 
 READY_DEADLINE_S = 30.0
 POLL_S = 0.02
-
-
-class LiveError(RiskmeshError):
-    code = "live_failed"
 
 
 @contextmanager

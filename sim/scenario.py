@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.errors import RiskmeshError
+from contracts.errors import ScenarioError
 from contracts.indicators import KINDS
 
 __all__ = [
@@ -50,12 +50,6 @@ __all__ = [
 ]
 
 BYZANTINE_ROLES = ("forger", "equivocator", "policy_violator", "replayer", "withholder")
-
-
-class ScenarioError(RiskmeshError):
-    """A scenario file that cannot be run as written."""
-
-    code = "bad_scenario"
 
 
 # -- the parts -----------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_add_refusals(change: dict[str, object], rule: str) -> None:
     args.update(change)
     with pytest.raises(PolicyViolation) as e:
         P.check_add(**args)  # type: ignore[arg-type]
-    assert e.value.rule == rule
+    assert e.value.reason == rule
 
 
 def test_per_category_ttl() -> None:
@@ -64,7 +64,7 @@ def test_category_outside_a_narrowed_policy() -> None:
     p = DataPolicy(categories=frozenset({"phishing"}))
     with pytest.raises(PolicyViolation) as e:
         p.check_add(kind="email", category="gambling", severity=1, exp=TS + 1, ts=TS)
-    assert e.value.rule == "category_not_allowed"
+    assert e.value.reason == "category_not_allowed"
 
 
 def test_op_count() -> None:
@@ -78,7 +78,7 @@ def test_retract_reason() -> None:
     P.check_retract(kind="ip", reason="appeal_upheld")
     with pytest.raises(PolicyViolation) as e:
         P.check_retract(kind="ip", reason="bored")
-    assert e.value.rule == "unknown_reason"
+    assert e.value.reason == "unknown_reason"
 
 
 def test_round_trip_and_strict_decode() -> None:

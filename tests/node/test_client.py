@@ -44,10 +44,10 @@ async def test_async_client_typed_results(server: Any, api_token: str) -> None:
         assert isinstance(bad, ItemProblem) and bad.index == 1 and bad.code == "invalid_value"
         with pytest.raises(ClientError) as e:
             await c.check("phone", "12")
-        assert e.value.code == "invalid_value"
+        assert e.value.reason == "invalid_value"
         with pytest.raises(ClientError) as e:
             await c.report([{"kind": "phone", "value": "12", "category": "telecom_fraud"}])
-        assert e.value.status == 422 and e.value.code == "invalid_items"
+        assert e.value.status == 422 and e.value.reason == "invalid_items"
         assert e.value.items[0]["index"] == 0
         r = await c.retract([{"kind": "email", "value": "mule@example.com", "reason": "resolved"}])
         assert r.seq == 2
@@ -55,7 +55,7 @@ async def test_async_client_typed_results(server: Any, api_token: str) -> None:
     async with AsyncClient(base, "rm_wrong") as c:
         with pytest.raises(ClientError) as e:
             await c.status()
-        assert e.value.status == 401 and e.value.code == "unauthorized"
+        assert e.value.status == 401 and e.value.reason == "unauthorized"
 
 
 async def test_sync_client_typed_results(server: Any, api_token: str) -> None:
@@ -75,4 +75,4 @@ async def test_sync_client_typed_results(server: Any, api_token: str) -> None:
 def test_unreachable_node_is_a_clear_error() -> None:
     with pytest.raises(ClientError) as e:
         Client("http://127.0.0.1:9", "rm_x", timeout=2).check("ip", "10.0.0.1")
-    assert e.value.status == 0 and e.value.code == "unreachable"
+    assert e.value.status == 0 and e.value.reason == "unreachable"

@@ -228,7 +228,7 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                     with pytest.raises(RequestError) as exc:
                         core.retract(items, now)
                     assert exc.value.status == 422
-                    assert exc.value.code == "invalid_items"
+                    assert exc.value.reason == "invalid_items"
                     assert exc.value.items is not None
                     assert [e["index"] for e in exc.value.items] == refused
                     assert {e["code"] for e in exc.value.items} == {"not_reported"}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.codec import DEFAULT_MAX_BYTES, MAX_DEPTH, dumps, loads, obj_hash
-from protocol.errors import DecodeError, LocalProtocolError
+from contracts.errors import DecodeError, LocalProtocolError
 
 ints64 = st.integers(min_value=-(2**64), max_value=2**64 - 1)
 scalars = st.one_of(ints64, st.binary(max_size=40), st.text(max_size=20), st.booleans(), st.none())

@@ -26,7 +26,7 @@ from protocol.cose import (
     verify_multi,
     verify_signed1,
 )
-from protocol.errors import DecodeError, LocalProtocolError, SignatureError
+from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.keys import MemberKey, short_id
 
 ALICE = MemberKey.from_seed(b"\x01" * 32)

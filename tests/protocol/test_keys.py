@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import DecodeError, LocalProtocolError, SignatureError
+from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.keys import (
     MemberKey,
     check_member_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -581,17 +582,43 @@ def demo(keep: Path | None) -> None:
     sys.exit(run_demo(keep))
 
 
-# -- sim: the simulator's commands, imported only when used ------------------------------
+# -- plugins: commands registered through the ``riskmesh.commands`` entry point group ----
+#
+# As datasette and flask plugins do: a package adds a command to `riskmesh` by
+# declaring ``[project.entry-points."riskmesh.commands"] NAME = "module:command"``.
+# The simulator registers `riskmesh sim` this way, so node/ never imports sim/.
+# A plugin's module is imported only when its command is used.
+
+PLUGIN_GROUP = "riskmesh.commands"
 
 
-class _LazySim(click.Group):
+class _Plugin(click.Group):
+    """A command group loaded from its entry point when first used."""
+
+    def __init__(self, ep: metadata.EntryPoint, help: str) -> None:
+        super().__init__(ep.name, help=help)
+        self._ep = ep
+        self._loaded: click.Command | None = None
+
+    def _target(self) -> click.Command:
+        if self._loaded is None:
+            cmd = self._ep.load()
+            if not isinstance(cmd, click.Command):
+                raise click.ClickException(f"plugin {self._ep.value} is not a click command")
+            self._loaded = cmd
+        return self._loaded
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return ["run"]
+        cmd = self._target()
+        return cmd.list_commands(ctx) if isinstance(cmd, click.Group) else []
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from sim.cli import sim
+        cmd = self._target()
+        return cmd.get_command(ctx, name) if isinstance(cmd, click.Group) else None
 
-        return sim.get_command(ctx, name)
 
+PLUGIN_HELP = {"sim": "Simulate many real protocol engines (`riskmesh sim run`)."}
 
-main.add_command(_LazySim("sim", help="Simulate many real protocol engines (`riskmesh sim run`)."))
+for _ep in metadata.entry_points(group=PLUGIN_GROUP):
+    if _ep.name not in main.commands:
+        main.add_command(_Plugin(_ep, PLUGIN_HELP.get(_ep.name, f"{_ep.name} (plugin)")))

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from benchlib import figure, print_figures
 
-from contracts.charter import Charter, EpochInfo, Member
 from contracts.policy import DAY_MS
 from node.envelope import Opener, Sealer
 from node.service import NodeCore
@@ -38,6 +37,7 @@ from node.store import SqliteStore
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, Entry, build_entry
 from protocol.feeds import Feeds
+from protocol.governance import genesis, member
 from protocol.gossip import GossipEngine, Send
 from protocol.keys import MemberId, MemberKey
 from protocol.store import MemoryStore
@@ -48,26 +48,8 @@ OPS_PER_ENTRY = 1000
 
 def consortium(n: int, rng: random.Random) -> tuple[list[MemberKey], bytes]:
     keys = [MemberKey.from_seed(rng.randbytes(32)) for _ in range(n)]
-    members = tuple(
-        Member(
-            id=k.id,
-            name=f"m{i}",
-            endpoint=f"http://m{i}.test",
-            roles=frozenset(
-                {"admin", "publisher", "reader"} if i == 0 else {"publisher", "reader"}
-            ),
-        )
-        for i, k in enumerate(keys)
-    )
-    charter = Charter(
-        consortium="bench",
-        version=1,
-        prev=None,
-        ts=T0 - DAY_MS,
-        members=members,
-        epochs=(EpochInfo(ep=1, since=T0 - DAY_MS),),
-    )
-    return keys, sign_charter(charter, [keys[0]])
+    members = [member(k.id, f"m{i}", f"http://m{i}.test", admin=i == 0) for i, k in enumerate(keys)]
+    return keys, sign_charter(genesis("bench", members, T0 - DAY_MS), [keys[0]])
 
 
 def make_entries(key: MemberKey, n_entries: int, ops: int, rng: random.Random) -> list[Entry]:

@@ -17,11 +17,11 @@ from collections.abc import Callable
 
 from benchlib import figure, print_figures
 
-from contracts.charter import Charter, EpochInfo, Member
 from contracts.policy import DAY_MS
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, build_entry, decode_entry
 from protocol.feeds import Feeds
+from protocol.governance import genesis, member
 from protocol.keys import MemberKey
 from protocol.store import MemoryStore
 from protocol.tokens import Tokenizer
@@ -56,16 +56,7 @@ def main() -> None:
     tok_rate = rate(lambda: len(tk.tokens(("phone", v) for v in values)), s)
 
     key = MemberKey.from_seed(rng.randbytes(32))
-    member = Member(id=key.id, name="a", endpoint="", roles=frozenset({"admin", "publisher"}))
-    genesis = Charter(
-        consortium="bench",
-        version=1,
-        prev=None,
-        ts=T0,
-        members=(member,),
-        epochs=(EpochInfo(ep=1, since=T0),),
-    )
-    genesis_raw = sign_charter(genesis, [key])
+    genesis_raw = sign_charter(genesis("bench", [member(key.id, "a", "", admin=True)], T0), [key])
     toks = tk.tokens(("phone", v) for v in values)
 
     def ops(n: int) -> list[AddOp]:

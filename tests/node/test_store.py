@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from contracts.charter import Charter, EpochInfo, Member
 from contracts.errors import StoreError
 from contracts.policy import DAY_MS
 from node.store import MIGRATIONS, SqliteStore
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, RetractOp, build_entry
 from protocol.feeds import Feeds
+from protocol.governance import genesis, member
 from protocol.keys import MemberKey
 from protocol.store import FeedStore, MemoryStore
 
@@ -28,15 +28,7 @@ def fresh_store() -> SqliteStore:
 
 def consortium() -> tuple[MemberKey, bytes]:
     key = MemberKey.from_seed(random.Random(3).randbytes(32))
-    m = Member(id=key.id, name="a", endpoint="", roles=frozenset({"admin", "publisher"}))
-    g = Charter(
-        consortium="c",
-        version=1,
-        prev=None,
-        ts=T0,
-        members=(m,),
-        epochs=(EpochInfo(ep=1, since=T0),),
-    )
+    g = genesis("c", [member(key.id, "a", "", admin=True)], T0)
     return key, sign_charter(g, [key])
 
 

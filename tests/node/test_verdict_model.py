@@ -22,12 +22,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from contracts.charter import Charter, EpochInfo, Member
 from contracts.indicators import canonical
 from contracts.policy import DAY_MS
 from node.service import NodeCore, RequestError, rfc3339
 from node.store import SqliteStore
 from protocol.charter_chain import sign_charter
+from protocol.governance import genesis, member
 from protocol.keys import MemberKey
 
 T0 = 1_700_000_000_000
@@ -58,20 +58,8 @@ def test_pool_spellings_agree() -> None:
 
 
 def make_core() -> NodeCore:
-    charter = Charter(
-        consortium="model-consortium",
-        version=1,
-        prev=None,
-        ts=T0,
-        members=(
-            Member(
-                id=KEY.id,
-                name=MEMBER_NAME,
-                endpoint="http://127.0.0.1:1/peer",
-                roles=frozenset({"admin", "publisher", "reader"}),
-            ),
-        ),
-        epochs=(EpochInfo(ep=1, since=T0),),
+    charter = genesis(
+        "model-consortium", [member(KEY.id, MEMBER_NAME, "http://127.0.0.1:1/peer", admin=True)], T0
     )
     core = NodeCore(SqliteStore(None, KEY), KEY)
     core.install_charter(sign_charter(charter, [KEY]), {1: EPOCH_KEY})

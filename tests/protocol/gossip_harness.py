@@ -9,68 +9,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from protocol_world import T0, World
+from protocol_world import make_consortium as make_consortium  # re-exported for the tests
 
-from contracts.charter import Charter, EpochInfo, Member
-from contracts.policy import DAY_MS
 from protocol import codec
-from protocol.charter_chain import CharterChain, sign_charter
+from protocol.charter_chain import CharterChain
 from protocol.entries import Entry, Op
 from protocol.feeds import Feeds
 from protocol.gossip import Event, GossipEngine, GossipError, Send
-from protocol.keys import MemberId, MemberKey
+from protocol.keys import MemberId
 from protocol.store import MemoryStore
-from protocol.tokens import EpochKeys
 
 Tamper = Callable[[str, str, bytes], bytes | None]
 E = TypeVar("E")
-
-
-# -- worlds of any size ------------------------------------------------------------
-
-
-def make_consortium(
-    names: Sequence[str],
-    *,
-    admins: Sequence[str] | None = None,
-    outsiders: Sequence[str] = ("X",),
-    seed: int = 1,
-) -> World:
-    """A world like :func:`protocol_world.make_world` with the members ``names``.
-
-    ``admins`` (default: the first three names) are admins, publishers and
-    readers; the others publishers and readers; ``outsiders`` have keys but are
-    not in the charter.
-    """
-    rng = random.Random(seed)
-    keys = {n: MemberKey.from_seed(rng.randbytes(32)) for n in [*names, *outsiders]}
-    admin_set = set(names[:3] if admins is None else admins)
-    members = tuple(
-        Member(
-            id=keys[n].id,
-            name=n,
-            endpoint=f"http://{n.lower()}.test",
-            roles=frozenset(
-                {"admin", "publisher", "reader"} if n in admin_set else {"publisher", "reader"}
-            ),
-        )
-        for n in names
-    )
-    genesis = Charter(
-        consortium="test",
-        version=1,
-        prev=None,
-        ts=T0 - DAY_MS,
-        members=members,
-        epochs=(EpochInfo(ep=1, since=T0 - DAY_MS),),
-    )
-    raw = sign_charter(genesis, [keys[n] for n in names if n in admin_set])
-    return World(
-        rng=rng,
-        keys=keys,
-        genesis=genesis,
-        genesis_raw=raw,
-        epoch_keys=EpochKeys({1: rng.randbytes(32), 2: rng.randbytes(32)}),
-    )
 
 
 # -- messages ---------------------------------------------------------------------------

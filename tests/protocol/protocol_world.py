@@ -6,11 +6,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from contracts.charter import Charter, EpochInfo, Member
+from contracts.charter import Charter, Member
 from contracts.policy import DAY_MS
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, Entry, Op, RetractOp, build_entry
 from protocol.feeds import Feeds
+from protocol.governance import genesis, member
 from protocol.keys import MemberKey
 from protocol.store import MemoryStore
 from protocol.tokens import EpochKeys
@@ -102,32 +103,35 @@ class World:
 
 
 def make_world(seed: int = 1) -> World:
+    """Members A, B, C (admins) and D (publisher, not admin); X has a key but is outside."""
+    return make_consortium("ABCD", admins="ABC", seed=seed)
+
+
+def make_consortium(
+    names: Sequence[str],
+    *,
+    admins: Sequence[str] | None = None,
+    outsiders: Sequence[str] = ("X",),
+    seed: int = 1,
+) -> World:
+    """A world with the members ``names``, founded by :func:`protocol.governance.genesis`.
+
+    ``admins`` (default: the first three names) are admins, publishers and
+    readers; the others publishers and readers; ``outsiders`` have keys but are
+    not in the charter.
+    """
     rng = random.Random(seed)
-    keys = {n: MemberKey.from_seed(rng.randbytes(32)) for n in "ABCDX"}
-    members = tuple(
-        Member(
-            id=keys[n].id,
-            name=n,
-            endpoint=f"http://{n.lower()}.test",
-            roles=frozenset(
-                {"admin", "publisher", "reader"} if n in "ABC" else {"publisher", "reader"}
-            ),
-        )
-        for n in "ABCD"
-    )
-    genesis = Charter(
-        consortium="test",
-        version=1,
-        prev=None,
-        ts=T0 - DAY_MS,
-        members=members,
-        epochs=(EpochInfo(ep=1, since=T0 - DAY_MS),),
-    )
-    raw = sign_charter(genesis, [keys["A"], keys["B"], keys["C"]])
+    keys = {n: MemberKey.from_seed(rng.randbytes(32)) for n in [*names, *outsiders]}
+    admin_set = set(names[:3] if admins is None else admins)
+    members = [
+        member(keys[n].id, n, f"http://{n.lower()}.test", admin=n in admin_set) for n in names
+    ]
+    charter = genesis("test", members, T0 - DAY_MS)
+    raw = sign_charter(charter, [keys[n] for n in names if n in admin_set])
     return World(
         rng=rng,
         keys=keys,
-        genesis=genesis,
+        genesis=charter,
         genesis_raw=raw,
         epoch_keys=EpochKeys({1: rng.randbytes(32), 2: rng.randbytes(32)}),
     )

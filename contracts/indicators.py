@@ -3,11 +3,17 @@
 Canonicalisation is part of the consortium contract: two members hashing the
 same real-world identifier must produce the same token, so every member must
 map a raw value to exactly the same canonical text. The rules below are
-versioned by :data:`CANON_VERSION`; any change that alters the canonical form
-of an accepted value, or accepts/refuses a value differently, needs a new
-version.
+versioned by :data:`CANON_VERSION` (see "Versioning").
 
-Everything here is a pure function: no I/O, no clock, no randomness.
+Everything here is a pure function of its arguments: no I/O and no
+randomness. The one reading of the clock is the date that bounds a Chinese
+resident ID's birth date from above; it is ``datetime.date.today()`` unless
+the caller passes ``today``.
+
+Versioning: changing the canonical form of a value accepted before needs a
+new :data:`CANON_VERSION`; accepting a value refused before does not (the
+refusal was a bug: a real identifier refused hides a fraudster from the whole
+consortium).
 
 General rules, applied to every kind, in this order:
 
@@ -19,37 +25,59 @@ General rules, applied to every kind, in this order:
 * the canonical form is also at most :data:`MAX_VALUE_CHARS` characters
   (``too_long``), so that it is itself accepted.
 
+No canonicaliser raises anything but :class:`InvalidValue` for any ``str``.
+
 Per kind:
 
 =========  ==============================================================
-phone      digits, ``+``, spaces and ``- . ( ) /`` only; parsed by
-           ``phonenumbers`` (default region from the ``region`` argument),
-           must be a valid number without extension; canonical form is
+phone      ASCII digits and ``+``, with spaces, ``- . ( ) /`` and their
+           common Unicode forms (no-break and ideographic spaces, en/em
+           dashes, minus sign, full-width ``（ ）－ ／ ．＋``) as
+           separators; parsed by ``phonenumbers`` (default region from the
+           ``region`` argument), must be a valid number without extension;
+           a number written ``00`` + country code is also read as
+           international where the region's own prefix is another
+           (``001 650 253 0000`` with region ``US``); canonical form is
            E.164 (``+8613800138000``). Letters (vanity numbers, ``ext.``)
            and non-ASCII digits are refused rather than converted.
 email      exactly one ``@``, no whitespace; lower-cased; a dot-atom local
-           part of at most 64 characters; the domain is split on ASCII
-           dots and each label IDNA-encoded (``encodings.idna``, IDNA 2003,
-           punycode per label); every resulting label must be LDH, the
-           domain must have at least two labels, a non-numeric top-level
-           label, at most 253 characters, and the address at most 254.
-           Already-encoded ``xn--`` labels must decode and round-trip.
+           part of at most 64 characters (any script); the domain is split
+           on ASCII dots and each label IDNA-encoded (``encodings.idna``,
+           IDNA 2003, punycode per label); every resulting label must be
+           LDH, the domain must have at least two labels, a non-numeric
+           top-level label, at most 253 characters, and the address at
+           most 254. Already-encoded ``xn--`` labels must decode and
+           round-trip, or be the IDNA 2008 form of a label with ``ß`` or
+           ``ς`` (``xn--strae-oqa``), which IDNA 2003 would map away; such
+           labels are kept as given.
 bank_card  12-19 ASCII digits, spaces and dashes allowed between them;
-           canonical form is the digits, which must pass Luhn.
+           canonical form is the digits, which must pass Luhn -- except
+           UnionPay numbers (``62``, 16-19 digits), some of which are
+           issued failing Luhn (see :func:`canonical_bank_card`).
 id_number  ``CC:`` + national ID, ``CC`` any two ASCII letters (case
            insensitive, canonical upper-case). Spaces, dashes and dots are
            removed from the ID; anything but ASCII letters and digits is
-           refused; the ID is upper-cased. ``CN`` IDs must be valid
-           resident identity card numbers (``stdnum.cn.ric``: length,
-           check digit, birth date, birth place).
-merchant   ``uscc:`` + unified social credit code validated by
-           ``stdnum.cn.uscc`` (spaces/dashes removed, upper-cased), or any
+           refused; the ID is upper-cased. ``CN`` IDs are checked by what
+           every real one satisfies (see :func:`canonical_id_number`):
+           18 characters, the ISO 7064 MOD 11-2 check character, a real
+           birth date from 1900 to today and a province code from the
+           national list; a 15-digit first-generation ID becomes its
+           18-digit form.
+merchant   ``uscc:`` + unified social credit code (GB 32100-2015: 18
+           characters of ``0-9A-HJ-NPQRTUWXY``, characters 2-8 digits, the
+           check character; spaces/dashes removed, upper-cased), or any
            other ``SCHEME:ID`` (scheme lower-cased, ID trimmed, case kept).
 device     ``imei:`` + exactly 15 digits after removing spaces/dashes,
-           Luhn-valid (IMEISV and 14-digit forms are refused), or any other
+           Luhn-valid (IMEISV and 14-digit forms are refused); an MEID
+           given as ``imei:`` (14 hex digits, the first ``A``-``F``, with
+           an optional check digit) becomes ``meid:`` + its 14 hex digits
+           lower-cased, as if given as ``meid:``; or any other
            ``SCHEME:ID`` (scheme lower-cased, ID trimmed and lower-cased).
-account    ``iban:`` + IBAN validated by ``stdnum.iban`` (spaces, dashes,
-           dots removed, upper-cased), or any other ``SCHEME:ID`` (scheme
+account    ``iban:`` + IBAN (spaces, dashes, dots removed, upper-cased):
+           ISO 7064 MOD 97-10 check digits and, for the countries of the
+           SWIFT registry ``stdnum.iban`` holds, that country's length and
+           BBAN structure; an IBAN of a country outside the registry needs
+           15-34 characters. Or any other ``SCHEME:ID`` (scheme
            lower-cased, ID trimmed, case kept).
 ip         IPv4 or IPv6 text as accepted by :mod:`ipaddress` (which refuses
            leading-zero IPv4 octets); zone ids and CIDR prefixes refused;
@@ -70,6 +98,7 @@ never contains the raw value.
 
 from __future__ import annotations
 
+import datetime
 import encodings.idna
 import enum
 import ipaddress
@@ -80,6 +109,7 @@ import phonenumbers
 from stdnum import iban as _iban
 from stdnum import imei as _imei
 from stdnum import luhn as _luhn
+from stdnum import numdb as _numdb
 from stdnum.cn import ric as _ric
 from stdnum.cn import uscc as _uscc
 from stdnum.exceptions import (
@@ -89,7 +119,9 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
+from stdnum.iso7064 import mod_97_10 as _mod_97_10
 
+from contracts.cn_provinces import PROVINCE_CODES
 from contracts.errors import InvalidValue
 
 __all__ = [
@@ -132,13 +164,39 @@ _COUNTRY_RE = re.compile(r"[A-Za-z]{2}")
 _ASCII_DIGITS_RE = re.compile(r"[0-9]+")
 _ASCII_ALNUM_RE = re.compile(r"[A-Za-z0-9]+")
 _RIC_RE = re.compile(r"[0-9]{17}[0-9X]")
+_RIC15_RE = re.compile(r"[0-9]{15}")
+# Foreigner's permanent residence ID card, 2017 edition: nationality letters + digits.
+_FPR2017_RE = re.compile(r"[A-Z]{3}[0-9]{12}")
+_EARLIEST_BIRTH = datetime.date(1900, 1, 1)
+# GB 32100-2015: 31 characters (no I, O, S, V, Z); characters 2-8 (entity type,
+# administrative division) are digits; character 1 is the registering
+# authority, a digit or A (military), N (agriculture) or Y (other).
+_USCC_RE = re.compile(r"[0-9A-HJ-NPQRTUWXY][0-9]{7}[0-9A-HJ-NPQRTUWXY]{10}")
+_HEX = "0123456789ABCDEF"
+_MEID_RE = re.compile(r"[A-F][0-9A-F]{13,14}")
+_IBAN_RE = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+_IBAN_REGISTRY = _numdb.get("iban")
 _LDH_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _PHONE_CHARS = frozenset("0123456789+-. ()/")
+# Separators as they are written in running text: dashes, minus, full-width
+# brackets, slash, stop and plus. (Unicode spaces are handled with isspace.)
+_PHONE_SEPARATORS = str.maketrans(
+    {
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-"),
+        "\uff08": "(",
+        "\uff09": ")",
+        "\uff0f": "/",
+        "\uff0e": ".",
+        "\uff0b": "+",
+    }
+)
 _CARD_CHARS = frozenset("0123456789 -")
 # RFC 5322 "specials" that would need a quoted local part (not supported).
 _LOCAL_SPECIALS = frozenset('"(),:;<>@[\\]')
 # Label separators other than "." that IDNA would silently treat as dots.
 _IDEOGRAPHIC_DOTS = frozenset("\u3002\uff0e\uff61")
+# Characters IDNA 2008 keeps in a label but IDNA 2003 maps away (ß -> ss, ς -> σ).
+_IDNA_DEVIATIONS = {"\u00df": "ss", "\u03c2": "\u03c3"}
 
 _PARSE_ERRORS = {
     phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "invalid or missing country code",
@@ -246,21 +304,10 @@ def _compact_alnum(kind: Kind, ident: str, separators: str, what: str) -> str:
 # --------------------------------------------------------------------------- kinds
 
 
-def canonical_phone(value: str, region: str = "CN") -> str:
-    """E.164 form of a valid phone number; ``region`` is the default region."""
-    kind = Kind.PHONE
-    text = _prepare(kind, value)
-    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        # A configuration error of the caller, not a property of the value.
-        raise ValueError("region must be a region code known to phonenumbers, e.g. 'CN'")
-    if any(ch not in _PHONE_CHARS for ch in text):
-        raise _refuse(
-            kind,
-            "format",
-            "phone number may only contain ASCII digits, '+', spaces and - . ( ) /",
-        )
+def _phone_e164(kind: Kind, text: str, region: str) -> str:
+    """E.164 form of ``text`` (ASCII digits, ``+`` and separators) or a refusal."""
     try:
-        number = phonenumbers.parse(text, region.upper())
+        number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         reason = _PARSE_ERRORS.get(exc.error_type, "unknown reason")
         raise _refuse(kind, "unparsable", f"not parsable as a phone number: {reason}") from None
@@ -269,7 +316,58 @@ def canonical_phone(value: str, region: str = "CN") -> str:
     if not phonenumbers.is_valid_number(number):
         raise _refuse(kind, "not_valid_number", "not a valid (assigned-range) phone number")
     e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
+
+
+def canonical_phone(value: str, region: str = "CN") -> str:
+    """E.164 form of a valid phone number; ``region`` is the default region."""
+    kind = Kind.PHONE
+    text = _prepare(kind, value)
+    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        # A configuration error of the caller, not a property of the value.
+        raise ValueError("region must be a region code known to phonenumbers, e.g. 'CN'")
+    text = "".join(" " if ch.isspace() else ch for ch in text).translate(_PHONE_SEPARATORS)
+    if any(ch not in _PHONE_CHARS for ch in text):
+        raise _refuse(
+            kind,
+            "format",
+            "phone number may only contain ASCII digits, '+', spaces and - . ( ) /",
+        )
+    try:
+        e164 = _phone_e164(kind, text, region.upper())
+    except InvalidValue as first:
+        # "00" + country code is the international prefix of most of the world
+        # and a common way to write any number; where the region's own prefix
+        # is another (US 011, JP 010, ...), read it as "+" before refusing.
+        if not text.startswith("00"):
+            raise
+        try:
+            e164 = _phone_e164(kind, "+" + text[2:], region.upper())
+        except InvalidValue:
+            raise first from None
     return _finish(kind, e164)
+
+
+def _idna2008_deviation_label(label: str) -> bool:
+    """Whether ``label`` (``xn--...``) is the IDNA 2008 form of a label with ß or ς.
+
+    IDNA 2008 registers ``straße`` as ``xn--strae-oqa``; IDNA 2003 (which
+    ``encodings.idna`` implements) maps ß to ss and ς to σ, so such a label
+    never round-trips. It is a real domain all the same: accept it when it is
+    the exact punycode of its own decoding, and that decoding is, apart from
+    ß and ς, already in IDNA form (lower-case, normalised, allowed).
+    """
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+        if "xn--" + decoded.encode("punycode").decode("ascii") != label:
+            return False
+        if not any(ch in _IDNA_DEVIATIONS for ch in decoded):
+            return False
+        mapped = "".join(_IDNA_DEVIATIONS.get(ch, ch) for ch in decoded)
+        nameprepped = encodings.idna.ToUnicode(encodings.idna.ToASCII(mapped))
+    except UnicodeError:
+        return False
+    return bool(nameprepped == mapped)
 
 
 def _email_label(kind: Kind, label: str) -> str:
@@ -279,7 +377,7 @@ def _email_label(kind: Kind, label: str) -> str:
         raise _refuse(kind, "domain", "email domain contains a non-ASCII full stop")
     if label.isascii():
         ascii_label = label
-        if ascii_label.startswith("xn--"):
+        if ascii_label.startswith("xn--") and not _idna2008_deviation_label(ascii_label):
             try:
                 decoded = encodings.idna.ToUnicode(ascii_label)
                 round_trip = encodings.idna.ToASCII(decoded).decode("ascii")
@@ -346,7 +444,31 @@ def canonical_email(value: str) -> str:
 
 
 def canonical_bank_card(value: str) -> str:
-    """12-19 Luhn-valid digits; spaces and dashes between them are dropped."""
+    """12-19 digits, Luhn-valid unless UnionPay; spaces and dashes between them are dropped.
+
+    Luhn is required of every number except UnionPay's (IIN ``62``, 16-19
+    digits), because real UnionPay cards failing Luhn exist in the numbers
+    platforms see:
+
+    * Braintree's card validator (braintree/card-validator, ``card-number``)
+      skips Luhn for UnionPay unless asked; its maintainers, in 2023 (issue
+      #112): "not all UnionPay cards pass luhn validation", some "are actually
+      valid in UnionPay's eyes"; Braintree's SDK change of 2018 says "UnionPay
+      cards used to be issued with luhn invalid card numbers";
+    * hutool (chinabugotech/hutool issue #2510, 2022) declined a Luhn check
+      for bank cards: ``6214832018989180`` fails Luhn yet Alipay's card-BIN
+      service knows it, as do "some Bank of Jiangsu, Bank of Communications and
+      ICBC debit cards";
+    * against: Braintree's back end refuses such cards, and new UnionPay
+      numbers are Luhn-valid -- which says that international card-not-present
+      acquirers cannot charge them, not that they do not exist. Chinese
+      platforms bind domestic debit cards, where they are found.
+
+    Those cards stay in circulation for years, so refusing them would hide
+    their holders from the consortium; a typo in a UnionPay number is
+    accepted as the (unmatched) number it is. Other brands' numbers (Visa,
+    Mastercard, Amex, JCB, ...) are issued Luhn-valid and keep the check.
+    """
     kind = Kind.BANK_CARD
     text = _prepare(kind, value)
     if any(ch not in _CARD_CHARS for ch in text):
@@ -356,15 +478,89 @@ def canonical_bank_card(value: str) -> str:
     digits = text.replace(" ", "").replace("-", "")
     if not 12 <= len(digits) <= 19:
         raise _refuse(kind, "length", "card number must have 12 to 19 digits")
-    try:
-        _luhn.validate(digits)
-    except ValidationError:
-        raise _refuse(kind, "luhn", "card number fails the Luhn check") from None
+    if not _luhn.is_valid(digits) and not (digits.startswith("62") and len(digits) >= 16):
+        raise _refuse(kind, "luhn", "card number fails the Luhn check")
     return _finish(kind, digits)
 
 
-def canonical_id_number(value: str) -> str:
-    """``CC:`` + upper-case national ID; ``CN`` IDs validated as resident IDs."""
+def _cn_resident_id(kind: Kind, compact: str, today: datetime.date) -> str:
+    """The 18-character form of a Chinese resident ID (upper-case ASCII alphanumerics)."""
+    if len(compact) == 15:
+        if _FPR2017_RE.fullmatch(compact):
+            # Foreigner's permanent residence ID card, 2017 edition: no check
+            # character or date to check; kept as it is.
+            return compact
+        if not _RIC15_RE.fullmatch(compact):
+            raise _refuse(
+                kind,
+                "format",
+                "a 15-character Chinese ID must be 15 digits (first-generation resident ID)",
+            )
+        # First generation (GB 11643-1989): area code, YYMMDD, sequence. The
+        # second generation inserts the century and appends the check character.
+        body = compact[:6] + "19" + compact[6:]
+        number = body + _ric.calc_check_digit(body + "0")
+    elif len(compact) == 18:
+        if not _RIC_RE.fullmatch(compact):
+            raise _refuse(kind, "format", "Chinese resident ID must be 17 digits and a digit or X")
+        if compact[-1] != _ric.calc_check_digit(compact):
+            raise _refuse(
+                kind,
+                "checksum",
+                "Chinese resident ID's check character (ISO 7064 MOD 11-2) does not match",
+            )
+        number = compact
+    else:
+        raise _refuse(
+            kind,
+            "length",
+            "Chinese resident ID must have 18 characters (or 15 digits, first generation)",
+        )
+    # Foreigner's permanent residence ID card, 2023 edition: "9", the province
+    # of issue, nationality, birth date, sequence, MOD 11-2 check character.
+    province = number[1:3] if len(compact) == 18 and number[0] == "9" else number[:2]
+    if province not in PROVINCE_CODES:
+        raise _refuse(
+            kind, "component", "Chinese resident ID's province code is not on the national list"
+        )
+    try:
+        birth = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise _refuse(
+            kind, "component", "Chinese resident ID's birth date is not a real date"
+        ) from None
+    if not _EARLIEST_BIRTH <= birth <= today:
+        raise _refuse(
+            kind, "component", "Chinese resident ID's birth date is before 1900 or after today"
+        )
+    return number
+
+
+def canonical_id_number(value: str, *, today: datetime.date | None = None) -> str:
+    """``CC:`` + upper-case national ID; ``CN`` IDs checked as resident IDs.
+
+    A ``CN`` ID is checked by what every real resident ID satisfies, and by
+    nothing else:
+
+    * 18 characters, 17 digits then a digit or ``X``;
+    * the ISO 7064 MOD 11-2 check character (``stdnum.cn.ric.calc_check_digit``);
+    * a province code from the national list (:mod:`contracts.cn_provinces`);
+      the county and city digits are not looked up, and an address code
+      created after the birth date is not a refusal -- an ID keeps the code of
+      the place it was first issued (Pudong's ``310115`` appears on IDs of
+      people born before 1992; Jiayuguan, a city without counties, issues
+      ``620201``);
+    * a real birth date from 1900-01-01 up to ``today`` (default
+      ``datetime.date.today()``).
+
+    A 15-digit first-generation ID becomes its 18-digit form: ``19`` inserted
+    before the two-digit birth year, and the check character appended.
+
+    Also accepted, as issued by China in the same field: the foreigner's
+    permanent residence ID card, 2023 edition (18 digits, ``9`` then the
+    province code, same date and check character) and 2017 edition (three
+    letters and twelve digits, kept as given).
+    """
     kind = Kind.ID_NUMBER
     text = _prepare(kind, value)
     if ":" not in text:
@@ -379,37 +575,59 @@ def canonical_id_number(value: str) -> str:
         raise _refuse(kind, "empty_id", "ID after the country code is empty")
     compact = _compact_alnum(kind, ident, " -.", "ID number")
     if country == "CN":
-        if len(compact) != 18:
-            raise _refuse(kind, "length", "Chinese resident ID must have 18 characters")
-        if not _RIC_RE.fullmatch(compact):
-            raise _refuse(kind, "format", "Chinese resident ID must be 17 digits and a digit or X")
-        try:
-            compact = _ric.validate(compact)
-        except ValidationError as exc:
-            raise _stdnum_refusal(kind, "Chinese resident ID", exc) from None
+        if today is None:
+            today = datetime.date.today()
+        compact = _cn_resident_id(kind, compact, today)
     return _finish(kind, f"{country}:{compact}")
 
 
 def canonical_merchant(value: str) -> str:
-    """``uscc:`` + validated code, or ``scheme:ID`` with the ID's case kept."""
+    """``uscc:`` + validated code, or ``scheme:ID`` with the ID's case kept.
+
+    A unified social credit code is checked by GB 32100-2015 alone: 18
+    characters of the code's alphabet, characters 2-8 digits, and the check
+    character (``stdnum.cn.uscc.calc_check_digit``). The first character is
+    the registering authority, which is a letter for some real codes -- ``N``
+    for rural collective economic organisations, ``A`` for military units,
+    ``Y`` for others -- so it is not required to be a digit as
+    ``stdnum.cn.uscc.validate`` requires.
+    """
     kind = Kind.MERCHANT
     scheme, ident = _split_scheme(kind, _prepare(kind, value))
     if scheme == "uscc":
         compact = _compact_alnum(kind, ident, " -", "USCC")
-        try:
-            compact = _uscc.validate(compact)
-        except ValidationError as exc:
-            raise _stdnum_refusal(kind, "USCC", exc) from None
+        if len(compact) != 18:
+            raise _refuse(kind, "length", "USCC must have 18 characters")
+        if not _USCC_RE.fullmatch(compact):
+            raise _refuse(
+                kind,
+                "format",
+                "USCC must be 18 of 0-9 and A-Y without I O S V Z, characters 2-8 digits",
+            )
+        if compact[-1] != _uscc.calc_check_digit(compact[:-1]):
+            raise _refuse(kind, "checksum", "USCC check character does not match")
         return _finish(kind, f"uscc:{compact}")
     return _finish(kind, f"{scheme}:{ident}")
 
 
 def canonical_device(value: str) -> str:
-    """``imei:`` + 15 Luhn-valid digits, or ``scheme:id`` lower-cased."""
+    """``imei:`` + 15 Luhn-valid digits, or ``scheme:id`` lower-cased.
+
+    A CDMA handset's MEID (14 hex digits, the first ``A``-``F``, optionally
+    followed by its hex Luhn check digit) is what Android's ``getDeviceId``
+    returns on such phones, so it arrives as ``imei:``; it becomes ``meid:`` +
+    the 14 digits lower-cased, the form a member reporting it as ``meid:``
+    gets too.
+    """
     kind = Kind.DEVICE
     scheme, ident = _split_scheme(kind, _prepare(kind, value))
     if scheme == "imei":
         digits = "".join(ch for ch in ident if ch not in " -")
+        meid = digits.upper()
+        if _MEID_RE.fullmatch(meid):
+            if len(meid) == 15 and not _luhn.is_valid(meid, alphabet=_HEX):
+                raise _refuse(kind, "luhn", "MEID check digit does not match")
+            return _finish(kind, f"meid:{meid[:14].lower()}")
         if not _ASCII_DIGITS_RE.fullmatch(digits):
             raise _refuse(kind, "format", "IMEI may only contain ASCII digits, spaces and dashes")
         if len(digits) != 15:
@@ -427,17 +645,45 @@ def canonical_device(value: str) -> str:
 
 
 def canonical_account(value: str) -> str:
-    """``iban:`` + validated compact IBAN, or ``scheme:ID`` with the ID's case kept."""
+    """``iban:`` + validated compact IBAN, or ``scheme:ID`` with the ID's case kept.
+
+    An IBAN needs its ISO 7064 MOD 97-10 check digits. For a country of the
+    SWIFT IBAN registry that ``stdnum.iban`` holds, its length and BBAN
+    structure must match too (``stdnum.iban.validate`` with
+    ``check_country=False``). The national checks ``stdnum`` adds for four
+    countries are not applied: MOD 97-10 already catches what they catch, and
+    Belgium's also needs the bank code in ``stdnum``'s bank table, which ages.
+    An IBAN of a country outside the registry (those used nationally, e.g. in
+    West and Central Africa) needs 15-34 letters and digits.
+    """
     kind = Kind.ACCOUNT
     scheme, ident = _split_scheme(kind, _prepare(kind, value))
     if scheme == "iban":
         compact = _compact_alnum(kind, ident, " -.", "IBAN")
-        try:
-            compact = _iban.validate(compact)
-        except ValidationError as exc:
-            raise _stdnum_refusal(kind, "IBAN", exc) from None
+        if _IBAN_REGISTRY.info(compact[:2])[0][1]:
+            try:
+                compact = _iban.validate(compact, check_country=False)
+            except ValidationError as exc:
+                raise _stdnum_refusal(kind, "IBAN", exc) from None
+        else:
+            if not _IBAN_RE.fullmatch(compact):
+                raise _refuse(
+                    kind,
+                    "format",
+                    "IBAN must be a country code, two check digits and 11-30 letters or digits",
+                )
+            if not _iban_check_digits_valid(compact):
+                raise _refuse(kind, "checksum", "IBAN check digits do not match")
         return _finish(kind, f"iban:{compact}")
     return _finish(kind, f"{scheme}:{ident}")
+
+
+def _iban_check_digits_valid(compact: str) -> bool:
+    try:
+        _mod_97_10.validate(compact[4:] + compact[:4])
+    except ValidationError:
+        return False
+    return True
 
 
 def canonical_ip(value: str) -> str:

@@ -64,7 +64,7 @@ def refused(kind: str, value: Any, rule: str, **kwargs: Any) -> InvalidValue:
     exc = info.value
     assert exc.kind == kind
     assert exc.rule == rule, f"expected rule {rule!r}, got {exc.rule!r}: {exc}"
-    assert exc.code == "invalid_value"
+    assert exc.reason == "invalid_value"
     if isinstance(value, str) and value.strip():
         assert value.strip() not in message_text(exc)
     return exc
@@ -131,7 +131,10 @@ def test_unknown_kind_refused(kind: str) -> None:
 
 
 def test_imports_are_pure() -> None:
-    """Only stdlib text/number modules, phonenumbers and stdnum: no I/O, clock or randomness."""
+    """Only stdlib text/number/date modules, phonenumbers and stdnum: no I/O or randomness.
+
+    ``datetime`` is there for one reading of the date (a CN birth date may not
+    be after today), never of the time."""
     tree = ast.parse(pathlib.Path(indicators.__file__).read_text(encoding="utf-8"))
     imported: set[str] = set()
     for node in ast.walk(tree):
@@ -142,6 +145,7 @@ def test_imports_are_pure() -> None:
     assert imported <= {
         "__future__",
         "contracts",
+        "datetime",
         "encodings",
         "enum",
         "ipaddress",
@@ -574,6 +578,9 @@ def test_property_bank_card(card: tuple[str, str]) -> None:
 @PROPERTY
 def test_property_bank_card_bad_check_digit(card: tuple[str, str], delta: int) -> None:
     _, digits = card
+    # UnionPay numbers (62, 16-19 digits) are accepted failing Luhn: see
+    # test_bank_card_unionpay_without_luhn and canonical_bank_card.
+    assume(not (digits.startswith("62") and len(digits) >= 16))
     wrong = digits[:-1] + str((int(digits[-1]) + delta) % 10)
     with pytest.raises(InvalidValue) as info:
         canonical("bank_card", wrong)
@@ -682,7 +689,7 @@ def test_property_phone_cn_mobile(number: tuple[str, str]) -> None:
 
 @st.composite
 def cn_resident_ids(draw: st.DrawFn) -> str:
-    birth = draw(st.dates(min_value=datetime.date(1950, 1, 1)))
+    birth = draw(st.dates(min_value=datetime.date(1950, 1, 1), max_value=datetime.date.today()))
     seq = draw(st.text(string.digits, min_size=3, max_size=3))
     body = "110105" + birth.strftime("%Y%m%d") + seq
     return body + stdnum_ric.calc_check_digit(body + "0")

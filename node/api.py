@@ -1,10 +1,11 @@
-"""The local API (aiohttp): queries, reports, retractions, status, metrics, OpenAPI.
+"""The local API (aiohttp): thin handlers over :class:`~node.core.Node`.
 
-``create_app(config)`` builds the application; state lives under typed
-``web.AppKey``s; background jobs start in a ``cleanup_ctx`` and are stopped
-after its ``yield``. Every error is ``{"error": {"code", "message"}}`` with a
-4xx status; a 5xx is a bug. JSON by default, CBOR when the request says
-``Content-Type: application/cbor`` or ``Accept: application/cbor``.
+Handlers parse the request, call the node and render its answer; authentication
+is one middleware; the one table :data:`STATUS` maps an error's ``reason`` to
+its HTTP status. Every error is ``{"error": {"code", "message"}}`` with a 4xx
+status (``code`` is the error's ``reason``); a 5xx is a bug. JSON by default,
+CBOR when the request says ``Content-Type: application/cbor`` or
+``Accept: application/cbor``.
 """
 
 from __future__ import annotations
@@ -13,86 +14,103 @@ import base64
 import binascii
 import json
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import cbor2
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from node.admin import Admin
+from contracts.errors import (
+    GovernanceError,
+    InvalidValue,
+    NotReady,
+    PolicyViolation,
+    RequestRefused,
+    RiskmeshError,
+)
 from node.config import Config
-from node.gossip import GossipService
+from node.core import Node
+from node.metrics import CONTENT_TYPE_LATEST, Metrics
 from node.openapi import openapi_document
-from node.service import NodeCore, NotReady, RequestError
-from protocol.keys import MemberKey
 
-__all__ = ["CORE", "METRICS", "Metrics", "create_app", "load_member_key", "now_ms"]
+__all__ = [
+    "CONFIG",
+    "METRICS",
+    "NODE",
+    "STATUS",
+    "create_api_app",
+    "error_body",
+    "now_ms",
+    "status_of",
+]
 
 log = logging.getLogger("riskmesh.api")
 
 CBOR = "application/cbor"
-SCOPES = ("query", "report", "admin")
+
+#: The HTTP status of each error reason the local API answers with; reasons not
+#: listed take their class's default (:func:`status_of`).
+STATUS: Mapping[str, int] = {
+    "bad_request": 400,
+    "bad_json": 400,
+    "bad_cbor": 400,
+    "bad_action": 400,
+    "unknown_field": 400,
+    "missing_field": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_admin": 403,
+    "not_found": 404,
+    "unknown_proposal": 404,
+    "not_member": 404,
+    "method_not_allowed": 405,
+    "not_ready": 409,
+    "syncing": 409,
+    "revoked": 409,
+    "already_member": 409,
+    "name_taken": 409,
+    "superseded": 409,
+    "already_final": 409,
+    "body_too_large": 413,
+    "batch_too_large": 413,
+    "invalid_items": 422,
+    "bad_join_request": 422,
+    "bad_member": 422,
+    "ambiguous_member": 422,
+    "bad_policy": 422,
+    "bad_proposal": 422,
+    "no_change": 422,
+}
+
+_CLASS_STATUS: tuple[tuple[type[RiskmeshError], int], ...] = (
+    (NotReady, 409),
+    (InvalidValue, 422),
+    (PolicyViolation, 422),
+    (GovernanceError, 409),
+    (RequestRefused, 400),
+)
+
+
+def status_of(e: RiskmeshError) -> int:
+    """The HTTP status for an error the node raised."""
+    s = STATUS.get(e.reason)
+    if s is not None:
+        return s
+    for cls, status in _CLASS_STATUS:
+        if isinstance(e, cls):
+            return status
+    return 400
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.queries = Counter("riskmesh_query_items", "Items queried", registry=r)
-        self.matches = Counter("riskmesh_query_matches", "Items that matched", registry=r)
-        self.reports = Counter("riskmesh_reports", "Indicators reported", registry=r)
-        self.retractions = Counter("riskmesh_retractions", "Indicators retracted", registry=r)
-        self.requests = Counter(
-            "riskmesh_api_requests", "Local API requests", ["route", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "riskmesh_api_seconds",
-            "Local API latency",
-            ["route"],
-            registry=r,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1),
-        )
-        self.entries = Counter(
-            "riskmesh_entries", "Entries offered by peers, by outcome", ["outcome"], registry=r
-        )
-        self.index_tokens = Gauge("riskmesh_index_tokens", "Tokens in the Bloom index", registry=r)
-        self.live_indicators = Gauge(
-            "riskmesh_live_indicators", "Live (unexpired, unretracted) tokens", registry=r
-        )
-        self.forks = Counter("riskmesh_fork_proofs", "Fork proofs found or received", registry=r)
-        self.exchanges = Counter(
-            "riskmesh_gossip_exchanges", "Gossip exchanges completed", ["role"], registry=r
-        )
-        self.gossip_bytes = Gauge(
-            "riskmesh_gossip_bytes", "Sealed gossip bytes since start", ["direction"], registry=r
-        )
-        self.lag = Gauge(
-            "riskmesh_peer_lag_entries",
-            "Entries a peer holds that this node lacks, as the peer last told",
-            ["peer"],
-            registry=r,
-        )
-
-
-CORE = web.AppKey("core", NodeCore)
-GOSSIP = web.AppKey("gossip_service", GossipService)
+NODE = web.AppKey("node", Node)
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
 NOW = web.AppKey("now", Callable[[], int])  # type: ignore[arg-type]
-
-
-def load_member_key(config: Config) -> MemberKey:
-    seed = config.key_path.read_bytes()
-    return MemberKey.from_seed(seed)
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -113,20 +131,31 @@ async def read_body(request: web.Request) -> Any:
         try:
             return cbor2.loads(raw, allow_indefinite=False, allow_duplicate_keys=False)
         except Exception:
-            raise RequestError("bad_cbor", "request body is not valid CBOR") from None
+            raise RequestRefused("bad_cbor", "request body is not valid CBOR") from None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise RequestError("bad_json", "request body is not valid JSON") from None
+        raise RequestRefused("bad_json", "request body is not valid JSON") from None
 
 
 def items_of(body: Any) -> list[Any]:
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        raise RequestError("bad_request", 'request body must be an object with an "items" list')
-    return body["items"]
+        raise RequestRefused("bad_request", 'request body must be an object with an "items" list')
+    items: list[Any] = body["items"]
+    return items
 
 
-ROUTE_SCOPE = {
+def fields_of(body: Any, allowed: frozenset[str], what: str) -> dict[str, Any]:
+    """``body`` as an object with no fields but ``allowed``."""
+    if not isinstance(body, dict):
+        raise RequestRefused("bad_request", f"request body must be an object ({what})")
+    extra = set(body) - allowed
+    if extra:
+        raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
+    return body
+
+
+ROUTE_SCOPE: Mapping[str, str | None] = {
     "query": "query",
     "query_one": "query",
     "reports": "report",
@@ -153,10 +182,11 @@ async def api_middleware(
         resp = await handler(request)
         status = resp.status
         return resp
-    except RequestError as e:
-        status = e.status
-        extra = {"items": e.items} if e.items is not None else {}
-        return respond(request, error_body(e.code, e.message, **extra), e.status)
+    except RiskmeshError as e:
+        status = status_of(e)
+        items = getattr(e, "items", None)
+        extra = {"items": items} if items is not None else {}
+        return respond(request, error_body(e.reason, e.message, **extra), status)
     except web.HTTPRequestEntityTooLarge:
         status = 413
         return respond(request, error_body("body_too_large", "request body is too large"), 413)
@@ -174,20 +204,22 @@ async def api_middleware(
 def check_auth(request: web.Request, scope: str | None) -> None:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
-        raise RequestError("unauthorized", "missing API key (Authorization: Bearer <key>)", 401)
-    scopes = request.app[CORE].store.api_key_scopes(header[7:].strip())
+        raise RequestRefused("unauthorized", "missing API key (Authorization: Bearer <key>)")
+    scopes = request.app[NODE].store.api_key_scopes(header[7:].strip())
     if scopes is None:
-        raise RequestError("unauthorized", "unknown API key", 401)
+        raise RequestRefused("unauthorized", "unknown API key")
     if scope is not None and scope not in scopes:
-        raise RequestError("forbidden", f"this API key lacks the {scope!r} scope", 403)
+        raise RequestRefused("forbidden", f"this API key lacks the {scope!r} scope")
+
+
+# -- queries, reports, retractions, status ---------------------------------------------
 
 
 async def handle_query(request: web.Request) -> web.Response:
     body = await read_body(request)
     items = items_of(body)
-    canonical_input = bool(body.get("canonical", False)) if isinstance(body, dict) else False
-    core = request.app[CORE]
-    results = core.query(
+    canonical_input = bool(body.get("canonical", False))
+    results = request.app[NODE].query(
         items,
         request.app[NOW](),
         canonical_input=canonical_input,
@@ -201,7 +233,7 @@ async def handle_query(request: web.Request) -> web.Response:
 
 async def handle_query_one(request: web.Request) -> web.Response:
     item = {"kind": request.match_info["kind"], "value": request.match_info["value"]}
-    [result] = request.app[CORE].query([item], request.app[NOW]())
+    [result] = request.app[NODE].query([item], request.app[NOW]())
     m = request.app[METRICS]
     m.queries.inc()
     if "error" in result:
@@ -213,7 +245,7 @@ async def handle_query_one(request: web.Request) -> web.Response:
 
 async def handle_reports(request: web.Request) -> web.Response:
     items = items_of(await read_body(request))
-    r = request.app[CORE].report(items, request.app[NOW]())
+    r = request.app[NODE].report(items, request.app[NOW]())
     request.app[METRICS].reports.inc(r.accepted)
     return respond(
         request,
@@ -224,7 +256,7 @@ async def handle_reports(request: web.Request) -> web.Response:
 
 async def handle_retractions(request: web.Request) -> web.Response:
     items = items_of(await read_body(request))
-    r = request.app[CORE].retract(items, request.app[NOW]())
+    r = request.app[NODE].retract(items, request.app[NOW]())
     request.app[METRICS].retractions.inc(r.accepted)
     return respond(
         request,
@@ -234,63 +266,84 @@ async def handle_retractions(request: web.Request) -> web.Response:
 
 
 async def handle_status(request: web.Request) -> web.Response:
-    status = request.app[CORE].status(request.app[NOW]())
-    status["peers"] = request.app[GOSSIP].peer_status()
-    return respond(request, status)
+    return respond(request, request.app[NODE].status(request.app[NOW]()))
 
 
-def _admin(request: web.Request) -> Admin:
-    service = request.app[GOSSIP]
-    service.ensure_engine()
-    if service.admin is None:
-        raise NotReady("no charter installed on this node (riskmesh charter install)")
-    return service.admin
+# -- administration ----------------------------------------------------------------------
+
+ACTIONS = ("add-member", "remove-member", "rekey-member", "rotate-key", "policy")
+_ACTION_FIELDS: Mapping[str, frozenset[str]] = {
+    "add-member": frozenset({"action", "join_request", "admin"}),
+    "remove-member": frozenset({"action", "member"}),
+    "rekey-member": frozenset({"action", "member", "join_request"}),
+    "rotate-key": frozenset({"action"}),
+    "policy": frozenset({"action", "set"}),
+}
+
+
+def _join_request(body: Mapping[str, Any]) -> bytes:
+    jr = body.get("join_request")
+    if isinstance(jr, str):
+        try:
+            return base64.b64decode(jr, validate=True)
+        except (ValueError, binascii.Error):
+            raise RequestRefused("bad_join_request", "join_request must be base64") from None
+    if isinstance(jr, bytes):
+        return jr
+    raise RequestRefused("missing_field", "join_request (the join-request.cbor bytes)")
+
+
+def _member(body: Mapping[str, Any]) -> str:
+    who = body.get("member")
+    if not isinstance(who, str) or not who:
+        raise RequestRefused("missing_field", "member (a member's name or id)")
+    return who
 
 
 async def handle_admin_charter(request: web.Request) -> web.Response:
-    return respond(request, _admin(request).charter())
+    return respond(request, request.app[NODE].charter_view())
 
 
 async def handle_admin_proposals(request: web.Request) -> web.Response:
-    return respond(request, {"proposals": _admin(request).proposals()})
+    return respond(request, {"proposals": request.app[NODE].proposals()})
 
 
 async def handle_admin_propose(request: web.Request) -> web.Response:
     body = await read_body(request)
-    if not isinstance(body, dict):
-        raise RequestError("bad_request", "request body must be an object with an action")
-    jr = body.get("join_request")
-    if isinstance(jr, str):
-        try:
-            body["join_request"] = base64.b64decode(jr, validate=True)
-        except (ValueError, binascii.Error):
-            raise RequestError("bad_join_request", "join_request must be base64") from None
-    admin = _admin(request)
-    view = admin.propose(body, request.app[NOW]())
-    admin_dispatch(request)
-    return respond(request, view, 201)
+    action = body.get("action") if isinstance(body, dict) else None
+    if action not in _ACTION_FIELDS:
+        raise RequestRefused("bad_action", "action must be one of " + ", ".join(ACTIONS))
+    body = fields_of(body, _ACTION_FIELDS[action], action)
+    node, now = request.app[NODE], request.app[NOW]()
+    if action == "add-member":
+        p = node.propose_add_member(_join_request(body), now, admin=bool(body.get("admin")))
+    elif action == "remove-member":
+        p = node.propose_remove_member(_member(body), now)
+    elif action == "rekey-member":
+        p = node.propose_rekey_member(_member(body), _join_request(body), now)
+    elif action == "rotate-key":
+        p = node.propose_rotate_key(now)
+    else:
+        changes = body.get("set")
+        if not isinstance(changes, dict) or not changes:
+            raise RequestRefused("missing_field", "set: an object of policy fields to change")
+        p = node.propose_policy(changes, now)
+    return respond(request, node.proposal_view(p), 201)
 
 
 async def handle_admin_sign(request: web.Request) -> web.Response:
-    admin = _admin(request)
-    view = admin.sign(request.match_info["id"], request.app[NOW]())
-    admin_dispatch(request)
-    return respond(request, view)
+    node = request.app[NODE]
+    p = node.sign_proposal(request.match_info["id"], request.app[NOW]())
+    return respond(request, node.proposal_view(p))
 
 
-def admin_dispatch(request: web.Request) -> None:
-    """Handle what the engine did on the spot (a signature may have finalised a version)."""
-    service = request.app[GOSSIP]
-    if service.engine is not None:
-        service.dispatch()
+# -- metrics and the document ------------------------------------------------------------
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    m = request.app[METRICS]
-    m.index_tokens.set(request.app[CORE].index.count)
-    request.app[GOSSIP].update_metrics()
+    request.app[NODE].update_metrics()
     return web.Response(
-        body=generate_latest(m.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
 
 
@@ -298,41 +351,17 @@ async def handle_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-def create_app(
-    config: Config,
-    *,
-    core: NodeCore | None = None,
-    clock: Callable[[], int] = now_ms,
-    jobs: bool = True,
+def create_api_app(
+    node: Node, config: Config, metrics: Metrics, *, clock: Callable[[], int] = now_ms
 ) -> web.Application:
-    """The local API application for the node at ``config.home``."""
+    """The local API application over ``node``."""
     app = web.Application(
         client_max_size=config["api.max_body_bytes"], middlewares=[api_middleware]
     )
+    app[NODE] = node
     app[CONFIG] = config
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics
     app[NOW] = clock
-    if core is None:
-        from node.store import SqliteStore
-
-        key = load_member_key(config)
-        core = NodeCore(
-            SqliteStore(config.db_path, key),
-            key,
-            region=config["node.region"],
-            error_rate=config["index.error_rate"],
-        )
-    app[CORE] = core
-    app[GOSSIP] = GossipService(
-        core,
-        clock=clock,
-        interval_s=config["gossip.interval_s"],
-        fanout=config["gossip.fanout"],
-        timeout_s=config["gossip.timeout_s"],
-        frame_bytes=config["gossip.frame_bytes"],
-        metrics=app[METRICS],
-    )
-    core.rebuild_index(clock())
     app.router.add_post("/v1/query", handle_query, name="query")
     app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
     app.router.add_post("/v1/reports", handle_reports, name="reports")
@@ -344,61 +373,4 @@ def create_app(
     app.router.add_post("/v1/admin/proposals/{id}/sign", handle_admin_sign, name="admin_sign")
     app.router.add_get("/metrics", handle_metrics, name="metrics")
     app.router.add_get("/openapi.json", handle_openapi, name="openapi")
-    if jobs:
-        app.cleanup_ctx.append(_scheduler)
-    app.on_cleanup.append(_close_store)
     return app
-
-
-async def _scheduler(app: web.Application) -> AsyncIterator[None]:
-    core = app[CORE]
-    config = app[CONFIG]
-    clock = app[NOW]
-    gossip = app[GOSSIP]
-    metrics = app[METRICS]
-
-    async def sweep() -> None:
-        now = clock()
-        live = core.sweep(now)
-        metrics.live_indicators.set(live)
-
-    async def rebuild_index() -> None:
-        core.rebuild_index(clock())
-
-    async def rebuild_if_full() -> None:
-        if core.index.needs_rebuild():
-            core.rebuild_index(clock())
-
-    sched = AsyncIOScheduler()
-    await gossip.start()
-    # the engine jitters its own rounds; this job only gives it the time
-    tick = min(0.25, config["gossip.interval_s"] / 4)
-    sched.add_job(
-        gossip.tick, "interval", seconds=tick, id="gossip", max_instances=1, coalesce=True
-    )
-    sched.add_job(sweep, "interval", seconds=60, id="expiry_sweep", max_instances=1, coalesce=True)
-    sched.add_job(
-        rebuild_index,
-        "interval",
-        seconds=config["index.rebuild_interval_s"],
-        id="index_rebuild",
-        max_instances=1,
-        coalesce=True,
-    )
-    sched.add_job(
-        rebuild_if_full, "interval", seconds=5, id="index_full", max_instances=1, coalesce=True
-    )
-    sched.start()
-    try:
-        yield
-    finally:
-        sched.shutdown(wait=False)
-        await gossip.stop()
-
-
-async def _close_store(app: web.Application) -> None:
-    app[CORE].store.close()
-
-
-def new_api_token() -> str:
-    return "rm_" + secrets.token_urlsafe(32)

@@ -6,17 +6,14 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
 
-from contracts.charter import Charter, EpochInfo, Member
-from contracts.errors import CharterRejected, DecodeError, LocalProtocolError, SignatureError
-from node.api import new_api_token
-from node.config import ConfigError, load_config, render_config
-from node.service import NodeCore
+from contracts.errors import CharterRejected, ConfigError, DecodeError, SignatureError
+from node.config import Config, load_config, render_config
+from node.core import JoinRequest, Node, read_join_request
 from node.store import SqliteStore
-from protocol import codec
+from protocol import codec, governance
 from protocol.charter_chain import CharterChain, decode_charter, sign_charter
-from protocol.cose import add_signature, sign1, verify1, verify_multi
+from protocol.cose import add_signature, sign1, verify_multi
 from protocol.grants import decode_grant, make_grant
 from protocol.keys import MemberKey, member_id_text
 
@@ -25,9 +22,14 @@ __all__ = [
     "init_home",
     "install_charter_file",
     "make_genesis",
+    "new_api_token",
     "read_join_request",
     "sign_charter_file",
 ]
+
+
+def new_api_token() -> str:
+    return "rm_" + secrets.token_urlsafe(32)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -79,30 +81,7 @@ def init_home(
     (home / "join-request.cbor").write_bytes(sign1(join, key))
 
 
-class JoinRequest:
-    def __init__(self, id: bytes, name: str, endpoint: str) -> None:
-        self.id, self.name, self.endpoint = id, name, endpoint
-
-
-def read_join_request(data: bytes) -> JoinRequest:
-    """Check a join request's self-signature and shape."""
-    try:
-        s = verify1(data, max_bytes=4096)
-        m = codec.loads(s.payload)
-    except (DecodeError, SignatureError) as e:
-        raise LocalProtocolError(f"not a valid join request: {e.message}") from None
-    if (
-        not isinstance(m, dict)
-        or m.keys() != {"v", "id", "name", "endpoint", "ts"}
-        or m["id"] != s.kid
-        or not isinstance(m["name"], str)
-        or not isinstance(m["endpoint"], str)
-    ):
-        raise LocalProtocolError("not a valid join request: wrong fields")
-    return JoinRequest(m["id"], m["name"], m["endpoint"])
-
-
-def _open(home: Path) -> tuple[Any, MemberKey, SqliteStore]:
+def _open(home: Path) -> tuple[Config, MemberKey, SqliteStore]:
     config = load_config(home)
     try:
         key = MemberKey.from_seed(config.key_path.read_bytes())
@@ -116,30 +95,16 @@ def make_genesis(home: Path, consortium: str, member_specs: list[str], out: Path
     try:
         now = int(time.time() * 1000)
         members = [
-            Member(
-                id=key.id,
-                name=config["node.name"] or "founder",
-                endpoint=config["peer.endpoint"],
-                roles=frozenset({"admin", "publisher", "reader"}),
+            governance.member(
+                key.id, config["node.name"] or "founder", config["peer.endpoint"], admin=True
             )
         ]
         for spec in member_specs:
-            path, _, flag = spec.partition(":admin") if spec.endswith(":admin") else (spec, "", "")
             admin = spec.endswith(":admin")
+            path = spec[: -len(":admin")] if admin else spec
             jr = read_join_request(Path(path).read_bytes())
-            roles = {"publisher", "reader"} | ({"admin"} if admin else set())
-            members.append(
-                Member(id=jr.id, name=jr.name, endpoint=jr.endpoint, roles=frozenset(roles))
-            )
-            del flag
-        charter = Charter(
-            consortium=consortium,
-            version=1,
-            prev=None,
-            ts=now,
-            members=tuple(members),
-            epochs=(EpochInfo(ep=1, since=now),),
-        )
+            members.append(governance.member(jr.id, jr.name, jr.endpoint, admin=admin))
+        charter = governance.genesis(consortium, members, now)
         raw = sign_charter(charter, [key])
         epoch_key = secrets.token_bytes(32)
         with store.atomic(durable=True):
@@ -173,7 +138,7 @@ def install_charter_file(home: Path, file: Path) -> str:
     try:
         raw = file.read_bytes()
         cv = decode_charter(raw)
-        core = NodeCore(store, key, region=config["node.region"])
+        core = Node(store, key, region=config["node.region"])
         if core.chain is not None and cv.charter.version == 1:
             if core.chain.anchor == cv.hash:
                 return "charter version 1 (already installed)"

@@ -1,8 +1,12 @@
-"""`riskmesh serve`: run the local API and the peer API until SIGINT/SIGTERM.
+"""The composition root: `riskmesh serve` builds a Node and its two listeners.
 
-The two listen apart (``api.listen`` for this member's own platforms,
-``peer.listen`` for other members' nodes) and share one node core and one
-gossip service.
+:func:`open_node` makes the :class:`~node.core.Node` from a home's config;
+:func:`create_app` builds the local API over it (:mod:`node.api`) with the
+maintenance jobs; :func:`serve` adds the peer listener (:mod:`node.peer`) and
+runs both until SIGINT/SIGTERM. Each listener's lifecycle is its app's own
+``cleanup_ctx``: the local API's runs the maintenance scheduler, the peer
+API's runs the peer transport (session, engine timer, exchanges). The node is
+closed after both have stopped.
 """
 
 from __future__ import annotations
@@ -12,16 +16,27 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from node.api import GOSSIP, create_app
-from node.config import load_config, parse_listen
-from node.gossip import create_peer_app
+from node.api import CONFIG, METRICS, NODE, NOW, create_api_app, now_ms
+from node.config import Config, load_config, parse_listen
+from node.core import GossipSettings, Node
+from node.metrics import Metrics
+from node.peer import PeerTransport, create_peer_app
+from node.store import SqliteStore
+from protocol.keys import MemberKey
+
+__all__ = ["RedactingAccessLogger", "create_app", "load_member_key", "open_node", "run", "serve"]
 
 log = logging.getLogger("riskmesh")
+
+#: Libraries whose INFO lines are noise at the node's default level.
+QUIET_LOGGERS = ("apscheduler",)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -34,12 +49,98 @@ class RedactingAccessLogger(AbstractAccessLogger):
         self.logger.info("%s %s %d %.1fms", request.method, path, response.status, time * 1000)
 
 
+def load_member_key(config: Config) -> MemberKey:
+    return MemberKey.from_seed(config.key_path.read_bytes())
+
+
+def open_node(
+    config: Config, *, clock: Callable[[], int] = now_ms, metrics: Metrics | None = None
+) -> Node:
+    """The node of the home ``config`` describes, its index built from the store."""
+    key = load_member_key(config)
+    return Node(
+        SqliteStore(config.db_path, key),
+        key,
+        region=config["node.region"],
+        error_rate=config["index.error_rate"],
+        gossip=GossipSettings(
+            interval_s=config["gossip.interval_s"],
+            fanout=config["gossip.fanout"],
+            frame_bytes=config["gossip.frame_bytes"],
+        ),
+        metrics=metrics,
+        now=clock(),
+    )
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Callable[[], int] = now_ms,
+    jobs: bool = True,
+    node: Node | None = None,
+) -> web.Application:
+    """The local API for the node at ``config.home`` (opened here unless given, and
+    then closed with the app), with the maintenance jobs unless ``jobs`` is false."""
+    metrics = node.metrics if node is not None and node.metrics is not None else Metrics()
+    owned = node is None
+    if node is None:
+        node = open_node(config, clock=clock, metrics=metrics)
+    app = create_api_app(node, config, metrics, clock=clock)
+    if jobs:
+        app.cleanup_ctx.append(_maintenance)
+    if owned:
+
+        async def close(app: web.Application) -> None:
+            app[NODE].close()
+
+        app.on_cleanup.append(close)
+    return app
+
+
+async def _maintenance(app: web.Application) -> AsyncIterator[None]:
+    """Periodic upkeep (never gossip: the peer transport drives the engine's timer)."""
+    node, config, clock, metrics = app[NODE], app[CONFIG], app[NOW], app[METRICS]
+
+    async def sweep() -> None:
+        metrics.live_indicators.set(node.sweep(clock()))
+
+    async def rebuild_index() -> None:
+        node.rebuild_index(clock())
+
+    async def rebuild_if_full() -> None:
+        if node.index.needs_rebuild():
+            node.rebuild_index(clock())
+
+    sched = AsyncIOScheduler()
+    every = {"max_instances": 1, "coalesce": True}
+    sched.add_job(sweep, "interval", seconds=60, id="expiry_sweep", **every)
+    sched.add_job(
+        rebuild_index,
+        "interval",
+        seconds=config["index.rebuild_interval_s"],
+        id="index_rebuild",
+        **every,
+    )
+    sched.add_job(rebuild_if_full, "interval", seconds=5, id="index_full", **every)
+    sched.start()
+    try:
+        yield
+    finally:
+        sched.shutdown(wait=False)
+
+
 async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     config = load_config(home)
     api_host, api_port = parse_listen(config["api.listen"], "api.listen")
     peer_host, peer_port = parse_listen(config["peer.listen"], "peer.listen")
-    app = create_app(config)
-    peer_app = create_peer_app(app[GOSSIP])
+    metrics = Metrics()
+    node = open_node(config, metrics=metrics)
+    app = create_app(config, node=node)
+    transport = PeerTransport(
+        node, clock=now_ms, timeout_s=config["gossip.timeout_s"], metrics=metrics
+    )
+    peer_app = create_peer_app(transport)
     api_runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
     # the peer API's access log would only repeat the gossip metrics at debug volume
     peer_runner = web.AppRunner(peer_app, access_log=None)
@@ -49,9 +150,9 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
         # signal handlers belong to the main thread (tests run serve() elsewhere)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    await api_runner.setup()
-    await peer_runner.setup()
     try:
+        await api_runner.setup()
+        await peer_runner.setup()
         await web.TCPSite(api_runner, api_host, api_port).start()
         await web.TCPSite(peer_runner, peer_host, peer_port).start()
         log.info("local API on %s:%d, peer API on %s:%d", api_host, api_port, peer_host, peer_port)
@@ -60,6 +161,7 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     finally:
         await peer_runner.cleanup()
         await api_runner.cleanup()
+        node.close()
 
 
 def run(home: Path) -> None:
@@ -67,4 +169,6 @@ def run(home: Path) -> None:
     logging.basicConfig(
         level=config["log.level"].upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     asyncio.run(serve(home))

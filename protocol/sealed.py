@@ -1,4 +1,7 @@
-"""The sealed envelope around peer traffic (DESIGN §8).
+"""Sealed peer envelopes: the NaCl Box around all peer traffic (DESIGN §8).
+
+Sans-IO like the rest of protocol/: the time (``now``, ms) and the random
+bytes of each nonce are arguments (``random_bytes`` defaults to PyNaCl's CSPRNG).
 
 A request body is strict canonical CBOR::
 
@@ -24,8 +27,9 @@ opens under the nonce it was sealed with, so both are authenticated:
 nonce prefix, nonce not seen in the window, and only then the Box. A message
 whose Box does not open is never recorded in the replay cache, so a forger
 cannot burn a legitimate nonce. Every refusal is an :class:`EnvelopeError`
-whose ``reason`` and ``status`` say how to answer; no message ever holds key
-material or plaintext.
+whose ``reason`` (one of :data:`REASONS`) says why; the peer HTTP layer
+(``node.peer``) maps it to a status. No message ever holds key material or
+plaintext.
 
 :class:`Sealer` (sender side) seals requests and opens responses, with one
 precomputed ``Box`` per peer. The module-level :func:`seal`,
@@ -36,22 +40,21 @@ Neither class is thread-safe; the node uses them from its event loop.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable
 from typing import Any, Final
 
 import nacl.exceptions
 import nacl.public
+import nacl.utils
 
-from contracts.errors import DecodeError, LocalProtocolError, RemoteProtocolError
+from contracts.errors import DecodeError, EnvelopeError, LocalProtocolError
 from protocol.codec import DEFAULT_MAX_BYTES, dumps, loads
 from protocol.keys import MEMBER_ID_BYTES, MemberId, MemberKey, short_id, x25519_public
 
 __all__ = [
     "DEFAULT_MAX_NONCES",
     "NONCE_BYTES",
-    "REASON_STATUS",
+    "REASONS",
     "EnvelopeError",
     "Opener",
     "Sealer",
@@ -74,34 +77,26 @@ _RESPONSE: Final = 0x02
 _REQUEST_KEYS: Final = frozenset({"from", "to", "ts", "nonce", "box"})
 _RESPONSE_KEYS: Final = frozenset({"ts", "nonce", "box"})
 
-#: Every refusal reason and the HTTP status to answer it with.
-REASON_STATUS: Final[Mapping[str, int]] = MappingProxyType(
+#: Every refusal reason.
+REASONS: Final = frozenset(
     {
-        "decode": 400,  # not canonical CBOR, or not the envelope's shape
-        "too_large": 413,  # body over the size limit
-        "wrong_recipient": 421,  # ``to`` is not this node
-        "not_member": 403,  # sender is not an active member
-        "skew": 400,  # ``ts`` outside the skew window
-        "bad_nonce": 400,  # nonce does not start with ``ts`` and the right direction
-        "replay": 409,  # (sender, nonce) already seen in the window
-        "busy": 503,  # replay cache full
-        "bad_box": 403,  # Box does not open: wrong key, forged or tampered
+        "decode",  # not canonical CBOR, or not the envelope's shape
+        "too_large",  # body over the size limit
+        "wrong_recipient",  # ``to`` is not this node
+        "not_member",  # sender is not an active member
+        "skew",  # ``ts`` outside the skew window
+        "bad_nonce",  # nonce does not start with ``ts`` and the right direction
+        "replay",  # (sender, nonce) already seen in the window
+        "busy",  # replay cache full
+        "bad_box",  # Box does not open: wrong key, forged or tampered
     }
 )
 
 
-class EnvelopeError(RemoteProtocolError):
-    """A peer's envelope refused. ``reason`` is a key of :data:`REASON_STATUS`,
-    ``status`` the HTTP status to answer with. The message never holds key
-    material or plaintext."""
-
-    reason = "envelope_error"
-
-    def __init__(self, reason: str, message: str) -> None:
-        if reason not in REASON_STATUS:
-            raise LocalProtocolError(f"unknown envelope refusal reason {reason!r}")
-        super().__init__(message, reason=reason)
-        self.status = REASON_STATUS[reason]
+def _refused(reason: str, message: str) -> EnvelopeError:
+    if reason not in REASONS:
+        raise LocalProtocolError(f"unknown envelope refusal reason {reason!r}")
+    return EnvelopeError(reason, message)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -156,7 +151,7 @@ def _open_box(box: Any, ciphertext: bytes, nonce: bytes, what: str) -> bytes:
     try:
         plaintext: bytes = box.decrypt(ciphertext, nonce)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
-        raise EnvelopeError("bad_box", f"{what} box does not open") from None
+        raise _refused("bad_box", f"{what} box does not open") from None
     return plaintext
 
 
@@ -165,16 +160,16 @@ def _decode(data: bytes, max_bytes: int, keys: frozenset[str], what: str) -> dic
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     if not isinstance(data, bytes):
-        raise EnvelopeError("decode", f"{what} body must be bytes")
+        raise _refused("decode", f"{what} body must be bytes")
     if len(data) > max_bytes:
-        raise EnvelopeError("too_large", f"{what} body of {len(data)} bytes > limit {max_bytes}")
+        raise _refused("too_large", f"{what} body of {len(data)} bytes > limit {max_bytes}")
     try:
         body = loads(data, max_bytes=max_bytes)
     except DecodeError as exc:
         # codec messages never quote the data
-        raise EnvelopeError("decode", f"{what} body: {exc.message}") from None
+        raise _refused("decode", f"{what} body: {exc.message}") from None
     if type(body) is not dict:
-        raise EnvelopeError("decode", f"{what} body must be a map")
+        raise _refused("decode", f"{what} body must be a map")
     if body.keys() != keys:
         extra = sorted(k for k in body if k not in keys)
         missing = sorted(keys - body.keys())
@@ -186,30 +181,30 @@ def _decode(data: bytes, max_bytes: int, keys: frozenset[str], what: str) -> dic
             )
             if part
         )
-        raise EnvelopeError("decode", f"{what} body has the wrong fields ({detail})")
+        raise _refused("decode", f"{what} body has the wrong fields ({detail})")
     ts = body["ts"]
     if type(ts) is not int or not 0 <= ts <= _TS_MAX:
-        raise EnvelopeError("decode", f"{what} ts must be a non-negative 64-bit integer")
+        raise _refused("decode", f"{what} ts must be a non-negative 64-bit integer")
     nonce = body["nonce"]
     if type(nonce) is not bytes or len(nonce) != NONCE_BYTES:
-        raise EnvelopeError("decode", f"{what} nonce must be {NONCE_BYTES} bytes")
+        raise _refused("decode", f"{what} nonce must be {NONCE_BYTES} bytes")
     box = body["box"]
     if type(box) is not bytes or len(box) < MAC_BYTES:
-        raise EnvelopeError("decode", f"{what} box must be at least {MAC_BYTES} bytes")
+        raise _refused("decode", f"{what} box must be at least {MAC_BYTES} bytes")
     return body
 
 
 def _check_time(ts: int, nonce: bytes, now: int, skew_ms: int, direction: int, what: str) -> None:
     if ts < now - skew_ms or ts > now + skew_ms:
-        raise EnvelopeError("skew", f"{what} ts is {ts - now} ms from now, outside ±{skew_ms} ms")
+        raise _refused("skew", f"{what} ts is {ts - now} ms from now, outside ±{skew_ms} ms")
     _check_nonce(ts, nonce, direction, what)
 
 
 def _check_nonce(ts: int, nonce: bytes, direction: int, what: str) -> None:
     if nonce[:TS_BYTES] != ts.to_bytes(TS_BYTES, "big"):
-        raise EnvelopeError("bad_nonce", f"{what} nonce does not start with its ts")
+        raise _refused("bad_nonce", f"{what} nonce does not start with its ts")
     if nonce[TS_BYTES] != direction:
-        raise EnvelopeError("bad_nonce", f"{what} nonce is not marked as a {what}")
+        raise _refused("bad_nonce", f"{what} nonce is not marked as a {what}")
 
 
 def _check_window(skew_ms: int, max_bytes: int) -> None:
@@ -290,7 +285,7 @@ def seal(
     to: bytes,
     plaintext: bytes,
     now: int,
-    random_bytes: RandomBytes = os.urandom,
+    random_bytes: RandomBytes = nacl.utils.random,
 ) -> bytes:
     """A request body from ``key``'s member to member ``to``, dated ``now`` (ms)."""
     _check_now(now)
@@ -303,7 +298,7 @@ def seal_response(
     to: bytes,
     plaintext: bytes,
     now: int,
-    random_bytes: RandomBytes = os.urandom,
+    random_bytes: RandomBytes = nacl.utils.random,
 ) -> bytes:
     """A response body from ``key``'s member to the requester ``to``, dated ``now``."""
     _check_now(now)
@@ -340,7 +335,7 @@ class Sealer:
         self,
         key: MemberKey,
         *,
-        random_bytes: RandomBytes = os.urandom,
+        random_bytes: RandomBytes = nacl.utils.random,
         max_peers: int = DEFAULT_MAX_PEERS,
     ) -> None:
         if not isinstance(key, MemberKey):
@@ -429,7 +424,7 @@ class Opener:
         skew_ms: int,
         max_bytes: int,
         max_nonces: int = DEFAULT_MAX_NONCES,
-        random_bytes: RandomBytes = os.urandom,
+        random_bytes: RandomBytes = nacl.utils.random,
         max_peers: int = DEFAULT_MAX_PEERS,
     ) -> None:
         _check_window(skew_ms, max_bytes)
@@ -484,31 +479,31 @@ class Opener:
         frm = body["from"]
         to = body["to"]
         if type(frm) is not bytes or len(frm) != MEMBER_ID_BYTES:
-            raise EnvelopeError("decode", f"request from must be {MEMBER_ID_BYTES} bytes")
+            raise _refused("decode", f"request from must be {MEMBER_ID_BYTES} bytes")
         if type(to) is not bytes or len(to) != MEMBER_ID_BYTES:
-            raise EnvelopeError("decode", f"request to must be {MEMBER_ID_BYTES} bytes")
+            raise _refused("decode", f"request to must be {MEMBER_ID_BYTES} bytes")
         if to != self._key.id:
-            raise EnvelopeError("wrong_recipient", "request is addressed to another node")
+            raise _refused("wrong_recipient", "request is addressed to another node")
         if not self._is_member(frm):
-            raise EnvelopeError("not_member", "sender is not an active member")
+            raise _refused("not_member", "sender is not an active member")
         ts: int = body["ts"]
         nonce: bytes = body["nonce"]
         self._prune(now)
         if ts < self._floor or ts > now + self._skew_ms:
-            raise EnvelopeError(
+            raise _refused(
                 "skew", f"request ts is {ts - now} ms from now, outside ±{self._skew_ms} ms"
             )
         _check_nonce(ts, nonce, _REQUEST, "request")
         seen = frm + nonce
         bucket = self._buckets.get(ts // self._bucket_ms)
         if bucket is not None and seen in bucket:
-            raise EnvelopeError("replay", "request nonce already seen")
+            raise _refused("replay", "request nonce already seen")
         if self._live >= self._max_nonces:
-            raise EnvelopeError("busy", "too many requests in the replay window")
+            raise _refused("busy", "too many requests in the replay window")
         try:
             box = self._sealer._boxes.get(frm)
         except DecodeError:
-            raise EnvelopeError("bad_box", "sender id is not a valid X25519 key") from None
+            raise _refused("bad_box", "sender id is not a valid X25519 key") from None
         plaintext = _open_box(box, body["box"], nonce, "request")
         # recorded only once the Box opened: a forgery cannot burn a genuine nonce
         if bucket is None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from node.api import create_app
 from node.config import load_config
 from node.home import init_home, install_charter_file, make_genesis
+from node.server import create_app
 
 T0 = 1_700_000_000_000
 

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from contracts.charter import EpochInfo
 from contracts.policy import DAY_MS
-from node.admin import describe_changes
-from node.api import CORE
+from node.api import NODE as CORE
+from protocol.governance import describe_changes
 
 
 def auth(token: str) -> dict[str, str]:
@@ -80,7 +80,7 @@ async def test_policy_proposals_are_checked(
     code, body = await propose({"action": "rotate-key", "extra": 1})
     assert code == 400 and body["error"]["code"] == "unknown_field"
     code, body = await propose({"action": "add-member", "join_request": "%%%"})
-    assert code == 400 and body["error"]["code"] == "bad_join_request"
+    assert code == 422 and body["error"]["code"] == "bad_join_request"  # as the admin guide says
     code, body = await propose({"action": "policy", "set": {"max_ttl_days": {"phishing": 30}}})
     assert code == 201 and body["changes"][0].startswith("policy max_ttl_days")
     charter = await (await client.get("/v1/admin/charter", headers=h)).json()

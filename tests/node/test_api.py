@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from contracts.policy import DAY_MS
-from node.api import CORE
+from node.api import NODE as CORE
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -252,8 +252,8 @@ async def test_batch_too_large(client: Any, api_token: str) -> None:
 async def test_body_too_large(
     aiohttp_client: Any, node_home: Any, clock: Any, api_token: str
 ) -> None:
-    from node.api import create_app
     from node.config import load_config
+    from node.server import create_app
 
     config = load_config(node_home, env={"RISKMESH_API_MAX_BODY_BYTES": "1000"})
     client = await aiohttp_client(create_app(config, clock=clock, jobs=False))
@@ -338,9 +338,9 @@ async def test_unknown_route_and_method_are_json_4xx(client: Any, api_token: str
 async def test_node_without_charter_is_not_ready(
     aiohttp_client: Any, tmp_path: Any, clock: Any
 ) -> None:
-    from node.api import create_app
     from node.config import load_config
     from node.home import init_home
+    from node.server import create_app
 
     home = tmp_path / "fresh"
     init_home(home, name="fresh", endpoint="http://x")

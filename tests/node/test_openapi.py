@@ -25,10 +25,12 @@ import cbor2
 import pytest
 from aiohttp import web
 
-from node.api import CONFIG, CORE, create_app
+from node.api import CONFIG
+from node.api import NODE as CORE
 from node.config import load_config
 from node.home import init_home
 from node.openapi import openapi_document
+from node.server import create_app
 from protocol.keys import MemberKey, member_id_text
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -269,7 +271,7 @@ async def exercise_admin(ex: Exerciser, token: str, own_join_request: bytes) -> 
     # a one-admin consortium: the proposer's own signature is the quorum
     view = await ex("propose policy", "POST", props, props, key=token, json_body=policy, expect=201)
     assert view["status"] == "final" and view["changes"] == [
-        "policy disclose_reporters: True -> False"
+        "policy disclose_reporters: true -> false"
     ]
     rotate = {"action": "rotate-key"}
     view = await ex("propose rotate", "POST", props, props, key=token, json_body=rotate, expect=201)

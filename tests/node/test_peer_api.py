@@ -10,15 +10,17 @@ from typing import Any
 import cbor2
 import pytest
 
-from node.api import GOSSIP, create_app
+from contracts.errors import NotReady
+from node.api import NODE
 from node.config import load_config
-from node.envelope import Sealer
-from node.gossip import GOSSIP_PATH, GossipService, create_peer_app
+from node.core import Node
 from node.home import init_home, install_charter_file, make_genesis
-from node.service import NodeCore
+from node.peer import GOSSIP_PATH, PeerTransport, create_peer_app
+from node.server import create_app
 from node.store import SqliteStore
 from protocol.gossip import KeysGranted, Send
 from protocol.keys import MemberKey
+from protocol.sealed import Sealer
 
 T0 = 1_700_000_000_000  # the clock fixture's start (tests/node/conftest.py)
 
@@ -43,11 +45,9 @@ class Side:
 
     def __init__(self, home: Path, clock: Any) -> None:
         self.key = key_of(home)
-        self.core = NodeCore(SqliteStore(load_config(home, env={}).db_path, self.key), self.key)
-        self.service = GossipService(
-            self.core, clock=clock, interval_s=2.0, fanout=3, timeout_s=5.0
-        )
-        engine = self.service.ensure_engine()
+        store = SqliteStore(load_config(home, env={}).db_path, self.key)
+        self.core = Node(store, self.key, now=clock())
+        engine = self.core.engine
         assert engine is not None
         self.engine = engine
         self.sealer = Sealer(self.key)
@@ -63,10 +63,11 @@ def side_b(homes: dict[str, Path], clock: Any) -> Iterator[Side]:
 @pytest.fixture
 async def peer_client(homes: dict[str, Path], clock: Any, aiohttp_client: Any) -> Any:
     app = create_app(load_config(homes["a"], env={}), clock=clock, jobs=False)
-    client = await aiohttp_client(create_peer_app(app[GOSSIP]))
-    client.core = app[GOSSIP].core
+    transport = PeerTransport(app[NODE], clock=clock, timeout_s=5.0)
+    client = await aiohttp_client(create_peer_app(transport, run_transport=False))
+    client.core = app[NODE]
     yield client
-    client.core.store.close()
+    client.core.close()
 
 
 def sends(engine: Any) -> list[Send]:
@@ -143,26 +144,28 @@ async def test_a_node_without_charter_is_not_serving(
     home = tmp_path / "lonely"
     init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
     app = create_app(load_config(home, env={}), clock=clock, jobs=False)
-    client = await aiohttp_client(create_peer_app(app[GOSSIP]))
+    transport = PeerTransport(app[NODE], clock=clock, timeout_s=1.0)
+    client = await aiohttp_client(create_peer_app(transport))
     try:
         sealed = Sealer(MemberKey.from_seed(bytes(32))).seal(key_of(home).id, b"x", T0)
         resp = await client.post(GOSSIP_PATH, data=sealed)
         assert resp.status == 503 and (await error_of(resp))["code"] == "not_ready"
     finally:
-        app[GOSSIP].core.store.close()
+        app[NODE].close()
 
 
-def test_gossip_service_is_quiet_without_a_charter(tmp_path: Path, clock: Any) -> None:
+def test_a_node_is_quiet_without_a_charter(tmp_path: Path, clock: Any) -> None:
     home = tmp_path / "lonely"
     init_home(home, name="lonely", endpoint="http://127.0.0.1:3", api_listen="127.0.0.1:0")
     key = key_of(home)
-    core = NodeCore(SqliteStore(load_config(home, env={}).db_path, key), key)
+    core = Node(SqliteStore(load_config(home, env={}).db_path, key), key, now=clock())
     try:
-        service = GossipService(core, clock=clock, interval_s=1.0, fanout=2, timeout_s=1.0)
-        assert service.ensure_engine() is None
-        assert service.peer_status() == []
+        assert core.engine is None and core.timer() is None
+        assert core.peer_status(clock()) == []
+        core.handle_timer(clock())
+        assert core.take_sends() == []
     finally:
-        core.store.close()
+        core.close()
 
 
 def test_an_equivocators_reports_drop_out_of_verdicts(homes: dict[str, Path], clock: Any) -> None:
@@ -170,7 +173,7 @@ def test_an_equivocators_reports_drop_out_of_verdicts(homes: dict[str, Path], cl
     from protocol.entries import AddOp, build_entry
 
     key_a = key_of(homes["a"])
-    core = NodeCore(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
+    core = Node(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
     try:
         b = key_of(homes["b"])
         tok = core.epoch_keys.tokenizer(1).token("phone", "+8613800138000")
@@ -196,18 +199,16 @@ def test_an_equivocators_reports_drop_out_of_verdicts(homes: dict[str, Path], cl
 
 
 def test_a_node_behind_on_its_own_feed_refuses_to_sign(homes: dict[str, Path], clock: Any) -> None:
-    from node.service import NotReady
-
     key_a = key_of(homes["a"])
-    core = NodeCore(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
+    core = Node(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
     try:
         report = [{"kind": "phone", "value": "+8613800138000", "category": "telecom_fraud"}]
-        core.own_head_claimed = lambda: 3  # a peer holds entries 1..3 of our own feed
+        core.claimed_own_head = lambda: 3  # type: ignore[method-assign]  # a peer holds entries 1..3 of our own feed
         with pytest.raises(NotReady) as e:
             core.report(report, clock())
         assert "catching up" in e.value.message
         assert core.store.head(key_a.id) is None  # nothing signed
-        core.own_head_claimed = lambda: 0
+        core.claimed_own_head = lambda: 0  # type: ignore[method-assign]
         assert core.report(report, clock()).entry.seq == 1
     finally:
         core.store.close()

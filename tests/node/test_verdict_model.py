@@ -22,9 +22,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from contracts.errors import RequestRefused as RequestError
 from contracts.indicators import canonical
 from contracts.policy import DAY_MS
-from node.service import NodeCore, RequestError, rfc3339
+from node.api import status_of
+from node.core import Node as NodeCore
+from node.core import rfc3339
 from node.store import SqliteStore
 from protocol.charter_chain import sign_charter
 from protocol.governance import genesis, member
@@ -215,7 +218,7 @@ def run(ops: list[tuple[Any, ...]]) -> None:
                 if refused:
                     with pytest.raises(RequestError) as exc:
                         core.retract(items, now)
-                    assert exc.value.status == 422
+                    assert status_of(exc.value) == 422
                     assert exc.value.reason == "invalid_items"
                     assert exc.value.items is not None
                     assert [e["index"] for e in exc.value.items] == refused
@@ -277,7 +280,7 @@ def test_retract_of_expired_report_is_refused() -> None:
         assert core.query([{"kind": "phone", "value": "13800138000"}], now)[0]["match"] is False
         with pytest.raises(RequestError) as exc:
             core.retract([{"kind": "phone", "value": "13800138000", "reason": "resolved"}], now)
-        assert exc.value.status == 422
+        assert status_of(exc.value) == 422
         assert exc.value.items is not None
         assert exc.value.items[0]["code"] == "not_reported"
     finally:

@@ -1,0 +1,1010 @@
+"""The member node, without HTTP: :class:`Node`, the one owner of its state.
+
+A :class:`Node` owns the store, the Bloom index, the epoch keys, the charter
+chain, the feeds, the gossip engine and the consortium administration. Every
+other part of ``node/`` is a thin layer over it:
+
+* the local API (:mod:`node.api`) turns HTTP requests into calls of
+  :meth:`Node.query`, :meth:`Node.report`, :meth:`Node.retract`,
+  :meth:`Node.status` and the ``propose_*`` / :meth:`Node.sign_proposal` admin
+  calls, and maps the domain errors they raise to HTTP statuses;
+* the peer transport (:mod:`node.peer`) seals and opens envelopes and moves
+  bytes: it hands each opened peer message to :meth:`Node.receive`, fires
+  :meth:`Node.handle_timer` when :meth:`Node.timer` says, and sends what
+  :meth:`Node.take_sends` returns;
+* the server (:mod:`node.server`) composes them and runs maintenance
+  (:meth:`Node.sweep`, :meth:`Node.rebuild_index`).
+
+State changes have one place each: epoch keys enter through
+:meth:`Node._add_epoch_keys`, tokens enter the index through the feeds'
+append listener (:meth:`Node._index_entry`, for this member's own entries and
+replicated ones alike), and every engine event is handled by
+:meth:`Node._handle_events`. Governance changes are drafted by the pure
+functions of :mod:`protocol.governance`, which the simulator calls too.
+
+Raw identifiers are canonicalised and tokenised here and go no further: the
+store keeps them only sealed (for republishing after a key rotation), and no
+log line or error message carries one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import random
+import secrets
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from contracts.charter import Member
+from contracts.errors import (
+    DecodeError,
+    GovernanceError,
+    InvalidValue,
+    LocalProtocolError,
+    NotReady,
+    PolicyViolation,
+    ProposalRejected,
+    RequestRefused,
+    SignatureError,
+)
+from contracts.indicators import KINDS, canonical
+from contracts.policy import DAY_MS
+from contracts.taxonomy import RETRACT_REASONS
+from node.index import TokenIndex
+from node.metrics import Metrics
+from node.store import SqliteStore
+from protocol import codec, governance
+from protocol.charter_chain import CharterChain
+from protocol.cose import verify1
+from protocol.entries import MAX_REF_CHARS, AddOp, Entry, Op, RetractOp
+from protocol.feeds import Feeds
+from protocol.gossip import (
+    CharterAdvanced,
+    EntriesAccepted,
+    Event,
+    ExchangeCompleted,
+    ForkDetected,
+    GossipEngine,
+    KeysGranted,
+    PeerFailed,
+    PeerQuarantined,
+    ProposalUpdated,
+    Refused,
+    Send,
+)
+from protocol.grants import make_grant
+from protocol.keys import MemberId, MemberKey, member_id_text, parse_member_id, short_id
+from protocol.proposals import Proposal, ProposalOffer
+from protocol.store import IndicatorState
+from protocol.tokens import EpochKeys
+
+__all__ = [
+    "GossipSettings",
+    "ItemError",
+    "JoinRequest",
+    "Node",
+    "ReportResult",
+    "read_join_request",
+    "rfc3339",
+]
+
+log = logging.getLogger("riskmesh.node")
+admin_log = logging.getLogger("riskmesh.admin")
+gossip_log = logging.getLogger("riskmesh.gossip")
+
+DEFAULT_TTL_DAYS = 365
+REPORT_FIELDS = frozenset({"kind", "value", "category", "severity", "ttl_days", "ref"})
+RETRACT_FIELDS = frozenset({"kind", "value", "reason"})
+
+
+@dataclass(frozen=True, slots=True)
+class GossipSettings:
+    """How this node gossips (``gossip.*`` settings); the charter's policy caps the frame."""
+
+    interval_s: float = 2.0
+    fanout: int = 3
+    frame_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    index: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    accepted: int
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A would-be member's self-signed request: its id, name and peer endpoint."""
+
+    id: bytes
+    name: str
+    endpoint: str
+
+
+def read_join_request(data: bytes) -> JoinRequest:
+    """Check a join request's self-signature and shape."""
+    try:
+        s = verify1(data, max_bytes=4096)
+        m = codec.loads(s.payload)
+    except (DecodeError, SignatureError) as e:
+        raise LocalProtocolError(f"not a valid join request: {e.message}") from None
+    if (
+        not isinstance(m, dict)
+        or m.keys() != {"v", "id", "name", "endpoint", "ts"}
+        or m["id"] != s.kid
+        or not isinstance(m["name"], str)
+        or not isinstance(m["endpoint"], str)
+    ):
+        raise LocalProtocolError("not a valid join request: wrong fields")
+    return JoinRequest(m["id"], m["name"], m["endpoint"])
+
+
+@functools.lru_cache(maxsize=65536)
+def rfc3339(ms: int) -> str:
+    """RFC 3339 UTC text of a time in ms (cached: verdicts repeat the same few times)."""
+    return (
+        dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class Node:
+    """One member's node: its state, and every rule it applies to it."""
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        key: MemberKey,
+        *,
+        region: str = "CN",
+        error_rate: float = 0.001,
+        gossip: GossipSettings | None = None,
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+        now: int = 0,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.region = region
+        self.error_rate = error_rate
+        self.gossip = gossip or GossipSettings()
+        self.metrics = metrics
+        self.rng = rng or random.Random()
+        self.chain: CharterChain | None = None
+        self.feeds: Feeds | None = None
+        self.engine: GossipEngine | None = None
+        self.epoch_keys = EpochKeys(store.epoch_keys())
+        self.index = TokenIndex(1024, error_rate)
+        #: members whose feed a fork proof froze: their reports drop out of verdicts
+        self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
+        self._outbox: deque[Send] = deque()
+        #: called (with no argument) whenever there is something to send or the
+        #: engine's timer may have moved: the peer transport subscribes here
+        self.wakeup_listeners: list[Callable[[], None]] = []
+        raws = store.charters()
+        if raws:
+            self._set_chain(CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor), now)
+        self.rebuild_index(now)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"Node(member={short_id(self.key.id)})"
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _set_chain(self, chain: CharterChain, now: int) -> None:
+        self.chain = chain
+        self.feeds = Feeds(self.store, chain)
+        self.feeds.listeners.append(self._index_entry)
+        self.feeds.fork_listeners.append(lambda proof: self.frozen.add(proof.log))
+        policy = chain.current.policy
+        self.engine = GossipEngine(
+            self.key,
+            self.feeds,
+            rng=self.rng,
+            now=now,
+            interval_ms=max(1, int(self.gossip.interval_s * 1000)),
+            fanout=self.gossip.fanout,
+            frame_bytes=min(self.gossip.frame_bytes, policy.gossip.frame_bytes),
+        )
+
+    def _index_entry(self, entry: Entry) -> None:
+        """Every appended entry's added tokens go into the Bloom index at once (the
+        one place tokens are indexed: own entries and replicated ones alike)."""
+        add = self.index.add
+        for op in entry.ops:
+            if isinstance(op, AddOp):
+                add(op.tok)
+
+    def _add_epoch_keys(self, keys: Mapping[int, bytes]) -> None:
+        """The one place epoch keys are added: durable in the store, then in memory."""
+        with self.store.atomic(durable=True):
+            for ep, k in keys.items():
+                self.store.put_epoch_key(ep, k)
+        for ep, k in keys.items():
+            self.epoch_keys.add(ep, k)
+
+    def install_charter(
+        self, raw: bytes, epoch_keys: Mapping[int, bytes] | None = None, now: int = 0
+    ) -> None:
+        """Install a genesis charter (or the next version) and any epoch keys."""
+        with self.store.atomic(durable=True):
+            if self.chain is None:
+                self._set_chain(CharterChain(raw), now)
+            else:
+                self.chain.append(raw)
+            assert self.chain is not None
+            self.store.put_charter(self.chain.current.version, raw)
+        if epoch_keys:
+            self._add_epoch_keys(epoch_keys)
+
+    def rebuild_index(self, now: int) -> None:
+        count = self.store.live_count(now)
+        self.index = TokenIndex.build(
+            self.store.live_tokens(now), count, error_rate=self.error_rate
+        )
+
+    def sweep(self, now: int) -> int:
+        """The expiry sweep: rebuild the index once expired or retracted tokens
+        make up most of it; return the live token count."""
+        live = self.store.live_count(now)
+        if self.index.count > 2 * live + 1024:
+            self.rebuild_index(now)
+        return live
+
+    def _ready(self) -> tuple[CharterChain, Feeds]:
+        if self.chain is None or self.feeds is None:
+            raise NotReady("no charter installed on this node (riskmesh charter install)")
+        if not self.epoch_keys:
+            raise NotReady("this node holds no consortium key yet (waiting for a key grant)")
+        return self.chain, self.feeds
+
+    def _engine(self) -> GossipEngine:
+        if self.engine is None:
+            raise NotReady("no charter installed on this node (riskmesh charter install)")
+        return self.engine
+
+    def claimed_own_head(self) -> int:
+        """The highest seq of this member's own feed that any peer says it holds."""
+        return 0 if self.engine is None else self.engine.claimed_head(MemberId(self.key.id))
+
+    def own_head(self) -> int:
+        head = self.store.head(MemberId(self.key.id))
+        return 0 if head is None else head.seq
+
+    def _ready_to_publish(self) -> tuple[CharterChain, Feeds]:
+        chain, feeds = self._ready()
+        claimed, mine = self.claimed_own_head(), self.own_head()
+        if claimed > mine:
+            raise NotReady(
+                f"peers hold this member's feed up to seq {claimed} but this node only to "
+                f"{mine} (restored from an old backup?); it is catching up from them and "
+                "will take reports again once it has"
+            )
+        return chain, feeds
+
+    def live_epochs(self, now: int | None = None) -> list[int]:
+        """Epochs whose key this node holds and that are not retired.
+
+        An epoch retires once a later epoch has been in force for longer than
+        the longest time to live: no report under it can still be live.
+        """
+        if self.chain is None:
+            return []
+        charter = self.chain.current
+        since = {e.ep: e.since for e in charter.epochs}
+        longest = max(charter.policy.max_ttl_days.values(), default=0) * DAY_MS
+        out = []
+        for ep in self.epoch_keys:
+            if ep not in since:
+                continue
+            later = [s for e, s in since.items() if e > ep]
+            if now is not None and later and min(later) + longest < now:
+                continue
+            out.append(ep)
+        return out
+
+    def republish(self, now: int) -> int:
+        """Republish this member's live reports under the current epoch (after a key
+        rotation), from its sealed store of raw values; returns how many."""
+        chain, feeds = self.chain, self.feeds
+        if chain is None or feeds is None or not chain.current.can_publish(self.key.id):
+            return 0
+        charter = chain.current
+        ce = charter.current_epoch()
+        if ce not in self.epoch_keys:
+            return 0
+        tk = self.epoch_keys.tokenizer(ce)
+        me = self.key.id
+        ops: list[Op] = []
+        own: list[tuple[bytes, int, str, str]] = []
+        for ep in self.live_epochs(now):
+            if ep == ce:
+                continue
+            for tok, kind, value in list(self.store.own_values(ep)):
+                mine = [
+                    s
+                    for s in self.store.indicators(tok)
+                    if s.author == me and s.ep == ep and s.live(now)
+                ]
+                if not mine:
+                    continue
+                new_tok = tk.token(kind, value)
+                if any(
+                    s.author == me and s.ep == ce and s.live(now)
+                    for s in self.store.indicators(new_tok)
+                ):
+                    continue
+                s0 = mine[0]
+                ops.append(AddOp(new_tok, kind, ce, s0.cat, s0.sev, s0.exp))
+                own.append((new_tok, ce, kind, value))
+        step = charter.policy.max_ops
+        for i in range(0, len(ops), step):
+            with self.store.atomic(durable=True):
+                feeds.publish(self.key, ops[i : i + step], now)
+                self.store.put_own_values(own[i : i + step])
+        if ops:
+            log.info("republished %d live reports under epoch %d", len(ops), ce)
+            self._wake()
+        return len(ops)
+
+    # -- reports -----------------------------------------------------------------------
+
+    def report(self, items: Sequence[Any], now: int) -> ReportResult:
+        chain, feeds = self._ready_to_publish()
+        policy = chain.current.policy
+        _check_batch(items, policy.max_ops, "a report")
+        ep = chain.current.current_epoch()
+        if ep not in self.epoch_keys:
+            raise NotReady(f"this node holds no key for the current epoch {ep}")
+        tk = self.epoch_keys.tokenizer(ep)
+        errors: list[ItemError] = []
+        ops: list[Op] = []
+        own: list[tuple[bytes, int, str, str]] = []
+        for i, item in enumerate(items):
+            try:
+                kind, canon = self._item_canonical(item, REPORT_FIELDS)
+                cat = item.get("category")
+                if cat is None:
+                    raise RequestRefused("missing_field", "category is required")
+                sev = item.get("severity", 3)
+                ttl = item.get(
+                    "ttl_days",
+                    min(
+                        DEFAULT_TTL_DAYS,
+                        policy.max_ttl_days.get(cat, DEFAULT_TTL_DAYS)
+                        if isinstance(cat, str)
+                        else DEFAULT_TTL_DAYS,
+                    ),
+                )
+                if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+                    raise RequestRefused("bad_ttl", "ttl_days must be a positive integer")
+                ref = item.get("ref")
+                if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_CHARS):
+                    raise RequestRefused("bad_ref", f"ref is text of at most {MAX_REF_CHARS} chars")
+                exp = now + ttl * DAY_MS
+                policy.check_add(kind=kind, category=cat, severity=sev, exp=exp, ts=now)
+                tok = tk.token(kind, canon)
+                ops.append(AddOp(tok, kind, ep, cat, sev, exp, ref))
+                own.append((tok, ep, kind, canon))
+            except (InvalidValue, PolicyViolation, RequestRefused) as e:
+                errors.append(ItemError(i, e.reason, e.message))
+        if errors:
+            raise _invalid_items(errors)
+        with self.store.atomic(durable=True):
+            entry = feeds.publish(self.key, ops, now)
+            self.store.put_own_values(own)
+        log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
+        self._wake()
+        return ReportResult(len(ops), entry)
+
+    def retract(self, items: Sequence[Any], now: int) -> ReportResult:
+        chain, feeds = self._ready_to_publish()
+        policy = chain.current.policy
+        _check_batch(items, policy.max_ops, "a retraction")
+        errors: list[ItemError] = []
+        ops: list[Op] = []
+        for i, item in enumerate(items):
+            try:
+                kind, canon = self._item_canonical(item, RETRACT_FIELDS)
+                reason = item.get("reason")
+                if reason not in RETRACT_REASONS:
+                    raise RequestRefused(
+                        "bad_reason", "reason must be one of " + ", ".join(RETRACT_REASONS)
+                    )
+                found = False
+                for ep in self.live_epochs(now):
+                    tok = self.epoch_keys.tokenizer(ep).token(kind, canon)
+                    mine = [
+                        s
+                        for s in self.store.indicators(tok)
+                        if s.author == self.key.id and s.live(now)
+                    ]
+                    if mine:
+                        ops.append(RetractOp(tok, kind, ep, str(reason)))
+                        found = True
+                if not found:
+                    raise RequestRefused("not_reported", "this member has no live report of it")
+            except (InvalidValue, PolicyViolation, RequestRefused) as e:
+                errors.append(ItemError(i, e.reason, e.message))
+        if errors:
+            raise _invalid_items(errors)
+        with self.store.atomic(durable=True):
+            entry = feeds.publish(self.key, ops, now)
+        log.info("published entry seq=%d with %d retractions", entry.seq, len(ops))
+        self._wake()
+        return ReportResult(len(ops), entry)
+
+    def _item_canonical(self, item: object, fields: frozenset[str]) -> tuple[str, str]:
+        """Kind and canonical value of one report or retraction item, or RequestRefused."""
+        if not isinstance(item, Mapping):
+            raise RequestRefused("bad_item", "an item is an object")
+        extra = set(item) - fields
+        if extra:
+            raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
+        kind, value = _kind_value(item)
+        return kind, canonical(kind, value, region=self.region)
+
+    # -- replication -------------------------------------------------------------------
+
+    def accept_entry(self, raw: bytes, now: int) -> str:
+        """Offer an entry from a peer (outside gossip). Returns the offer's status."""
+        _, feeds = self._ready()
+        with self.store.atomic():
+            offer = feeds.offer(raw, now)
+        return offer.status if offer.reason is None else f"{offer.status}:{offer.reason}"
+
+    # -- queries -----------------------------------------------------------------------
+
+    def query(
+        self,
+        items: Sequence[Any],
+        now: int,
+        *,
+        canonical_input: bool = False,
+        max_batch: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        chain, _ = self._ready()
+        if len(items) > max_batch:
+            raise RequestRefused(
+                "batch_too_large", f"{len(items)} items; at most {max_batch} per query"
+            )
+        epochs = [self.epoch_keys.tokenizer(ep) for ep in self.live_epochs(now)]
+        n_ep = len(epochs)
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        kinds: list[str] = []
+        toks: list[bytes] = []
+        slots: list[int] = []
+        region = self.region
+        for i, item in enumerate(items):
+            try:
+                if not isinstance(item, Mapping):
+                    raise RequestRefused("bad_item", "an item is an object with kind and value")
+                kind, value = _kind_value(item)
+                canon = value if canonical_input else canonical(kind, value, region=region)
+            except (InvalidValue, RequestRefused) as e:
+                results[i] = {"error": {"code": e.reason, "message": e.message}}
+                continue
+            for tk in epochs:
+                toks.append(tk.token(kind, canon))
+            kinds.append(kind)
+            slots.append(i)
+        hits = self.index.contains_many(toks)
+        positives = [t for t, h in zip(toks, hits, strict=True) if h]
+        states = self.store.indicators_many(positives) if positives else {}
+        disclose = chain.current.policy.disclose_reporters
+        names = {m.id: m.name for m in chain.current.members} if disclose else {}
+        dropped = self._dropped_authors(chain)
+        for j, i in enumerate(slots):
+            found: list[IndicatorState] = []
+            for t in toks[j * n_ep : (j + 1) * n_ep]:
+                found.extend(states.get(t, ()))
+            live = [s for s in found if s.live(now) and s.author not in dropped]
+            results[i] = _verdict(kinds[j], live, names, disclose)
+        return [r for r in results if r is not None]
+
+    def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]:
+        """Authors whose reports no verdict counts: an equivocator's (which of its
+        branches a node holds depends on arrival order) and, if the policy says so,
+        removed members'."""
+        if chain.current.policy.keep_reports_of_removed:
+            return frozenset(self.frozen)
+        revoked = {m.id for m in chain.current.members if m.status == "revoked"}
+        return frozenset(self.frozen | revoked)
+
+    # -- gossip: what the peer transport calls ------------------------------------------
+
+    def is_member(self, member_id: bytes) -> bool:
+        return self.chain is not None and self.chain.current.is_active(member_id)
+
+    def endpoint_of(self, member_id: bytes) -> str | None:
+        m = None if self.chain is None else self.chain.current.member(member_id)
+        return None if m is None or not m.endpoint else m.endpoint
+
+    def receive(self, peer: MemberId, data: bytes, now: int) -> bytes | None:
+        """One opened message from ``peer`` (a request or an answer); our reply, if any.
+
+        Raises GossipError when the message is refused as a whole.
+        """
+        engine = self._engine()
+        try:
+            with self.store.atomic():
+                reply = engine.receive(peer, data, now)
+        finally:
+            self._handle_events(now)
+        return reply
+
+    def timer(self) -> int | None:
+        """When :meth:`handle_timer` next has something to do (ms), or None."""
+        return None if self.engine is None else self.engine.get_timer()
+
+    def handle_timer(self, now: int) -> None:
+        engine = self.engine
+        if engine is None or now < engine.get_timer():
+            return
+        with self.store.atomic():
+            engine.handle_timer(now)
+        self._handle_events(now)
+
+    def connection_failed(self, peer: MemberId, now: int) -> None:
+        if self.engine is not None:
+            self.engine.connection_failed(peer, now)
+            self._handle_events(now)
+
+    def take_sends(self) -> list[Send]:
+        """What the engine wants sent, each the first message of an exchange."""
+        out = list(self._outbox)
+        self._outbox.clear()
+        return out
+
+    def _wake(self) -> None:
+        for fn in self.wakeup_listeners:
+            fn()
+
+    def _handle_events(self, now: int) -> None:
+        """The one place engine events are handled."""
+        engine = self.engine
+        if engine is None:
+            return
+        m = self.metrics
+        while (ev := engine.next_event()) is not None:
+            if isinstance(ev, Send):
+                self._outbox.append(ev)
+            else:
+                self._on_event(ev, now, m)
+        # something to send, or the engine's timer moved: the transport looks again
+        self._wake()
+
+    def _on_event(self, ev: Event, now: int, m: Metrics | None) -> None:
+        if isinstance(ev, EntriesAccepted):
+            if m is not None:
+                m.entries.labels("accepted").inc(len(ev.entries))
+            gossip_log.debug(
+                "accepted %d entries (%d ops)",
+                len(ev.entries),
+                sum(len(e.ops) for e in ev.entries),
+            )
+        elif isinstance(ev, Refused):
+            if m is not None:
+                m.entries.labels(ev.reason).inc()
+            gossip_log.warning(
+                "refused %s from %s: %s (%s)", ev.what, short_id(ev.peer), ev.reason, ev.message
+            )
+        elif isinstance(ev, KeysGranted):
+            self._add_epoch_keys(ev.keys)
+            gossip_log.info(
+                "key grant from %s opened: epochs %s", short_id(ev.grant.issuer), sorted(ev.keys)
+            )
+            self.republish(now)
+        elif isinstance(ev, ForkDetected):
+            gossip_log.error(
+                "ALERT fork proof: member %s signed two entries at seq %d; its feed is frozen",
+                short_id(ev.proof.log),
+                ev.proof.seq,
+            )
+            if m is not None:
+                m.forks.inc()
+        elif isinstance(ev, CharterAdvanced):
+            gossip_log.info("charter version %d accepted", ev.version)
+            self._charter_advanced(ev.version, now)
+        elif isinstance(ev, ProposalUpdated):
+            gossip_log.info("proposal %s for version %d: %s", ev.id, ev.version, ev.status)
+        elif isinstance(ev, PeerQuarantined):
+            gossip_log.warning(
+                "peer %s quarantined until %s (%s)",
+                short_id(ev.peer),
+                rfc3339(ev.until),
+                ev.reason,
+            )
+        elif isinstance(ev, PeerFailed):
+            gossip_log.info(
+                "peer %s unreachable (%d in a row); backing off until %s",
+                short_id(ev.peer),
+                ev.failures,
+                rfc3339(ev.backoff_until),
+            )
+        elif isinstance(ev, ExchangeCompleted) and m is not None:
+            m.exchanges.labels("initiated" if ev.initiator else "answered").inc()
+
+    # -- administration ----------------------------------------------------------------
+
+    def _admin_base(self) -> tuple[GossipEngine, CharterChain]:
+        engine = self._engine()
+        if self.key.id not in engine.chain.current.admins():
+            raise GovernanceError("not_admin", "this member is not an admin of the consortium")
+        return engine, engine.chain
+
+    def propose_add_member(self, join_request: bytes, now: int, *, admin: bool = False) -> Proposal:
+        """Propose adding the member whose join request this is."""
+        _, chain = self._admin_base()
+        try:
+            jr = read_join_request(join_request)
+        except LocalProtocolError as e:
+            raise GovernanceError("bad_join_request", e.message) from None
+        newcomer = governance.member(jr.id, jr.name, jr.endpoint, admin=admin)
+        d = governance.draft_add_member(chain.current_version, now, self.key.id, newcomer)
+        return self._propose("add-member", d, now)
+
+    def propose_remove_member(self, member: str, now: int) -> Proposal:
+        """Propose removing ``member`` (name, id or unambiguous id prefix), revoked at its
+        feed head as this node sees it, with a key rotation in the same version."""
+        _, chain = self._admin_base()
+        mid = self.resolve_member(member)
+        d = governance.draft_remove_member(
+            chain.current_version,
+            now,
+            self.key.id,
+            mid,
+            self._head_seq(mid),
+            secrets.token_bytes(32),
+        )
+        return self._propose("remove-member", d, now)
+
+    def propose_rekey_member(self, member: str, join_request: bytes, now: int) -> Proposal:
+        """Propose giving ``member`` a new key and feed (from its new join request)."""
+        _, chain = self._admin_base()
+        mid = self.resolve_member(member)
+        try:
+            jr = read_join_request(join_request)
+        except LocalProtocolError as e:
+            raise GovernanceError("bad_join_request", e.message) from None
+        cur = chain.current.member(mid)
+        assert cur is not None
+        replacement = Member(id=jr.id, name=cur.name, endpoint=jr.endpoint, roles=cur.roles)
+        d = governance.draft_rekey_member(
+            chain.current_version, now, self.key.id, mid, self._head_seq(mid), replacement
+        )
+        return self._propose("rekey-member", d, now)
+
+    def propose_rotate_key(self, now: int) -> Proposal:
+        _, chain = self._admin_base()
+        d = governance.draft_rotate_key(
+            chain.current_version, now, self.key.id, secrets.token_bytes(32)
+        )
+        return self._propose("rotate-key", d, now)
+
+    def propose_policy(self, changes: Mapping[str, object], now: int) -> Proposal:
+        _, chain = self._admin_base()
+        d = governance.draft_policy(chain.current_version, now, self.key.id, changes)
+        return self._propose("policy", d, now)
+
+    def sign_proposal(self, pid: str, now: int) -> Proposal:
+        engine = self._engine()
+        p = engine.proposals.get(pid)
+        if p is not None and p.charter.version <= engine.chain.current.version:
+            final = engine.chain.version_info(p.charter.version)
+            if final is not None and final.charter == p.charter:
+                raise GovernanceError("already_final", f"proposal {pid} is already final")
+            raise GovernanceError(
+                "superseded",
+                f"proposal {pid} was superseded: version "
+                f"{p.charter.version} was made final by another proposal",
+            )
+        with self.store.atomic(durable=True):
+            offer = _proposal_offer(lambda: engine.sign_proposal(pid, now))
+            self.store.audit(now, "admin", "sign", pid)
+        assert offer.proposal is not None
+        admin_log.info("signed proposal %s (%s)", pid, offer.status)
+        self._handle_events(now)
+        return offer.proposal
+
+    def _propose(self, action: str, draft: governance.Draft, now: int) -> Proposal:
+        engine = self._engine()
+        with self.store.atomic(durable=True):
+            offer = _proposal_offer(lambda: engine.propose(draft.charter, now))
+            assert offer.proposal is not None
+            if draft.new_epoch is not None:
+                self.store.put_pending_key(offer.proposal.id, *draft.new_epoch)
+            self.store.audit(now, "admin", "propose", f"{action} {offer.proposal.id}")
+        admin_log.info("proposed %s as %s (%s)", action, offer.proposal.id, offer.status)
+        self._handle_events(now)
+        return offer.proposal
+
+    def _head_seq(self, member_id: bytes) -> int:
+        head = self.store.head(MemberId(member_id))
+        return 0 if head is None else head.seq
+
+    def resolve_member(self, who: str) -> bytes:
+        """A member by name, full id, or unambiguous id prefix (of at least 4 characters)."""
+        chain = self._engine().chain
+        members = chain.current.members
+        by_name = [m for m in members if m.name == who]
+        if len(by_name) == 1:
+            return by_name[0].id
+        try:
+            return parse_member_id(who)
+        except DecodeError:
+            pass
+        text = who.strip().lower()
+        hits = [m for m in members if len(text) >= 4 and member_id_text(m.id).startswith(text)]
+        if len(hits) == 1:
+            return hits[0].id
+        if len(hits) > 1:
+            raise GovernanceError("ambiguous_member", f"{who!r} matches {len(hits)} members")
+        raise GovernanceError("not_member", f"no member named or with an id starting {who!r}")
+
+    def _charter_advanced(self, version: int, now: int) -> None:
+        """A version became final (here or anywhere): keys of its new epoch made here
+        come into force, an admin seals the keys whoever needs them, and this member
+        republishes its live reports under a new epoch."""
+        engine = self._engine()
+        chain = engine.chain
+        info = chain.version_info(version)
+        prev = chain.get(version - 1)
+        if info is None or prev is None:
+            return
+        new = info.charter
+        for p in engine.proposals.all():
+            if p.charter == new:
+                pending = self.store.take_pending_key(p.id)
+                if pending is not None and pending[0] in new.epoch_ids():
+                    self._add_epoch_keys({pending[0]: pending[1]})
+                    admin_log.info("epoch %d key of proposal %s now in force", pending[0], p.id)
+        held = dict(self.epoch_keys.items())
+        with self.store.atomic(durable=True):
+            for plan in governance.plan_grants(prev, new, self.key.id, held):
+                engine.add_grant(make_grant(self.key, plan.to, plan.keys, cv=version, ts=now))
+                admin_log.info("granted epochs %s to %s", sorted(plan.keys), plan.name)
+        self.republish(now)
+
+    # -- views -------------------------------------------------------------------------
+
+    def proposal_view(self, p: Proposal) -> dict[str, Any]:
+        chain = self._engine().chain
+        cur = chain.current
+        final = chain.version_info(p.charter.version)
+        if final is not None and final.charter == p.charter:
+            status = "final"
+        elif p.charter.version <= cur.version:
+            status = "superseded"
+        else:
+            status = "pending"
+        names = {m.id: m.name for m in (*cur.members, *p.charter.members)}
+        base = chain.get(p.charter.version - 1) or cur
+        return {
+            "id": p.id,
+            "version": p.charter.version,
+            "status": status,
+            "effective": rfc3339(p.charter.ts),
+            "changes": governance.describe_changes(base, p.charter),
+            "signers": sorted(names.get(s, short_id(s)) for s in p.signers),
+            "needed": base.quorum_size(),
+            "admins": sorted(names.get(a, short_id(a)) for a in base.admins()),
+        }
+
+    def proposals(self) -> list[dict[str, Any]]:
+        engine = self._engine()
+        ordered = sorted(engine.proposals.all(), key=lambda p: (p.charter.version, p.id))
+        return [self.proposal_view(p) for p in ordered]
+
+    def charter_view(self) -> dict[str, Any]:
+        chain = self._engine().chain
+        c = chain.current
+        return {
+            "consortium": c.consortium,
+            "version": c.version,
+            "hash": chain.current_version.hash.hex(),
+            "anchor": chain.anchor.hex(),
+            "effective": rfc3339(c.ts),
+            "quorum": c.quorum,
+            "quorum_size": c.quorum_size(),
+            "members": [_member_view(m) for m in c.members],
+            "epochs": [{"ep": e.ep, "since": rfc3339(e.since)} for e in c.epochs],
+            "policy": c.policy.to_map(),
+            "versions": [
+                {"version": v.version, "hash": v.hash.hex(), "signers": len(v.signers)}
+                for v in chain.versions()
+            ],
+        }
+
+    def status(self, now: int) -> dict[str, Any]:
+        heads = self.store.heads()
+        out: dict[str, Any] = {
+            "member": {"id": member_id_text(self.key.id)},
+            "charter": None,
+            "members": [],
+            "epochs": self.live_epochs(now),
+            "index": dataclasses.asdict(self.index.statistics()),
+            "forks": [
+                {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
+            ],
+            "peers": self.peer_status(now),
+        }
+        if self.chain is not None:
+            c = self.chain.current
+            out["charter"] = {
+                "consortium": c.consortium,
+                "version": c.version,
+                "hash": self.chain.current_version.hash.hex(),
+                "quorum": c.quorum,
+                "policy": c.policy.to_map(),
+            }
+            me = c.member(self.key.id)
+            if me is not None:
+                out["member"]["name"] = me.name
+            for m in c.members:
+                h = heads.get(MemberId(m.id))
+                out["members"].append(
+                    {
+                        "id": member_id_text(m.id),
+                        "name": m.name,
+                        "status": m.status,
+                        "roles": sorted(m.roles),
+                        "endpoint": m.endpoint,
+                        "head": None
+                        if h is None
+                        else {"seq": h.seq, "hash": h.hash.hex(), "ts": rfc3339(h.ts)},
+                    }
+                )
+        return out
+
+    def peer_status(self, now: int) -> list[dict[str, Any]]:
+        engine = self.engine
+        if engine is None:
+            return []
+        out = []
+        stats = engine.peer_stats()
+        for member in engine.chain.current.members:
+            pid = MemberId(member.id)
+            if pid == engine.me:
+                continue
+            st = stats.get(pid)
+            lag = engine.peer_lag(pid)
+            row: dict[str, Any] = {
+                "id": member_id_text(pid),
+                "name": member.name,
+                "endpoint": member.endpoint,
+                "last_success": None,
+                "failures": 0,
+                "consecutive_failures": 0,
+                "backoff_until": None,
+                "quarantined_until": None,
+                "exchanges": 0,
+                "invalid": 0,
+                "bytes_sent": 0,
+                "bytes_received": 0,
+                "lag": None if lag is None else {"we_lack": lag[0], "they_lack": lag[1]},
+            }
+            if st is not None:
+                row.update(
+                    last_success=None if st.last_success is None else rfc3339(st.last_success),
+                    failures=st.failures,
+                    consecutive_failures=st.consecutive_failures,
+                    backoff_until=rfc3339(st.backoff_until) if st.backoff_until > now else None,
+                    quarantined_until=rfc3339(st.quarantined_until)
+                    if st.quarantined_until > now
+                    else None,
+                    exchanges=st.exchanges,
+                    invalid=st.invalid,
+                    invalid_reasons=dict(st.invalid_reasons),
+                    bytes_sent=st.bytes_sent,
+                    bytes_received=st.bytes_received,
+                )
+            out.append(row)
+        return out
+
+    def update_metrics(self) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        m.index_tokens.set(self.index.count)
+        if self.engine is None:
+            return
+        for pid in self.engine.peer_stats():
+            lag = self.engine.peer_lag(pid)
+            if lag is not None:
+                m.lag.labels(short_id(pid)).set(lag[0])
+
+
+def _member_view(m: Member) -> dict[str, Any]:
+    return {
+        "id": member_id_text(m.id),
+        "name": m.name,
+        "endpoint": m.endpoint,
+        "roles": sorted(m.roles),
+        "status": m.status,
+        **({"until_seq": m.until_seq} if m.until_seq is not None else {}),
+    }
+
+
+def _proposal_offer(fn: Callable[[], ProposalOffer]) -> ProposalOffer:
+    try:
+        return fn()
+    except ProposalRejected as e:
+        raise GovernanceError(e.reason, e.message) from None
+
+
+def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:
+    if not items:
+        raise RequestRefused("empty_batch", f"{what} carries at least one item")
+    if len(items) > max_items:
+        raise RequestRefused(
+            "batch_too_large", f"{len(items)} items; at most {max_items} in {what}"
+        )
+
+
+def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:
+    kind = item.get("kind")
+    value = item.get("value")
+    if kind is None:
+        raise RequestRefused("missing_field", "kind is required")
+    if value is None:
+        raise RequestRefused("missing_field", "value is required")
+    if not isinstance(kind, str) or kind not in KINDS:
+        shown = repr(kind[:32]) if isinstance(kind, str) else f"of type {type(kind).__name__}"
+        raise RequestRefused(
+            "unknown_kind",
+            f"unknown kind {shown}; expected one of " + ", ".join(sorted(KINDS)),
+        )
+    if not isinstance(value, str):
+        raise RequestRefused("bad_value", "value must be a string")
+    return kind, value
+
+
+def _invalid_items(errors: list[ItemError]) -> RequestRefused:
+    return RequestRefused(
+        "invalid_items",
+        f"{len(errors)} item(s) refused; nothing was accepted",
+        [e.to_json() for e in errors],
+    )
+
+
+def _verdict(
+    kind: str, live: list[IndicatorState], names: Mapping[bytes, str], disclose: bool
+) -> dict[str, Any]:
+    if not live:
+        return {"match": False, "kind": kind}
+    authors = {s.author for s in live}
+    v: dict[str, Any] = {
+        "match": True,
+        "kind": kind,
+        "reporters": len(authors),
+        "categories": sorted({s.cat for s in live}),
+        "max_severity": max(s.sev for s in live),
+        "first_reported": rfc3339(min(s.first_ts for s in live)),
+        "last_reported": rfc3339(max(s.last_ts for s in live)),
+        "expires": rfc3339(max(s.exp for s in live)),
+    }
+    if disclose:
+        v["reported_by"] = sorted(
+            names[a] if a in names else member_id_text(a)[:8] for a in authors
+        )
+    return v

@@ -1,5 +1,6 @@
 """A consortium of real nodes, each `riskmesh serve` in its own process on loopback.
 
+The processes are run by :class:`node.localnet.LocalNet`, the one launcher.
 Every member's charter endpoint points at a recording proxy in front of its
 peer API, so a test can see every byte that crosses the peer API (and stop a
 node without changing anyone's charter).
@@ -9,26 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import io
-import subprocess
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import cbor2
 from aiohttp import web
-from nodeproc import (
-    READY_DEADLINE_S,
-    call,
-    clean_env,
-    cli,
-    free_port,
-    riskmesh_command,
-    stop_process,
-    wait_for,
-)
+
+from node.localnet import STOP_DEADLINE_S, LocalNet, LocalNode, free_port
 
 
 @dataclass
@@ -111,23 +103,8 @@ class RecordingProxy:
         self._loop.close()
 
 
-@dataclass
-class Member:
-    name: str
-    home: Path
-    api_port: int
-    peer_port: int
-    proxy_port: int
-    proc: subprocess.Popen[bytes] | None = None
-    token: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        return call(self.base, self.token, method, path, body)
+class Member(LocalNode):
+    """A node whose answers the tests hold to their status codes."""
 
     def status(self) -> dict[str, Any]:
         code, body = self.call("GET", "/v1/status")
@@ -153,8 +130,11 @@ class Member:
         return {m["name"]: (m["head"] or {}).get("seq", 0) for m in self.status()["members"]}
 
 
-class Cluster:
-    """Founding members made through the CLI: init, genesis at the first, install everywhere."""
+class Cluster(LocalNet):
+    """Members made through the CLI (:class:`node.localnet.LocalNet`), each charter
+    endpoint a recording proxy in front of the member's peer API."""
+
+    node_type = Member
 
     def __init__(
         self,
@@ -168,87 +148,29 @@ class Cluster:
         """``names`` each get a home; ``founders`` (default: all) are in the genesis,
         made by the first founder and signed by every admin; every home installs
         it (a later member keeps it as its trust anchor)."""
-        self.root = root
-        self.env = env
         self.proxy = RecordingProxy()
-        self.members: dict[str, Member] = {}
-        for name in names:
-            m = Member(name, root / name, free_port(), free_port(), free_port())
-            cli(
-                "init",
-                "--home",
-                str(m.home),
-                "--name",
-                name,
-                "--endpoint",
-                f"http://127.0.0.1:{m.proxy_port}",
-                "--api-listen",
-                f"127.0.0.1:{m.api_port}",
-                "--peer-listen",
-                f"127.0.0.1:{m.peer_port}",
-            )
-            m.token = (m.home / "api-token").read_text().strip()
-            self.proxy.add(name, m.proxy_port, m.peer_port)
-            self.members[name] = m
-        chosen = [self.members[n] for n in (founders or "".join(self.members))]
-        first, *others = chosen
-        genesis = root / "genesis.cbor"
-        args = ["charter", "genesis", "--home", str(first.home), "--consortium", "e2e"]
-        for m in others:
-            flag = ":admin" if m.name in admins else ""
-            args += ["--member", str(m.home / "join-request.cbor") + flag]
-        cli(*args, "--out", str(genesis))
-        for m in others:
-            if m.name in admins:
-                cli("charter", "sign", "--home", str(m.home), str(genesis))
-        self.genesis = genesis
-        for m in self.members.values():
-            cli("charter", "install", "--home", str(m.home), str(genesis))
+        super().__init__(root, names, env=env)
+        self.found("e2e", founders or list(self.nodes), admins)
+
+    def endpoint(self, node: LocalNode) -> str:
+        port = free_port()
+        self.proxy.add(node.name, port, node.peer_port)
+        return f"http://127.0.0.1:{port}"
 
     def __getitem__(self, name: str) -> Member:
-        return self.members[name]
+        node = self.nodes[name]
+        assert isinstance(node, Member)
+        return node
 
-    def start(self, *names: str) -> None:
-        procs = []
-        for name in names or tuple(self.members):
-            m = self.members[name]
-            assert m.proc is None or m.proc.poll() is not None, f"{name} is running"
-            err = (self.root / f"{name}.stderr").open("ab")
-            m.proc = subprocess.Popen(
-                riskmesh_command("serve", "--home", str(m.home)),
-                env=clean_env(self.env),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-            err.close()
-            procs.append(m)
-        for m in procs:
-            wait_for(f"{m.name} to serve", lambda m=m: self._answers(m), READY_DEADLINE_S, 0.05)
-
-    def _answers(self, m: Member) -> bool:
-        assert m.proc is not None
-        if m.proc.poll() is not None:
-            raise AssertionError(f"{m.name} exited {m.proc.returncode}: {self.stderr(m.name)}")
-        try:
-            return m.call("GET", "/v1/status")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self, *names: str) -> None:
-        for name in names or tuple(self.members):
-            m = self.members[name]
-            if m.proc is not None:
-                code = stop_process(m.proc)
-                assert code == 0, f"{name} exited {code} on SIGTERM: {self.stderr(name)}"
-                m.proc = None
+    def stop(self, *names: str, deadline_s: float = STOP_DEADLINE_S) -> dict[str, int]:
+        codes = super().stop(*names, deadline_s=deadline_s)
+        for name, code in codes.items():
+            assert code == 0, f"{name} exited {code} on SIGTERM: {self.stderr(name)}"
+        return codes
 
     def stderr(self, name: str) -> str:
-        p = self.root / f"{name}.stderr"
-        return p.read_text(errors="replace")[-4000:] if p.exists() else ""
+        return self.log(name, tail=4000)
 
     def close(self) -> None:
-        for m in self.members.values():
-            if m.proc is not None:
-                stop_process(m.proc, graceful=False)
-                m.proc = None
+        self.kill()
         self.proxy.close()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
-from nodeproc import clean_env, riskmesh_command
+
+from node.localnet import riskmesh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,13 +35,7 @@ def listening(port: int) -> bool:
 
 def test_demo_runs_the_whole_story_and_leaves_nothing_running(tmp_path: Path) -> None:
     keep = tmp_path / "homes"
-    proc = subprocess.run(
-        riskmesh_command("demo", "--keep", str(keep)),
-        env=clean_env({"COLUMNS": "120"}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = riskmesh("demo", "--keep", str(keep), env={"COLUMNS": "120"}, timeout=120)
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     for line in (
@@ -67,10 +61,7 @@ def test_demo_runs_the_whole_story_and_leaves_nothing_running(tmp_path: Path) ->
 
 
 def test_demo_without_keep_removes_its_homes(tmp_path: Path) -> None:
-    env = clean_env({"TMPDIR": str(tmp_path)})
-    proc = subprocess.run(
-        riskmesh_command("demo"), env=env, capture_output=True, text=True, timeout=120
-    )
+    proc = riskmesh("demo", env={"TMPDIR": str(tmp_path)}, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert list(tmp_path.iterdir()) == []
     assert processes_mentioning(str(tmp_path)) == []

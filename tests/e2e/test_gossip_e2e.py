@@ -13,8 +13,8 @@ from typing import Any
 import nacl.public
 import pytest
 from cluster import Cluster
-from nodeproc import wait_for
 
+from node.localnet import wait_until
 from protocol import codec
 from protocol.entries import decode_entry
 from protocol.keys import MemberKey, parse_member_id, x25519_public
@@ -62,7 +62,7 @@ def q(kind: str, value: str) -> dict[str, str]:
 
 
 def test_every_founder_receives_its_key_grant(cluster: Cluster) -> None:
-    wait_for(
+    wait_until(
         "every node to hold epoch 1",
         lambda: all(cluster[n].status()["epochs"] == [1] for n in "ABCD"),
         DEADLINE_S,
@@ -81,7 +81,7 @@ def test_a_report_at_one_node_matches_at_every_other(cluster: Cluster) -> None:
     wanted = [q("phone", "13900001111"), q("device", "imei:490154203237518")]
     wanted.append(q("merchant", "PAY:shop-778"))
     t0 = time.monotonic()
-    wait_for(
+    wait_until(
         "the reports to match at B, C and D",
         lambda: matches_everywhere(cluster, "BCD", wanted),
         DEADLINE_S,
@@ -105,7 +105,7 @@ def test_a_stopped_node_catches_up_after_restart(cluster: Cluster) -> None:
     want = {"A": a.heads()["A"], "B": b.heads()["B"]}
     assert want["A"] >= 1501 and want["B"] >= 200
     cluster.start("D")
-    wait_for(
+    wait_until(
         "D to hold every entry of A and B",
         lambda: (h := d.heads())["A"] == want["A"] and h["B"] == want["B"],
         60.0,
@@ -129,14 +129,14 @@ def test_a_partition_delays_delivery_and_healing_restores_it(cluster: Cluster) -
         cluster["C"].report([item("email", "split.right@example.com", "phishing")])
         left_item = [q("email", "Split.Left@Example.com")]
         right_item = [q("email", "split.right@example.com")]
-        wait_for(
+        wait_until(
             "B to see A's report", lambda: matches_everywhere(cluster, "B", left_item), DEADLINE_S
         )
-        wait_for(
+        wait_until(
             "D to see C's report", lambda: matches_everywhere(cluster, "D", right_item), DEADLINE_S
         )
         # a few more rounds: nothing crosses the partition
-        wait_for(
+        wait_until(
             "C to count failed exchanges with A or B",
             lambda: any(
                 p["failures"] > 0 for p in cluster["C"].status()["peers"] if p["name"] in left
@@ -148,7 +148,7 @@ def test_a_partition_delays_delivery_and_healing_restores_it(cluster: Cluster) -
     finally:
         cluster.proxy.blocked = set()
     both = left_item + right_item
-    wait_for("the partition to heal", lambda: matches_everywhere(cluster, "ABCD", both), 60.0)
+    wait_until("the partition to heal", lambda: matches_everywhere(cluster, "ABCD", both), 60.0)
 
 
 def test_a_retraction_turns_the_match_off_everywhere(cluster: Cluster) -> None:
@@ -156,7 +156,7 @@ def test_a_retraction_turns_the_match_off_everywhere(cluster: Cluster) -> None:
     phone = [q("phone", "13900001111")]
     assert matches_everywhere(cluster, "ABCD", phone)
     a.retract([{"kind": "phone", "value": "+86 139 0000 1111", "reason": "appeal_upheld"}])
-    wait_for(
+    wait_until(
         "the match to disappear everywhere",
         lambda: matches_nowhere(cluster, "ABCD", phone),
         DEADLINE_S,
@@ -167,7 +167,7 @@ def test_a_retraction_turns_the_match_off_everywhere(cluster: Cluster) -> None:
 
 def test_status_shows_heads_and_peers(cluster: Cluster) -> None:
     heads = {n: cluster[n].heads() for n in "ABCD"}
-    wait_for(
+    wait_until(
         "identical heads",
         lambda: len({tuple(sorted(cluster[n].heads().items())) for n in "ABCD"}) == 1,
         DEADLINE_S,

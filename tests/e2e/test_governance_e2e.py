@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from cluster import Cluster
-from nodeproc import cli, wait_for
+from nodeproc import cli
 
+from node.localnet import wait_until
 from node.store import SqliteStore
 from protocol.entries import AddOp, decode_entry
 from protocol.keys import MemberKey, parse_member_id
@@ -60,7 +61,7 @@ def propose(c: Cluster, name: str, what: str, *args: str) -> str:
 
 
 def test_three_founders_make_the_genesis_and_get_keys(cluster: Cluster) -> None:
-    wait_for(
+    wait_until(
         "the founders to hold epoch 1",
         lambda: all(cluster[n].status()["epochs"] == [1] for n in "ABC"),
         DEADLINE_S,
@@ -74,7 +75,7 @@ def test_three_founders_make_the_genesis_and_get_keys(cluster: Cluster) -> None:
 def test_onboarding_needs_two_of_three_admins(cluster: Cluster) -> None:
     a = cluster["A"]
     a.report([{"kind": "phone", "value": "+86 139 0000 0001", "category": "telecom_fraud"}])
-    wait_for(
+    wait_until(
         "the report to reach B and C", lambda: matches(cluster, "BC", "13900000001"), DEADLINE_S
     )
 
@@ -85,7 +86,7 @@ def test_onboarding_needs_two_of_three_admins(cluster: Cluster) -> None:
         props = cluster["C"].call("GET", "/v1/admin/proposals")[1]["proposals"]
         return next((p for p in props if p["id"] == pid), None)
 
-    seen = wait_for("C to hold the proposal", pending_at_c, DEADLINE_S)
+    seen = wait_until("C to hold the proposal", pending_at_c, DEADLINE_S)
     assert seen["status"] == "pending" and seen["signers"] == ["A"] and seen["needed"] == 2
     # one signature is not enough: nothing changed anywhere
     assert all(version(cluster, n) == 1 for n in "ABC")
@@ -94,7 +95,7 @@ def test_onboarding_needs_two_of_three_admins(cluster: Cluster) -> None:
 
     out = admin(cluster, "B", "sign", pid)
     assert "final" in out and out.split()[-1] == pid
-    wait_for(
+    wait_until(
         "version 2 everywhere", lambda: all(version(cluster, n) == 2 for n in "ABC"), DEADLINE_S
     )
 
@@ -102,11 +103,11 @@ def test_onboarding_needs_two_of_three_admins(cluster: Cluster) -> None:
 def test_the_newcomer_gets_its_grant_and_earlier_reports(cluster: Cluster) -> None:
     d = cluster["D"]
     cluster.start("D")
-    wait_for(
+    wait_until(
         "D to sync the charter and open its grant", lambda: d.status()["epochs"] == [1], DEADLINE_S
     )
     assert version(cluster, "D") == 2
-    wait_for(
+    wait_until(
         "D to find the report made before it joined",
         lambda: matches(cluster, "D", "13900000001"),
         DEADLINE_S,
@@ -114,7 +115,7 @@ def test_the_newcomer_gets_its_grant_and_earlier_reports(cluster: Cluster) -> No
     verdict = d.query(q("+8613900000001"))[0]
     assert verdict["reported_by"] == ["A"]
     d.report([{"kind": "phone", "value": "139 0000 0002", "category": "money_mule"}])
-    wait_for(
+    wait_until(
         "D's report to reach the others", lambda: matches(cluster, "ABC", "13900000002"), DEADLINE_S
     )
 
@@ -123,7 +124,7 @@ def test_removal_refuses_the_removed_member_and_rotates_the_key(cluster: Cluster
     a, d = cluster["A"], cluster["D"]
     d_id = d.status()["member"]["id"]
     pid = propose(cluster, "A", "remove-member", d_id)
-    wait_for(
+    wait_until(
         "B to hold the removal",
         lambda: any(
             p["id"] == pid for p in cluster["B"].call("GET", "/v1/admin/proposals")[1]["proposals"]
@@ -131,10 +132,10 @@ def test_removal_refuses_the_removed_member_and_rotates_the_key(cluster: Cluster
         DEADLINE_S,
     )
     admin(cluster, "B", "sign", pid)
-    wait_for(
+    wait_until(
         "version 3 at A, B, C", lambda: all(version(cluster, n) == 3 for n in "ABC"), DEADLINE_S
     )
-    wait_for(
+    wait_until(
         "the new epoch's key at A, B and C only",
         lambda: all(cluster[n].status()["epochs"] == [1, 2] for n in "ABC"),
         DEADLINE_S,
@@ -153,7 +154,7 @@ def test_removal_refuses_the_removed_member_and_rotates_the_key(cluster: Cluster
         {"items": [{"kind": "phone", "value": "139 0000 0003", "category": "money_mule"}]},
     )
     assert code in (201, 409, 422)
-    wait_for(
+    wait_until(
         "D's gossip to be refused by A, B and C",
         lambda: all(
             p["failures"] > failures_before.get(p["name"], 0)
@@ -173,7 +174,9 @@ def test_removal_refuses_the_removed_member_and_rotates_the_key(cluster: Cluster
 def test_after_rotation_reports_match_and_the_removed_key_cannot(cluster: Cluster) -> None:
     a = cluster["A"]
     a.report([{"kind": "phone", "value": "+86 139 0000 0004", "category": "telecom_fraud"}])
-    wait_for("the new report at B and C", lambda: matches(cluster, "BC", "13900000004"), DEADLINE_S)
+    wait_until(
+        "the new report at B and C", lambda: matches(cluster, "BC", "13900000004"), DEADLINE_S
+    )
     # the earlier report was republished under epoch 2 and still matches
     assert matches(cluster, "ABC", "13900000001")
 

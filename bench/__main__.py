@@ -59,7 +59,7 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench(
         script="bench_publish.py",
-        what="publish (NodeCore.report) and replicate (NodeCore.accept_entry) into SQLite",
+        what="publish (Node.report) and replicate (Node.accept_entry) into SQLite",
         full=("--reports", "100000"),
         quick=("--reports", "3000"),
         timeout_s=600,

@@ -7,7 +7,7 @@
    ops/s, bytes on the wire, messages — beside two baselines from the same
    run: SQLite alone storing the same raw entries (no checks), and the same
    entries accepted by ``Feeds.offer`` straight from a list (every check, no
-   gossip). The fresh node is a ``NodeCore``, so each accepted entry is also
+   gossip). The fresh node is a ``Node``, so each accepted entry is also
    added to its Bloom index, as on a running node (replicate = verify, commit,
    index).
 2. The bytes of one idle exchange (both nodes in sync) at 10 and 100 members,
@@ -31,15 +31,15 @@ from pathlib import Path
 from benchlib import figure, print_figures
 
 from contracts.policy import DAY_MS
-from node.envelope import Opener, Sealer
-from node.service import NodeCore
+from node.core import Node
 from node.store import SqliteStore
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, Entry, build_entry
 from protocol.feeds import Feeds
-from protocol.governance import genesis, member
 from protocol.gossip import GossipEngine, Send
+from protocol.governance import genesis, member
 from protocol.keys import MemberId, MemberKey
+from protocol.sealed import Opener, Sealer
 from protocol.store import MemoryStore
 
 T0 = 1_700_000_000_000
@@ -156,7 +156,7 @@ def catch_up(n_ops: int, rng: random.Random) -> dict[str, float]:
 
         # a fresh node B syncs from A alone; its core indexes what it accepts
         dst_store = SqliteStore(Path(tmp) / "b.db", b)
-        dst = NodeCore(dst_store, b)
+        dst = Node(dst_store, b)
         dst.install_charter(genesis)
         dst_feeds = dst.feeds
         assert dst_feeds is not None

@@ -3,12 +3,12 @@
 Two node homes, A and B, founded together (A's genesis names B; both install
 it; B is given epoch 1's key as a grant would give it).
 
-1. publish: A reports R indicators of one kind through ``NodeCore.report``,
+1. publish: A reports R indicators of one kind through ``Node.report``,
    1000 a call (the charter's most ops per entry): canonicalise, token, policy
    check, build and sign the entry, commit durably (``synchronous=FULL``).
    Measured for phone numbers (phonenumbers parsing, the slowest kind) and for
    device ids (``android:<hex>``); canonicalisation alone is timed apart.
-2. replicate: B accepts A's entries through ``NodeCore.accept_entry`` (decode,
+2. replicate: B accepts A's entries through ``Node.accept_entry`` (decode,
    verify the signature, every feed check, commit, add to the Bloom index):
    what a node does with each entry gossip brings. The gossip transport
    itself is in bench_gossip.py.
@@ -35,8 +35,8 @@ from typing import Any
 from benchlib import figure, print_figures
 
 from contracts.indicators import canonical
+from node.core import Node
 from node.home import init_home, install_charter_file, make_genesis
-from node.service import NodeCore
 from node.store import SqliteStore
 from protocol.entries import AddOp, decode_entry
 from protocol.keys import MemberKey
@@ -51,9 +51,9 @@ def raw_values(kind: str, n: int, offset: int) -> list[str]:
     return [f"android:{i:016X}" for i in range(offset, offset + n)]
 
 
-def open_core(home: Path) -> NodeCore:
+def open_core(home: Path) -> Node:
     key = MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
-    return NodeCore(SqliteStore(home / "riskmesh.db", key), key)
+    return Node(SqliteStore(home / "riskmesh.db", key), key)
 
 
 def sqlite_alone(
@@ -111,7 +111,7 @@ def main() -> None:
         b_key = MemberKey.from_seed((b_home / "keys" / "member.key").read_bytes())
         b_store = SqliteStore(b_home / "riskmesh.db", b_key)
         b_store.put_epoch_key(1, a.store.epoch_keys()[1])  # as a grant would
-        b = NodeCore(b_store, b_key)
+        b = Node(b_store, b_key)
         now = int(time.time() * 1000)
         offset = 0
         for kind in ("phone", "device"):
@@ -163,12 +163,12 @@ def main() -> None:
             print(f"  canonicalisation alone                        {canon_rate:>12,.0f} values/s")
             print(f"  baseline SQLite alone, same rows, sync FULL   {base_pub:>12,.0f} rows/s")
             print(
-                f"  publish   NodeCore.report                     {pub:>12,.0f} reports/s "
+                f"  publish   Node.report                     {pub:>12,.0f} reports/s "
                 f"({publish_s:.2f} s; {pub / base_pub:.2f}x SQLite alone)  budget >= 100,000"
             )
             print(f"  baseline SQLite alone, same rows, sync NORMAL {base_rep:>12,.0f} rows/s")
             print(
-                f"  replicate NodeCore.accept_entry              {rep:>12,.0f} ops/s "
+                f"  replicate Node.accept_entry              {rep:>12,.0f} ops/s "
                 f"({replicate_s:.2f} s; {rep / base_rep:.2f}x SQLite alone)  budget >= 200,000"
             )
             figures.append(

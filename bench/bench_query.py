@@ -49,9 +49,9 @@ def main() -> None:
         t = time.perf_counter()
         core, present, absent = build_node(Path(tmp) / "node", args.n, T0)
         load_s = time.perf_counter() - t
-        from node.service import NodeCore
+        from node.core import Node
 
-        assert isinstance(core, NodeCore)
+        assert isinstance(core, Node)
         tk = core.epoch_keys.tokenizer(1)
         values = rng.sample(present, BATCH // 2) + rng.sample(absent, BATCH // 2)
         rng.shuffle(values)
@@ -193,15 +193,15 @@ async def http_rate(core: object, items: list[dict[str, str]], seconds: float) -
     import aiohttp
     from aiohttp import web
 
-    from node.api import create_app
     from node.config import load_config
-    from node.service import NodeCore
+    from node.core import Node
+    from node.server import create_app
 
-    assert isinstance(core, NodeCore)
+    assert isinstance(core, Node)
     home = core.store.conn.execute("PRAGMA database_list").fetchone()[2]
     home_dir = Path(home).parent
     config = load_config(home_dir, env={})
-    app = create_app(config, core=core, clock=lambda: T0, jobs=False)
+    app = create_app(config, node=core, clock=lambda: T0, jobs=False)
     app.on_cleanup.clear()  # the store stays open for the rest of the benchmark
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

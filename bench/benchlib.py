@@ -115,12 +115,12 @@ def build_node(
     """A node home (init_home, make_genesis, install_charter_file) holding ``n`` live
     phone indicators published at ``now`` through the feed, 1000 ops per entry.
 
-    Returns the open `NodeCore`, the canonical present values and as many absent
+    Returns the open `Node`, the canonical present values and as many absent
     ones (``+86138…`` are present, ``+86139…`` absent).
     """
     from contracts.policy import DAY_MS
+    from node.core import Node
     from node.home import init_home, install_charter_file, make_genesis
-    from node.service import NodeCore
     from node.store import SqliteStore
     from protocol.entries import AddOp
     from protocol.keys import MemberKey
@@ -135,7 +135,7 @@ def build_node(
     make_genesis(home, "bench", [], home / "g.cbor")
     install_charter_file(home, home / "g.cbor")
     key = MemberKey.from_seed((home / "keys" / "member.key").read_bytes())
-    core = NodeCore(SqliteStore(home / "riskmesh.db", key), key)
+    core = Node(SqliteStore(home / "riskmesh.db", key), key)
     assert core.feeds is not None
     tk = core.epoch_keys.tokenizer(1)
     present = [f"+86138{i:08d}" for i in range(n)]

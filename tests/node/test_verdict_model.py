@@ -1,7 +1,7 @@
-"""NodeCore's verdicts against a brute-force model of one member's reports.
+"""Node's verdicts against a brute-force model of one member's reports.
 
 Random sequences of reports, retractions, clock advances and index rebuilds
-run against a NodeCore over an in-memory SqliteStore and against a plain
+run against a Node over an in-memory SqliteStore and against a plain
 dictionary model; after every step the verdict for every spelling of every
 pool value must be what the model says.
 
@@ -26,7 +26,7 @@ from contracts.errors import RequestRefused as RequestError
 from contracts.indicators import canonical
 from contracts.policy import DAY_MS
 from node.api import status_of
-from node.core import Node as NodeCore
+from node.core import Node as Node
 from node.core import rfc3339
 from node.store import SqliteStore
 from protocol.charter_chain import sign_charter
@@ -60,11 +60,11 @@ def test_pool_spellings_agree() -> None:
         assert {canonical(kind, s) for s in spellings} == {canon}
 
 
-def make_core() -> NodeCore:
+def make_core() -> Node:
     charter = genesis(
         "model-consortium", [member(KEY.id, MEMBER_NAME, "http://127.0.0.1:1/peer", admin=True)], T0
     )
-    core = NodeCore(SqliteStore(None, KEY), KEY)
+    core = Node(SqliteStore(None, KEY), KEY)
     core.install_charter(sign_charter(charter, [KEY]), {1: EPOCH_KEY})
     core.rebuild_index(T0)
     return core
@@ -163,7 +163,7 @@ ops_strategy = st.lists(
 )
 
 
-def check_verdicts(core: NodeCore, model: Model, now: int) -> None:
+def check_verdicts(core: Node, model: Model, now: int) -> None:
     items = [(idx, {"kind": kind, "value": s}) for idx, (kind, ss) in enumerate(POOL) for s in ss]
     got = core.query([it for _, it in items], now)
     assert len(got) == len(items)

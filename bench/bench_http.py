@@ -2,8 +2,9 @@
 
 Makes a node home (init_home, make_genesis, install_charter_file) holding N
 live phone indicators, starts ``riskmesh serve`` for it in its own process
-(default settings: its scheduler, gossip service and access log all run), and
-drives it from this process with an aiohttp client over loopback:
+with ``node.localnet.LocalNode`` (default settings: its scheduler, gossip
+service and access log all run), and drives it from this process with an
+aiohttp client over loopback:
 
 1. batched: POST /v1/query with 10 000 canonical items a request (half
    present), two requests in flight, for ``--seconds``: items/s.
@@ -40,17 +41,16 @@ import json
 import os
 import platform
 import random
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlib import build_node, figure, free_port, percentile, print_figures
+from benchlib import build_node, figure, percentile, print_figures
+
+from node.localnet import LocalNode, NetError, Served, free_port
 
 BATCH = 10_000
 IN_FLIGHT = 2
@@ -88,62 +88,16 @@ def serve_baseline(port: int, n: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def riskmesh_command(*args: str) -> list[str]:
-    exe = shutil.which("riskmesh")
-    if exe is not None:
-        return [exe, *args]
-    return [sys.executable, "-c", "from node.cli import main; main()", *args]
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    base: str
-    token: str | None
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the server process so far (0 without /proc)."""
-        return cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-
-
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(server: Served) -> float:
+    """User + system CPU seconds of the server process so far (0 without /proc)."""
+    if server.proc is None:
+        return 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{server.proc.pid}/stat").read_text()
     except OSError:
         return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_ready(server: Server, log: Path) -> None:
-    deadline = time.monotonic() + READY_S
-    headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
-    while True:
-        if server.proc.poll() is not None:
-            raise SystemExit(
-                f"{server.name} exited with {server.proc.returncode}:\n"
-                + log.read_text(errors="replace")[-3000:]
-            )
-        try:
-            req = urllib.request.Request(server.base + "/v1/status", headers=headers)
-            with urllib.request.urlopen(req, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise SystemExit(f"{server.name} did not answer within {READY_S} s")
-        time.sleep(0.1)
 
 
 # -- the client ---------------------------------------------------------------------
@@ -169,7 +123,7 @@ class LoadResult:
 
 
 async def batch_rate(
-    session: Any, server: Server, body: bytes, n_items: int, seconds: float
+    session: Any, server: Served, body: bytes, n_items: int, seconds: float
 ) -> tuple[float, float]:
     """Items/s of POST /v1/query with IN_FLIGHT requests at a time; and the
     server's CPU seconds per second of wall time meanwhile."""
@@ -184,7 +138,7 @@ async def batch_rate(
 
     await post()  # warm up
     done = 0
-    cpu0 = server.cpu_seconds()
+    cpu0 = cpu_seconds(server)
     t0 = time.perf_counter()
     end = t0 + seconds
 
@@ -196,10 +150,10 @@ async def batch_rate(
 
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
     wall = time.perf_counter() - t0
-    return done * n_items / wall, (server.cpu_seconds() - cpu0) / wall
+    return done * n_items / wall, (cpu_seconds(server) - cpu0) / wall
 
 
-async def handler_histogram(session: Any, server: Server) -> tuple[float, float, float] | None:
+async def handler_histogram(session: Any, server: Served) -> tuple[float, float, float] | None:
     """(count, sum of seconds, count within 2 ms) of the node's riskmesh_api_seconds
     histogram for GET /v1/query/{kind}/{value}; None for the baseline server."""
     if server.token is None:
@@ -221,7 +175,7 @@ async def handler_histogram(session: Any, server: Server) -> tuple[float, float,
 
 
 async def load(
-    session: Any, server: Server, urls: list[Any], rate: float, seconds: float
+    session: Any, server: Served, urls: list[Any], rate: float, seconds: float
 ) -> LoadResult:
     """Open-loop GETs at ``rate`` per second for ``seconds``."""
     hist0 = await handler_histogram(session, server)
@@ -249,7 +203,7 @@ async def load(
         sched_ms.append((end - scheduled) * 1000)
         done_at.append(end)
 
-    cpu0, client0 = server.cpu_seconds(), time.process_time()
+    cpu0, client0 = cpu_seconds(server), time.process_time()
     start = time.perf_counter() + 0.01
     i = 0
     while i < n:
@@ -264,7 +218,7 @@ async def load(
     while pending:
         await asyncio.gather(*list(pending))
     wall = time.perf_counter() - start
-    server_cpu = (server.cpu_seconds() - cpu0) / wall
+    server_cpu = (cpu_seconds(server) - cpu0) / wall
     client_cpu = (time.process_time() - client0) / wall
     done_at.sort()
     span = done_at[-1] - done_at[0] if len(done_at) > 1 else 0.0
@@ -292,7 +246,7 @@ async def load(
 
 
 async def drive(
-    server: Server,
+    server: Served,
     values: list[str],
     body: bytes,
     rates: list[float],
@@ -316,6 +270,24 @@ async def drive(
         await load(session, server, urls, min(rates), min(2.0, seconds))  # warm up
         results = [await load(session, server, urls, r, seconds) for r in rates]
     return items_s, batch_cpu, results
+
+
+def measure(
+    server: Served,
+    values: list[str],
+    body: bytes,
+    rates: list[float],
+    seconds: float,
+    batch_seconds: float,
+) -> tuple[float, float, list[LoadResult]]:
+    """Start ``server``, drive it, stop it (the servers run one at a time)."""
+    try:
+        server.start(READY_S)
+        return asyncio.run(drive(server, values, body, rates, seconds, batch_seconds))
+    except NetError as e:
+        raise SystemExit(str(e)) from None
+    finally:
+        server.stop()
 
 
 def report(name: str, items_s: float, batch_cpu: float, results: list[LoadResult]) -> None:
@@ -362,10 +334,16 @@ def main() -> None:
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "node"
-        api_port = free_port()
+        api_port, peer_port = free_port(), free_port()
         t = time.perf_counter()
         now = int(time.time() * 1000)
-        core, present, absent = build_node(home, args.n, now, api_listen=f"127.0.0.1:{api_port}")
+        core, present, absent = build_node(
+            home,
+            args.n,
+            now,
+            api_listen=f"127.0.0.1:{api_port}",
+            peer_listen=f"127.0.0.1:{peer_port}",
+        )
         core.store.close()
         load_s = time.perf_counter() - t
         k = min(5000, args.n)
@@ -380,41 +358,18 @@ def main() -> None:
         from node.config import load_config
 
         log_level = load_config(home, env={})["log.level"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RISKMESH_")}
-        node_log = Path(tmp) / "node.log"
-        with node_log.open("wb") as err:
-            proc = subprocess.Popen(
-                riskmesh_command("serve", "--home", str(home)),
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-        token = (home / "api-token").read_text().strip()
-        node = Server("riskmesh serve", proc, f"http://127.0.0.1:{api_port}", token)
-        try:
-            wait_ready(node, node_log)
-            node_out = asyncio.run(
-                drive(node, values, body, rates, args.seconds, args.batch_seconds)
-            )
-        finally:
-            node.stop()
-
+        node = LocalNode(
+            "riskmesh serve", home, api_port, peer_port, log_path=Path(tmp) / "node.log"
+        )
+        node_out = measure(node, values, body, rates, args.seconds, args.batch_seconds)
         base_port = free_port()
-        base_log = Path(tmp) / "baseline.log"
-        with base_log.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, __file__, "--serve-baseline", str(base_port), "--n", str(args.n)],
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-        base = Server("bare aiohttp + set", proc, f"http://127.0.0.1:{base_port}", None)
-        try:
-            wait_ready(base, base_log)
-            base_out = asyncio.run(
-                drive(base, values, body, rates, args.seconds, args.batch_seconds)
-            )
-        finally:
-            base.stop()
+        base = Served(
+            "bare aiohttp + set",
+            [sys.executable, __file__, "--serve-baseline", str(base_port), "--n", str(args.n)],
+            base_port,
+            log_path=Path(tmp) / "baseline.log",
+        )
+        base_out = measure(base, values, body, rates, args.seconds, args.batch_seconds)
 
     print(
         f"# bench_http on {platform.machine()} {platform.python_implementation()} "

@@ -12,10 +12,8 @@ import argparse
 import hashlib
 import platform
 import random
-import time
-from collections.abc import Callable
 
-from benchlib import figure, print_figures
+from benchlib import figure, print_figures, rate
 
 from contracts.policy import DAY_MS
 from protocol.charter_chain import CharterChain, sign_charter
@@ -27,19 +25,6 @@ from protocol.store import MemoryStore
 from protocol.tokens import Tokenizer
 
 T0 = 1_700_000_000_000
-
-
-def rate(fn: Callable[[], int], seconds: float) -> float:
-    """Units per second of ``fn`` (which returns how many units it did), best of runs."""
-    fn()  # warm up
-    best = 0.0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        n = fn()
-        dt = time.perf_counter() - t
-        best = max(best, n / dt)
-    return best
 
 
 def main() -> None:

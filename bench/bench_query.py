@@ -30,9 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import build_node, figure, free_port, print_figures, rate
+from benchlib import build_node, figure, print_figures, rate
 
 from contracts.indicators import canonical
+from node.localnet import free_port
 
 T0 = 1_700_000_000_000
 BATCH = 10_000

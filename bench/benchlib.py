@@ -1,4 +1,4 @@
-"""Helpers shared by the bench scripts: rates, free ports, and the FIGURES line.
+"""Helpers shared by the bench scripts: rates, percentiles, a loaded node, the FIGURES line.
 
 Every script prints its figures for people, then ends with one line::
 
@@ -16,11 +16,12 @@ The scripts import this module as ``benchlib``: run them as
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from node.localnet import free_port
 
 FIGURES_PREFIX = "FIGURES "
 
@@ -44,12 +45,6 @@ def rate(fn: Callable[[], int], seconds: float) -> float:
         best = max(best, n / (time.perf_counter() - t))
         if time.perf_counter() >= end:
             return best
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:

@@ -110,7 +110,7 @@ def now_ms() -> int:
 NODE = web.AppKey("node", Node)
 CONFIG = web.AppKey("config", Config)
 METRICS = web.AppKey("metrics", Metrics)
-NOW = web.AppKey("now", Callable[[], int])  # type: ignore[arg-type]
+NOW: web.AppKey[Callable[[], int]] = web.AppKey("now")
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -311,7 +311,7 @@ async def handle_admin_proposals(request: web.Request) -> web.Response:
 async def handle_admin_propose(request: web.Request) -> web.Response:
     body = await read_body(request)
     action = body.get("action") if isinstance(body, dict) else None
-    if action not in _ACTION_FIELDS:
+    if not isinstance(action, str) or action not in _ACTION_FIELDS:
         raise RequestRefused("bad_action", "action must be one of " + ", ".join(ACTIONS))
     body = fields_of(body, _ACTION_FIELDS[action], action)
     node, now = request.app[NODE], request.app[NOW]()

@@ -80,35 +80,35 @@ class LocalClient:
             ) from None
 
     def query(self, items: list[dict[str, str]]) -> list[dict[str, Any]]:
-        return self._request("POST", "/v1/query", {"items": items})["results"]  # type: ignore[no-any-return]
+        return _objs(self._request("POST", "/v1/query", {"items": items})["results"])
 
     def report(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._request("POST", "/v1/reports", {"items": items})  # type: ignore[no-any-return]
+        return _obj(self._request("POST", "/v1/reports", {"items": items}))
 
     def retract(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._request("POST", "/v1/retractions", {"items": items})  # type: ignore[no-any-return]
+        return _obj(self._request("POST", "/v1/retractions", {"items": items}))
 
     def status(self) -> dict[str, Any]:
-        return self._request("GET", "/v1/status")  # type: ignore[no-any-return]
+        return _obj(self._request("GET", "/v1/status"))
 
     # -- administration (scope admin) --------------------------------------------------
 
     def admin_charter(self) -> dict[str, Any]:
-        return self._request("GET", "/v1/admin/charter")  # type: ignore[no-any-return]
+        return _obj(self._request("GET", "/v1/admin/charter"))
 
     def admin_proposals(self) -> list[dict[str, Any]]:
-        return self._request("GET", "/v1/admin/proposals")["proposals"]  # type: ignore[no-any-return]
+        return _objs(self._request("GET", "/v1/admin/proposals")["proposals"])
 
     def admin_propose(self, action: str, **fields: Any) -> dict[str, Any]:
         """Propose a charter change; a ``join_request`` given as bytes is sent base64."""
         body: dict[str, Any] = {"action": action, **fields}
         if isinstance(body.get("join_request"), bytes):
             body["join_request"] = base64.b64encode(body["join_request"]).decode()
-        return self._request("POST", "/v1/admin/proposals", body)  # type: ignore[no-any-return]
+        return _obj(self._request("POST", "/v1/admin/proposals", body))
 
     def admin_sign(self, proposal_id: str) -> dict[str, Any]:
         pid = urllib.parse.quote(proposal_id, safe="")
-        return self._request("POST", f"/v1/admin/proposals/{pid}/sign")  # type: ignore[no-any-return]
+        return _obj(self._request("POST", f"/v1/admin/proposals/{pid}/sign"))
 
 
 # -- typed clients for member platforms ---------------------------------------------------
@@ -294,4 +294,18 @@ class AsyncClient:
         return _receipt(await self._request("POST", "/v1/retractions", {"items": items}))
 
     async def status(self) -> dict[str, Any]:
-        return await self._request("GET", "/v1/status")  # type: ignore[no-any-return]
+        return _obj(await self._request("GET", "/v1/status"))
+
+
+def _obj(v: object) -> dict[str, Any]:
+    """A JSON object the node answered with."""
+    if not isinstance(v, dict):
+        raise ClientError(0, "bad_response", "the node answered something else than an object")
+    return v
+
+
+def _objs(v: object) -> list[dict[str, Any]]:
+    """A JSON list of objects the node answered with."""
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise ClientError(0, "bad_response", "the node answered something else than a list")
+    return v

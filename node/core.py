@@ -552,6 +552,11 @@ class Node:
             self._handle_events(now)
         return reply
 
+    def start_exchange(self, peer: MemberId, now: int) -> None:
+        """Begin an exchange with ``peer`` now (outside the engine's rounds)."""
+        self._engine().start_exchange(peer, now)
+        self._handle_events(now)
+
     def timer(self) -> int | None:
         """When :meth:`handle_timer` next has something to do (ms), or None."""
         return None if self.engine is None else self.engine.get_timer()

@@ -162,15 +162,15 @@ def _walk(net: LocalNet, console: Console) -> None:
 
     step("Status of shop-c's node")
     st = net.status("shop-c")
-    t = Table("member", "feed head", "last gossip with it")
+    table = Table("member", "feed head", "last gossip with it")
     peers = {p["name"]: p for p in st["peers"]}
     for m in st["members"]:
         head = (m["head"] or {}).get("seq", 0)
         last = peers.get(m["name"], {}).get("last_success") or (
             "(this node)" if m["name"] == "shop-c" else "-"
         )
-        t.add_row(m["name"], str(head), last)
-    console.print(t)
+        table.add_row(m["name"], str(head), last)
+    console.print(table)
 
 
 def _verdicts(

@@ -220,7 +220,7 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
-    auth = [{"bearer": []}]
+    auth: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/v1/query": {
             "post": {
@@ -506,7 +506,7 @@ def api_markdown() -> str:
 
 def _schema_text(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[1]
+        return str(schema["$ref"]).rsplit("/", 1)[1]
     if "enum" in schema:
         return " \\| ".join(f"`{v}`" for v in schema["enum"])
     t = schema.get("type", "object")

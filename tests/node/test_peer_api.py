@@ -19,7 +19,7 @@ from node.peer import GOSSIP_PATH, PeerTransport, create_peer_app
 from node.server import create_app
 from node.store import SqliteStore
 from protocol.gossip import KeysGranted, Send
-from protocol.keys import MemberKey
+from protocol.keys import MemberId, MemberKey
 from protocol.sealed import Sealer
 
 T0 = 1_700_000_000_000  # the clock fixture's start (tests/node/conftest.py)
@@ -212,3 +212,57 @@ def test_a_node_behind_on_its_own_feed_refuses_to_sign(homes: dict[str, Path], c
         assert core.report(report, clock()).entry.seq == 1
     finally:
         core.store.close()
+
+
+def converse(initiator: Node, responder: Node, now: int) -> int:
+    """Run ``initiator``'s pending exchanges with ``responder`` in process; messages moved."""
+    moved = 0
+    for send in initiator.take_sends():
+        assert send.peer == responder.key.id
+        msg: bytes | None = send.data
+        while msg is not None:
+            reply = responder.receive(MemberId(initiator.key.id), msg, now)
+            moved += 1
+            if reply is None:
+                break
+            msg = initiator.receive(MemberId(responder.key.id), reply, now)
+            moved += 1
+    return moved
+
+
+async def test_index_counts_each_token_once_published_or_replicated(
+    homes: dict[str, Path], clock: Any, aiohttp_client: Any
+) -> None:
+    apps = {n: create_app(load_config(homes[n], env={}), clock=clock, jobs=False) for n in "ab"}
+    clients = {n: await aiohttp_client(app) for n, app in apps.items()}
+    tokens = {n: (homes[n] / "api-token").read_text().strip() for n in "ab"}
+    a, b = apps["a"][NODE], apps["b"][NODE]
+    n = 250
+    items = [
+        {"kind": "device", "value": f"fp:dev-{i}", "category": "device_risk"} for i in range(n)
+    ]
+    for i in range(0, n, 100):
+        r = await clients["a"].post(
+            "/v1/reports",
+            json={"items": items[i : i + 100]},
+            headers={"Authorization": f"Bearer {tokens['a']}"},
+        )
+        assert r.status == 201, await r.text()
+
+    async def count(name: str) -> int:
+        r = await clients[name].get(
+            "/v1/status", headers={"Authorization": f"Bearer {tokens[name]}"}
+        )
+        assert r.status == 200
+        return int((await r.json())["index"]["count"])
+
+    assert await count("a") == n
+    b.start_exchange(MemberId(a.key.id), clock())
+    assert converse(b, a, clock()) > 0
+    assert b.store.head(MemberId(a.key.id)) is not None
+    assert b.store.head(MemberId(a.key.id)).seq == 3  # type: ignore[union-attr]
+    assert await count("b") == n
+    # a second exchange moves nothing new and counts nothing twice
+    b.start_exchange(MemberId(a.key.id), clock())
+    converse(b, a, clock())
+    assert await count("a") == n and await count("b") == n

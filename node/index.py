@@ -496,6 +496,31 @@ class TokenIndex:
         """(1 - e^(-k n / m))^k for the current count."""
         return (1.0 - math.exp(-self._k * self._count / self._m)) ** self._k
 
+    def fill_ratio(self) -> float:
+        """The share of the bit array's bits that are set, counted (a scan of the array)."""
+        return int.from_bytes(self._words.tobytes(), "little").bit_count() / self._m
+
+    def measured_fpr(self) -> float:
+        """The false-positive rate of the index as it stands, from the bits actually set.
+
+        `expected_fpr` is the textbook (1 - e^(-kn/m))^k, which assumes k
+        independent positions. The probe takes them by double hashing,
+        position_i = h1 + i*h2 (mod m): with probability 1/m the step h2 is
+        0 (mod m) and all k probes read one bit (a false positive with
+        probability f, the share of bits set), and a stored token with the
+        same step whose start is j steps away shares k - |j| of the positions
+        (n/m^2 per j). So::
+
+            fpr = f^k + (f - f^k)/m + n/m^2 * (1 + 2 f/(1 - f))
+
+        with f from `fill_ratio` (a scan of the array: call it for figures, not
+        per query). The extra terms matter only for small filters (a few 10^-5
+        at `MIN_CAPACITY` tokens), not at production sizes.
+        """
+        m, k, n = self._m, self._k, self._count
+        f = self.fill_ratio()
+        return f**k + (f - f**k) / m + n / (m * m) * (1.0 + 2.0 * f / max(1e-9, 1.0 - f))
+
     def statistics(self) -> IndexStatistics:
         return IndexStatistics(
             capacity=self._capacity,

@@ -55,8 +55,9 @@ for :data:`QUARANTINE_MS`: not contacted, its messages refused.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from contracts.charter import Charter
@@ -92,6 +93,7 @@ __all__ = [
     "PeerFailed",
     "PeerQuarantined",
     "PeerStats",
+    "PeerView",
     "ProposalUpdated",
     "Refused",
     "Send",
@@ -317,6 +319,28 @@ class _Peer:
     idle_follow_ups: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """What an engine knows of one peer (:meth:`GossipEngine.peer_view`), read-only.
+
+    ``heads`` is the peer's feed heads (log -> (seq, hash)) as the peer last
+    told them and their digest checked out, or None while unknown (never
+    exchanged, or the peer's digest no longer matches what we hold of it). It
+    is a read-only view of the engine's own table, not a copy: it follows the
+    next exchange with the peer; copy it (``dict(view.heads)``) to keep it.
+    ``digest`` is the peer's heads digest as we hold it (None with ``heads``);
+    ``in_sync`` is whether it equals ours, i.e. the peer holds exactly our
+    heads. ``charter_version`` is the charter version the peer last named.
+    ``stats`` is a copy of the engine's statistics for the peer.
+    """
+
+    heads: Mapping[MemberId, tuple[int, bytes]] | None
+    digest: bytes | None
+    in_sync: bool
+    charter_version: int
+    stats: PeerStats
+
+
 def _head_hash(log: bytes, seq: int, h: bytes) -> int:
     d = hashlib.blake2b(log + seq.to_bytes(8, "big") + h, digest_size=DIGEST_BYTES, key=_DIGEST_KEY)
     return int.from_bytes(d.digest(), "big")
@@ -462,6 +486,21 @@ class GossipEngine:
 
     def peer_stats(self) -> dict[MemberId, PeerStats]:
         return {pid: p.stats for pid, p in self._peers.items()}
+
+    def peer_view(self, peer: MemberId) -> PeerView | None:
+        """What this engine knows of ``peer`` (None: nothing yet); see :class:`PeerView`."""
+        p = self._peers.get(peer)
+        if p is None:
+            return None
+        known = p.known
+        st = p.stats
+        return PeerView(
+            heads=None if known is None else MappingProxyType(known),
+            digest=None if known is None else _dig_bytes(p.known_dig),
+            in_sync=known is not None and p.known_dig == self._dig,
+            charter_version=p.known_cv,
+            stats=replace(st, invalid_reasons=dict(st.invalid_reasons)),
+        )
 
     def peer_lag(self, peer: MemberId) -> tuple[int, int] | None:
         """(entries the peer holds that we lack, entries we hold that it lacks), as last told."""
@@ -795,6 +834,25 @@ class GossipEngine:
 
     # -- entries --------------------------------------------------------------------------
 
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        """The hook for the entries this engine offers ``peer`` in one reply or push.
+
+        ``entries`` (raw, oldest first, round-robin over feeds) are what the peer
+        lacks as far as this engine knows, within the frame; ``more`` says that
+        some had to wait for the next exchange. Called once per reply and push
+        that has room for entries (also when there are none to offer); returns
+        the entries to send and the ``more`` flag. The engine returns them as
+        they are. A subclass may change what it offers — the simulator's
+        misbehaving members (``sim/engines.py``) add forged or replayed entries,
+        swap in a twin, or hold back what others published — and reads what it
+        knows of the peer through :meth:`peer_view`. The receiver checks
+        whatever arrives like any entry.
+        """
+        del peer, now
+        return entries, more
+
     def _entries_for(self, p: _Peer, budget: int) -> tuple[list[bytes], bool]:
         """Entries the peer lacks, oldest first, round-robin over feeds, within ``budget``."""
         self._update_behind(p)
@@ -890,7 +948,7 @@ class GossipEngine:
         reply.update(fields)
         if not in_sync:
             reply["rs"] = True
-        charters, items, entries, upto = self._fill_frame(p, reply)
+        charters, items, entries, upto = self._fill_frame(peer, p, reply, now)
         needs_confirm = bool(fields.get("hd") or fields.get("f") or items)
         if needs_confirm or entries or charters:
             pend = _Pending(
@@ -907,17 +965,22 @@ class GossipEngine:
         return self._encode(peer, p, reply)
 
     def _fill_frame(
-        self, p: _Peer, msg: dict[str, Any]
+        self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int
     ) -> tuple[list[bytes], list[list[Any]], list[bytes], int]:
         """Put what the peer lacks into ``msg`` — charter versions, then grants, proofs
-        and proposals, then entries — within the frame; set ``m`` if some had to wait.
+        and proposals, then entries (through :meth:`outgoing_entries`) — within the
+        frame; set ``m`` if some had to wait.
         Returns (charters, items, entries, items index reached)."""
         budget = self.frame_bytes
         charters = self._charters_for(p.known_cv, budget)
         budget -= sum(len(c) for c in charters)
         items, upto, used = self._items_for(p, max(budget, 0))
         budget -= used
-        entries, more = self._entries_for(p, budget) if budget > 0 else ([], False)
+        entries: list[bytes] = []
+        more = False
+        if budget > 0:
+            entries, more = self._entries_for(p, budget)
+            entries, more = self.outgoing_entries(peer, entries, more, now)
         if charters:
             msg["ch"] = charters
         if items:
@@ -948,7 +1011,7 @@ class GossipEngine:
         if p.stats.quarantined_until > now:
             return None
         push: dict[str, Any] = {"t": "p", "x": msg["x"]}
-        _, _, entries, upto = self._fill_frame(p, push)
+        _, _, entries, upto = self._fill_frame(peer, p, push, now)
         more = "m" in push
         progress = got > 0 or bool(entries)
         if progress:

@@ -1,13 +1,16 @@
-"""The engines the simulator runs: the real gossip engine, observed; and misbehaving members.
+"""The engines the simulator runs: the real gossip engine, and misbehaving members.
 
 Every node runs :class:`protocol.gossip.GossipEngine` — the engine the node
-runs, not a model of it. :class:`ObservedEngine` adds nothing but read-only
-questions the simulator's detectors ask (what a peer last told of its heads),
-and :class:`ObservedFeeds` reports entries refused as duplicates, with the
-peer they came from, so that a replayer can be told from an honest relay.
+runs, not a model of it — as :class:`SimEngine`, which adds nothing but the
+constructor the simulator calls and a count of the bad items a misbehaving
+subclass sent. :class:`ObservedFeeds` reports entries refused as duplicates,
+so that a replayer can be told from an honest relay.
 
-The misbehaving members subclass the engine and change only what they send;
-everything they send is real signed data, and every node that receives it
+The misbehaving members subclass the engine and change only what they send,
+through the engine's public hook for the entries it offers a peer
+(:meth:`~protocol.gossip.GossipEngine.outgoing_entries`), reading what the
+engine knows of the peer through :meth:`~protocol.gossip.GossipEngine.peer_view`.
+Everything they send is real signed data, and every node that receives it
 decides with the real validation:
 
 =================  ===========================================================
@@ -24,35 +27,35 @@ replayer           re-sends old entries its peers already hold, preferring
 withholder         answers every exchange but never relays anyone's entries
                    but its own
 =================  ===========================================================
-
-The engine hooks used here (``_entries_for``, ``_peers``) are the engine's
-private parts; docs/simulator.md lists the public hooks the simulator would
-rather have.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from cbor2 import CBORTag
 
 from contracts.policy import DAY_MS
 from protocol import codec
+from protocol.charter_chain import CharterChain
 from protocol.entries import AddOp, Entry, Op, build_entry, decode_entry
 from protocol.feeds import DUPLICATE, Feeds, Offer
 from protocol.gossip import GossipEngine
 from protocol.keys import MemberId, MemberKey
+from protocol.store import FeedStore
+from sim.scenario import GossipSpec
 
 __all__ = [
     "ENGINE_CLASSES",
+    "Attack",
     "Equivocator",
     "Forger",
-    "ObservedEngine",
     "ObservedFeeds",
     "PolicyViolator",
     "Replayer",
+    "SimEngine",
     "Withholder",
     "forge_entry",
 ]
@@ -62,7 +65,10 @@ class ObservedFeeds(Feeds):
     """:class:`protocol.feeds.Feeds` that reports each duplicate it refuses."""
 
     def __init__(
-        self, store: Any, chain: Any, on_duplicate: Callable[[MemberId, int, int], None]
+        self,
+        store: FeedStore,
+        chain: CharterChain,
+        on_duplicate: Callable[[MemberId, int], None],
     ) -> None:
         super().__init__(store, chain)
         self.on_duplicate = on_duplicate
@@ -70,47 +76,70 @@ class ObservedFeeds(Feeds):
     def offer(self, raw: bytes, now: int) -> Offer:
         offer = super().offer(raw, now)
         if offer.status == DUPLICATE and offer.log is not None and offer.seq is not None:
-            self.on_duplicate(offer.log, offer.seq, now)
+            self.on_duplicate(offer.log, offer.seq)
         return offer
 
 
-class ObservedEngine(GossipEngine):
-    """The real engine plus read-only questions for the simulator's detectors."""
+@dataclass(frozen=True, slots=True)
+class Attack:
+    """What a misbehaving engine is given: its own randomness and what the run lends it.
+
+    ``frame_tokens`` are (kind, token) pairs nobody reports (a forger and a
+    violator try to plant them); ``retracted_adds`` is the run's live list of
+    (log, seq) of adds their authors have since retracted (a replayer prefers
+    them); ``twin_ops(n)`` makes ``n`` fresh ops for an equivocator's twin entry.
+    """
+
+    rng: random.Random
+    per_message: int
+    every: int = 1
+    frame_tokens: Sequence[tuple[str, bytes]] = ()
+    retracted_adds: Sequence[tuple[MemberId, int]] = ()
+    twin_ops: Callable[[int], list[AddOp]] | None = None
+
+
+class SimEngine(GossipEngine):
+    """The real engine, as the simulator builds it; an honest member's engine."""
 
     role = "honest"
 
-    def peer_heads(self, peer: MemberId) -> dict[MemberId, tuple[int, bytes]] | None:
-        """The peer's feed heads as it last told us (None: not known). Do not modify."""
-        p = self._peers.get(peer)
-        return None if p is None else p.known
+    def __init__(
+        self,
+        key: MemberKey,
+        feeds: Feeds,
+        *,
+        rng: random.Random,
+        now: int,
+        gossip: GossipSpec,
+        attack: Attack | None = None,
+    ) -> None:
+        super().__init__(
+            key,
+            feeds,
+            rng=rng,
+            now=now,
+            interval_ms=gossip.interval_ms,
+            fanout=gossip.fanout,
+            frame_bytes=gossip.frame_bytes,
+            timeout_ms=gossip.timeout_ms,
+        )
+        self.attack = attack
+        #: forged, invalid or replayed entries sent (a withholder: entries withheld)
+        self.sent_bad = 0
 
-    def in_sync_with(self, peer: MemberId) -> bool:
-        """Whether the peer's heads, as last told, are exactly ours (digests equal)."""
-        p = self._peers.get(peer)
-        return p is not None and p.known is not None and p.known_dig == self._dig
+    def known_heads(self, peer: MemberId) -> Mapping[MemberId, tuple[int, bytes]]:
+        """The peer's heads as it last told them (empty while unknown)."""
+        view = self.peer_view(peer)
+        return {} if view is None or view.heads is None else view.heads
 
 
-class _Misbehaving(ObservedEngine):
-    """Base of the misbehaving engines: remembers who it is talking to, and when."""
+class _Misbehaving(SimEngine):
+    """Base of the misbehaving engines: they must be given an :class:`Attack`."""
 
-    def __init__(self, *args: Any, attack_rng: random.Random, per_message: int, **kw: Any):
-        super().__init__(*args, **kw)
-        self.attack_rng = attack_rng
-        self.per_message = per_message
-        self.talking_to: MemberId | None = None
-        self.now = 0
-        self.sent_bad = 0  # forged, invalid or replayed entries sent
-
-    def receive(self, peer: MemberId, data: bytes, now: int) -> bytes | None:
-        self.talking_to, self.now = peer, now
-        try:
-            return super().receive(peer, data, now)
-        finally:
-            self.talking_to = None
-
-    def _known(self, p: Any) -> dict[MemberId, tuple[int, bytes]]:
-        known: dict[MemberId, tuple[int, bytes]] | None = p.known
-        return known or {}
+    @property
+    def plan(self) -> Attack:
+        assert self.attack is not None, f"a {self.role} engine needs an Attack"
+        return self.attack
 
 
 def forge_entry(
@@ -145,65 +174,61 @@ class Forger(_Misbehaving):
 
     role = "forger"
 
-    def __init__(self, *args: Any, frame_tokens: Sequence[tuple[str, bytes]], **kw: Any):
-        super().__init__(*args, **kw)
-        self.frame_tokens = frame_tokens
-
-    def _entries_for(self, p: Any, budget: int) -> tuple[list[bytes], bool]:
-        out, more = super()._entries_for(p, budget)
-        victims = sorted(log for log in self._known(p) if log != self.me)
-        if not victims or not self.frame_tokens:
-            return out, more
-        for _ in range(self.per_message):
-            victim = self.attack_rng.choice(victims)
-            seq, head = self._known(p)[victim]
-            kind, tok = self.attack_rng.choice(self.frame_tokens)
-            op = AddOp(tok, kind, 1, "telecom_fraud", 5, self.now + 30 * DAY_MS)
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        plan = self.plan
+        known = self.known_heads(peer)
+        victims = sorted(log for log in known if log != self.me)
+        if not victims or not plan.frame_tokens:
+            return entries, more
+        for _ in range(plan.per_message):
+            victim = plan.rng.choice(victims)
+            seq, head = known[victim]
+            kind, tok = plan.rng.choice(plan.frame_tokens)
+            op = AddOp(tok, kind, 1, "telecom_fraud", 5, now + 30 * DAY_MS)
             cv = self.chain.current.version
-            out.append(
-                forge_entry(self.key, victim, seq=seq + 1, prev=head, ts=self.now, cv=cv, ops=[op])
+            entries.append(
+                forge_entry(self.key, victim, seq=seq + 1, prev=head, ts=now, cv=cv, ops=[op])
             )
             self.sent_bad += 1
-        return out, more
+        return entries, more
 
 
 class PolicyViolator(_Misbehaving):
     """Signs entries of its own that the charter's data policy forbids."""
 
     role = "policy_violator"
+    variant = 0  # which rule the next bad op breaks
 
-    def __init__(self, *args: Any, frame_tokens: Sequence[tuple[str, bytes]], **kw: Any):
-        super().__init__(*args, **kw)
-        self.frame_tokens = frame_tokens
-        self._variant = 0
-
-    def _bad_op(self) -> AddOp:
-        kind, tok = self.attack_rng.choice(self.frame_tokens)
-        v = self._variant % 4
-        self._variant += 1
+    def _bad_op(self, now: int) -> AddOp:
+        kind, tok = self.plan.rng.choice(self.plan.frame_tokens)
+        v = self.variant % 4
+        self.variant += 1
         if v == 0:  # a category the taxonomy does not know
-            return AddOp(tok, kind, 1, "crypto_scam", 3, self.now + DAY_MS)
+            return AddOp(tok, kind, 1, "crypto_scam", 3, now + DAY_MS)
         if v == 1:  # over the category's maximum TTL (promotion_abuse: 180 days)
-            return AddOp(tok, kind, 1, "promotion_abuse", 3, self.now + 400 * DAY_MS)
+            return AddOp(tok, kind, 1, "promotion_abuse", 3, now + 400 * DAY_MS)
         if v == 2:  # severity out of 1..5
-            return AddOp(tok, kind, 1, "money_mule", 9, self.now + DAY_MS)
-        return AddOp(tok, "passport", 1, "money_mule", 3, self.now + DAY_MS)  # unknown kind
+            return AddOp(tok, kind, 1, "money_mule", 9, now + DAY_MS)
+        return AddOp(tok, "passport", 1, "money_mule", 3, now + DAY_MS)  # unknown kind
 
-    def _entries_for(self, p: Any, budget: int) -> tuple[list[bytes], bool]:
-        out, more = super()._entries_for(p, budget)
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
         head = self.store.head(self.me)
-        for _ in range(self.per_message):
+        for _ in range(self.plan.per_message):
             e = build_entry(
                 self.key,
                 seq=1 if head is None else head.seq + 1,
                 prev=None if head is None else head.hash,
-                ts=self.now if head is None else max(self.now, head.ts),
+                ts=now if head is None else max(now, head.ts),
                 cv=self.chain.current.version,
-                ops=[self._bad_op()],
+                ops=[self._bad_op(now)],
             )
-            out.append(e.raw)
+            entries.append(e.raw)
             self.sent_bad += 1
-        return out, more
+        return entries, more
 
 
 class Replayer(_Misbehaving):
@@ -211,30 +236,28 @@ class Replayer(_Misbehaving):
 
     role = "replayer"
 
-    def __init__(self, *args: Any, retracted_adds: list[tuple[MemberId, int]], **kw: Any):
-        super().__init__(*args, **kw)
-        self.retracted_adds = retracted_adds
-
-    def _entries_for(self, p: Any, budget: int) -> tuple[list[bytes], bool]:
-        out, more = super()._entries_for(p, budget)
-        known = self._known(p)
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        plan = self.plan
+        known = self.known_heads(peer)
         if not known:
-            return out, more
+            return entries, more
         held = [
-            (log, seq) for log, seq in self.retracted_adds if known.get(log, (0, b""))[0] >= seq
+            (log, seq) for log, seq in plan.retracted_adds if known.get(log, (0, b""))[0] >= seq
         ]
         logs = sorted(known)
-        for i in range(self.per_message):
+        for i in range(plan.per_message):
             if held and i % 2 == 0:
-                log, seq = self.attack_rng.choice(held)
+                log, seq = plan.rng.choice(held)
             else:
-                log = self.attack_rng.choice(logs)
-                seq = self.attack_rng.randint(1, known[log][0])
+                log = plan.rng.choice(logs)
+                seq = plan.rng.randint(1, known[log][0])
             raw = self.store.entry(log, seq)
             if raw is not None:
-                out.append(raw)
+                entries.append(raw)
                 self.sent_bad += 1
-        return out, more
+        return entries, more
 
 
 class Withholder(_Misbehaving):
@@ -242,10 +265,11 @@ class Withholder(_Misbehaving):
 
     role = "withholder"
 
-    def _entries_for(self, p: Any, budget: int) -> tuple[list[bytes], bool]:
-        out, more = super()._entries_for(p, budget)
-        mine = [raw for raw in out if decode_entry(raw).log == self.me]
-        self.sent_bad += len(out) - len(mine)  # here: entries withheld
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        mine = [raw for raw in entries if decode_entry(raw).log == self.me]
+        self.sent_bad += len(entries) - len(mine)  # here: entries withheld
         return mine, more and bool(mine)
 
 
@@ -255,16 +279,22 @@ class Equivocator(_Misbehaving):
     role = "equivocator"
 
     def __init__(
-        self, *args: Any, every: int, twin_tokens: Callable[[int], list[AddOp]], **kw: Any
-    ):
-        super().__init__(*args, **kw)
-        self.every = every
-        self.twin_tokens = twin_tokens
+        self,
+        key: MemberKey,
+        feeds: Feeds,
+        *,
+        rng: random.Random,
+        now: int,
+        gossip: GossipSpec,
+        attack: Attack | None = None,
+    ) -> None:
+        super().__init__(key, feeds, rng=rng, now=now, gossip=gossip, attack=attack)
         self.twins: dict[bytes, bytes] = {}  # hash of the entry kept -> raw of its twin
 
     def make_twin(self, entry: Entry) -> Entry | None:
         """After publishing ``entry``: sign a different entry with the same seq and prev."""
-        if entry.seq % self.every:
+        plan = self.plan
+        if entry.seq % plan.every or plan.twin_ops is None:
             return None
         twin = build_entry(
             self.key,
@@ -272,29 +302,31 @@ class Equivocator(_Misbehaving):
             prev=entry.prev,
             ts=entry.ts,
             cv=entry.cv,
-            ops=self.twin_tokens(len(entry.ops)),
+            ops=plan.twin_ops(len(entry.ops)),
         )
         self.twins[entry.hash] = twin.raw
         return twin
 
-    def _other_half(self, peer: MemberId | None) -> bool:
-        return peer is not None and peer[-1] & 1 == 1
+    @staticmethod
+    def _other_half(peer: MemberId) -> bool:
+        return peer[-1] & 1 == 1
 
-    def _entries_for(self, p: Any, budget: int) -> tuple[list[bytes], bool]:
-        out, more = super()._entries_for(p, budget)
-        if self.twins and self._other_half(self.talking_to):
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        if self.twins and self._other_half(peer):
             swapped = []
-            for raw in out:
+            for raw in entries:
                 twin = self.twins.get(codec.obj_hash(raw))
                 if twin is not None:
                     self.sent_bad += 1
                 swapped.append(twin or raw)
-            out = swapped
-        return out, more
+            entries = swapped
+        return entries, more
 
 
-ENGINE_CLASSES: dict[str, type[ObservedEngine]] = {
-    "honest": ObservedEngine,
+ENGINE_CLASSES: dict[str, type[SimEngine]] = {
+    "honest": SimEngine,
     "forger": Forger,
     "equivocator": Equivocator,
     "policy_violator": PolicyViolator,

@@ -56,7 +56,7 @@ from protocol.grants import make_grant
 from protocol.keys import MemberId, MemberKey
 from protocol.store import MemoryStore
 from sim.consortium import T0, Consortium
-from sim.engines import ENGINE_CLASSES, Equivocator, ObservedEngine, ObservedFeeds
+from sim.engines import ENGINE_CLASSES, Attack, Equivocator, ObservedFeeds, SimEngine
 from sim.ledger import Ledger, Published, Verdict, verdict_of
 from sim.network import Network
 from sim.scenario import (
@@ -71,7 +71,7 @@ from sim.scenario import (
     count_nodes,
 )
 
-__all__ = ["QueryCheck", "SimNode", "Simulation", "bloom_expected_fpr"]
+__all__ = ["QueryCheck", "SimNode", "Simulation"]
 
 #: A duplicate entry counts as replayed if the receiver has held it for longer
 #: than this many HTTP timeouts: an honest relay sends only entries the
@@ -82,29 +82,6 @@ STALE_TIMEOUTS = 2
 #: make a peer a suspected withholder.
 STARVED_MIN = 3
 STARVED_SHARE = 0.5
-
-
-def bloom_expected_fpr(index: TokenIndex) -> float:
-    """The false-positive rate to expect of this index, from the bits it actually has set.
-
-    The textbook (1 - e^(-kn/m))^k assumes k independent positions. The index
-    takes them by double hashing, position_i = h1 + i*h2 (mod m), so with
-    probability 1/m the step h2 is 0 (mod m) and all k probes read one bit (a
-    false positive with probability ``fill``), and a stored token with the same
-    step whose start is j steps away shares k - |j| of the positions (n/m^2 per
-    j). With f the share of bits set::
-
-        fpr = f^k + (f - f^k)/m + n/m^2 * (1 + 2 f/(1 - f))
-
-    The extra terms matter only for small filters (a few 10^-5 at the minimum
-    capacity of 1 024 tokens), not at the sizes of DESIGN §13.
-    """
-    m = index.num_bits
-    k = index.num_probes
-    words = index.bloom.backend.array_
-    fill = int.from_bytes(bytes(words), "little").bit_count() / m
-    n = index.count
-    return fill**k + (fill - fill**k) / m + n / (m * m) * (1.0 + 2.0 * fill / max(1e-9, 1.0 - fill))
 
 
 @dataclass(slots=True, eq=False)
@@ -126,7 +103,7 @@ class SimNode:
     store: MemoryStore = field(default_factory=MemoryStore)
     chain: CharterChain | None = None
     feeds: ObservedFeeds | None = None
-    engine: ObservedEngine | None = None
+    engine: SimEngine | None = None
     holds: set[bytes] = field(default_factory=set)
     held_valid: int = 0
     held_since: dict[tuple[bytes, int], float] = field(default_factory=dict)
@@ -290,31 +267,27 @@ class Simulation:
                 if b.role == "equivocator":
                     self.ledger.excluded.add(node.idx)
 
-    def _engine(self, node: SimNode) -> ObservedEngine:
-        g = self.sc.gossip
+    def _engine(self, node: SimNode) -> SimEngine:
+        sc = self.sc
         cls = ENGINE_CLASSES[node.role]
-        kw: dict[str, Any] = {}
+        attack = None
         if node.spec is not None:
-            kw["attack_rng"] = random.Random(f"{self.sc.seed}:attack:{node.idx}")
-            kw["per_message"] = node.spec.per_message
-            if node.role in ("forger", "policy_violator"):
-                kw["frame_tokens"] = self.frame_tokens
-            elif node.role == "replayer":
-                kw["retracted_adds"] = self.retracted_adds
-            elif node.role == "equivocator":
-                kw["every"] = node.spec.every
-                kw["twin_tokens"] = self._twin_ops
+            attack = Attack(
+                rng=random.Random(f"{sc.seed}:attack:{node.idx}"),
+                per_message=node.spec.per_message,
+                every=node.spec.every,
+                frame_tokens=self.frame_tokens,
+                retracted_adds=self.retracted_adds,
+                twin_ops=self._twin_ops,
+            )
         assert node.feeds is not None
         return cls(
             node.key,
             node.feeds,
-            rng=random.Random(f"{self.sc.seed}:engine:{node.idx}:{node.incarnation}"),
+            rng=random.Random(f"{sc.seed}:engine:{node.idx}:{node.incarnation}"),
             now=self.now_ms,
-            interval_ms=g.interval_ms,
-            fanout=g.fanout,
-            frame_bytes=g.frame_bytes,
-            timeout_ms=g.timeout_ms,
-            **kw,
+            gossip=sc.gossip,
+            attack=attack,
         )
 
     def _start(self, node: SimNode, *, fresh: bool) -> None:
@@ -571,7 +544,8 @@ class Simulation:
         engine = node.engine
         assert engine is not None and node.chain is not None
         owed = False
-        known = None if engine.in_sync_with(ev.peer) else engine.peer_heads(ev.peer)
+        view = engine.peer_view(ev.peer)
+        known = None if view is None or view.in_sync else view.heads
         if known:
             store = node.store
             chain = node.chain
@@ -609,7 +583,7 @@ class Simulation:
             if rec.valid:
                 node.held_valid += 1
 
-    def _on_duplicate(self, node: SimNode, log: MemberId, seq: int, now: int) -> None:
+    def _on_duplicate(self, node: SimNode, log: MemberId, seq: int) -> None:
         sender = self._sender
         if sender < 0 or not node.honest:
             return
@@ -845,7 +819,7 @@ class Simulation:
             false_matches=false_matches,
             live_tokens=len(live),
             capacity=index.capacity,
-            expected_fpr=bloom_expected_fpr(index),
+            expected_fpr=index.measured_fpr(),
             textbook_fpr=index.expected_fpr(),
         )
         self.checks.append(check)

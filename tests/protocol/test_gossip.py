@@ -7,6 +7,7 @@ wire, what was refused and counted, who is backed off or quarantined.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from protocol.gossip import (
     EntriesAccepted,
     ExchangeCompleted,
     ForkDetected,
+    GossipEngine,
     GossipError,
     KeysGranted,
     PeerFailed,
@@ -920,3 +922,114 @@ def test_a_first_exchange_between_nodes_out_of_sync_asks_for_heads_and_converges
     assert pair.converged()
     for i in range(5):
         assert pair["M01"].store.head(w.keys[names[i]].id) is not None
+
+
+# -- 12. public hooks: what the engine knows of a peer, what it offers one ------------------------
+
+
+def test_peer_view_shows_the_peer_s_heads_digest_and_stats_read_only() -> None:
+    w = make_consortium("AB")
+    pair = EnginePair(w)
+    a, b = pair.engine("A"), pair.engine("B")
+    assert a.peer_view(pair.id("B")) is None  # never exchanged
+    publish_some(pair, "A", 3, 100)
+    publish_some(pair, "B", 2, 200)
+    pair.exchange("A")
+    view = a.peer_view(pair.id("B"))
+    assert view is not None
+    # B told its heads before A's push: its own feed only, and not yet in sync with A
+    assert view.heads is not None and dict(view.heads) == {pair.id("B"): b.heads()[pair.id("B")]}
+    assert not view.in_sync
+    assert view.charter_version == 1
+    assert view.stats.exchanges == 1 and view.stats.entries_received == 2
+    assert view.stats.entries_sent == 3
+
+    pair.exchange("B", step_ms=1_000)  # now each has told the other every head
+    view = a.peer_view(pair.id("B"))
+    assert view is not None and view.heads is not None
+    assert dict(view.heads) == b.heads() == a.heads()
+    assert view.in_sync and view.digest == b.digest() == a.digest()
+    # read-only: the heads cannot be changed through the view, the stats are a copy
+    with pytest.raises(TypeError):
+        view.heads[pair.id("A")] = (99, b"x" * 32)  # type: ignore[index]
+    view.stats.exchanges = 1_000
+    view.stats.invalid_reasons["x"] = 1
+    st = a.peer_stats()[pair.id("B")]
+    assert st.exchanges == 2 and st.invalid_reasons == {}
+
+
+class _Offers(GossipEngine):
+    """Records every call of the hook; drops the entries of one feed, adds some raw bytes."""
+
+    def __init__(
+        self, *args: Any, drop: bytes | None = None, extra: bytes | None = None, **kw: Any
+    ):
+        super().__init__(*args, **kw)
+        self.drop = drop
+        self.extra = extra
+        self.calls: list[tuple[bytes, int, int, bool]] = []
+
+    def outgoing_entries(
+        self, peer: Any, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        self.calls.append((peer, now, len(entries), more))
+        out = [raw for raw in entries if decode_entry(raw).log != self.drop]
+        if self.extra is not None:
+            out.append(self.extra)
+        return out, more
+
+
+def _with_engine(pair: EnginePair, name: str, **kw: Any) -> _Offers:
+    node = pair[name]
+    node.feeds.listeners.clear()
+    node.feeds.fork_listeners.clear()
+    engine = _Offers(
+        pair.world.keys[name], node.feeds, rng=random.Random(5), now=pair.now, fanout=1, **kw
+    )
+    node.engine = engine
+    return engine
+
+
+def test_the_outgoing_entries_hook_decides_what_a_peer_is_offered() -> None:
+    w = make_consortium("ABC")
+    pair = EnginePair(w, "A", "B")
+    c = w.keys["C"]
+    # A holds entries of its own feed and of C's; its hook holds back C's
+    publish_some(pair, "A", 2, 100)
+    c_entry = w.entry("C", 1, None, [w.add(phone(300))], ts=pair.now)
+    assert pair["A"].feeds.offer(c_entry.raw, pair.now).status == "accepted"
+    a = _with_engine(pair, "A", drop=c.id)
+    for i in range(4):  # never converges: A's heads keep showing C's feed
+        pair.exchange("AB"[i % 2], step_ms=1_000)
+    assert not pair.converged()
+    b_store = pair["B"].store
+    assert b_store.head(pair.id("A")) is not None and b_store.head(pair.id("A")).seq == 2
+    assert b_store.head(c.id) is None  # withheld
+    assert a.calls and all(peer == pair.id("B") for peer, _, _, _ in a.calls)
+    assert all(T0 <= now <= pair.now for _, now, _, _ in a.calls)
+    assert any(n == 3 for _, _, n, _ in a.calls)  # offered all three; sent two
+
+
+def test_what_the_hook_adds_is_checked_by_the_receiver_like_any_entry() -> None:
+    w = make_consortium("ABC")
+    pair = EnginePair(w, "A", "B")
+    # an entry of C's feed with a signature that does not verify: what a forger slips in
+    forged = bytearray(w.entry("C", 1, None, [w.add(phone(300))], ts=pair.now).raw)
+    forged[-1] ^= 0x01  # the last byte of the Ed25519 signature
+    _with_engine(pair, "A", extra=bytes(forged))
+    pair.exchange("B")
+    assert pair["B"].store.head(w.keys["C"].id) is None
+    [refused] = pair["B"].of(Refused)
+    assert (refused.peer, refused.reason) == (pair.id("A"), "bad_signature")
+    assert pair.engine("B").peer_stats()[pair.id("A")].invalid == 1
+
+
+def test_the_default_hook_offers_the_entries_unchanged() -> None:
+    w = make_consortium("AB")
+    pair = EnginePair(w)
+    entries = publish_some(pair, "A", 2, 100)
+    a = pair.engine("A")
+    assert a.outgoing_entries(pair.id("B"), [e.raw for e in entries], True, T0) == (
+        [e.raw for e in entries],
+        True,
+    )

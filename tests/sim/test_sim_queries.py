@@ -9,7 +9,6 @@ from simkit import simulate, small
 
 from node.index import TokenIndex
 from sim.figures import fp_tolerance
-from sim.runner import bloom_expected_fpr
 
 
 def test_measured_false_positive_rate_is_within_tolerance_of_the_configured_one() -> None:
@@ -48,13 +47,13 @@ def test_with_the_node_s_headroom_the_rate_stays_below_the_configured_one() -> N
 
 def test_the_expected_rate_accounts_for_double_hashing() -> None:
     """The textbook formula misses the step-0 probes of double hashing, which dominate in
-    small filters; bloom_expected_fpr includes them and matches a measurement."""
+    small filters; TokenIndex.measured_fpr includes them and matches a measurement."""
     rng = random.Random(5)
     toks = [rng.randbytes(16) for _ in range(573)]
     index = TokenIndex.build(toks, len(toks), error_rate=0.001, headroom=2.0)
     probes = [rng.randbytes(16) for _ in range(1_000_000)]
     measured = sum(index.contains_many(probes)) / len(probes)
-    expected = bloom_expected_fpr(index)
+    expected = index.measured_fpr()
     assert abs(measured - expected) <= fp_tolerance(expected, len(probes))
     assert measured > 3 * index.expected_fpr()  # the textbook value is far off here
 

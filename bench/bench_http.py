@@ -253,8 +253,15 @@ async def drive(
     seconds: float,
     batch_seconds: float,
 ) -> tuple[float, float, list[LoadResult]]:
+    """Start ``server``, measure it, stop it (the servers run one at a time)."""
     import aiohttp
     from yarl import URL
+
+    try:
+        server.start(READY_S)
+    except NetError as e:
+        server.stop()
+        raise SystemExit(str(e)) from None
 
     headers = {"Authorization": f"Bearer {server.token}"} if server.token else {}
     # keep-alive connections, as a platform's client would hold them
@@ -263,31 +270,16 @@ async def drive(
     urls = [
         URL(f"{server.base}/v1/query/phone/{v.replace('+', '%2B')}", encoded=True) for v in values
     ]
-    async with aiohttp.ClientSession(
-        headers=headers, connector=connector, timeout=timeout
-    ) as session:
-        items_s, batch_cpu = await batch_rate(session, server, body, BATCH, batch_seconds)
-        await load(session, server, urls, min(rates), min(2.0, seconds))  # warm up
-        results = [await load(session, server, urls, r, seconds) for r in rates]
-    return items_s, batch_cpu, results
-
-
-def measure(
-    server: Served,
-    values: list[str],
-    body: bytes,
-    rates: list[float],
-    seconds: float,
-    batch_seconds: float,
-) -> tuple[float, float, list[LoadResult]]:
-    """Start ``server``, drive it, stop it (the servers run one at a time)."""
     try:
-        server.start(READY_S)
-        return asyncio.run(drive(server, values, body, rates, seconds, batch_seconds))
-    except NetError as e:
-        raise SystemExit(str(e)) from None
+        async with aiohttp.ClientSession(
+            headers=headers, connector=connector, timeout=timeout
+        ) as session:
+            items_s, batch_cpu = await batch_rate(session, server, body, BATCH, batch_seconds)
+            await load(session, server, urls, min(rates), min(2.0, seconds))  # warm up
+            results = [await load(session, server, urls, r, seconds) for r in rates]
     finally:
         server.stop()
+    return items_s, batch_cpu, results
 
 
 def report(name: str, items_s: float, batch_cpu: float, results: list[LoadResult]) -> None:
@@ -361,7 +353,7 @@ def main() -> None:
         node = LocalNode(
             "riskmesh serve", home, api_port, peer_port, log_path=Path(tmp) / "node.log"
         )
-        node_out = measure(node, values, body, rates, args.seconds, args.batch_seconds)
+        node_out = asyncio.run(drive(node, values, body, rates, args.seconds, args.batch_seconds))
         base_port = free_port()
         base = Served(
             "bare aiohttp + set",
@@ -369,7 +361,7 @@ def main() -> None:
             base_port,
             log_path=Path(tmp) / "baseline.log",
         )
-        base_out = measure(base, values, body, rates, args.seconds, args.batch_seconds)
+        base_out = asyncio.run(drive(base, values, body, rates, args.seconds, args.batch_seconds))
 
     print(
         f"# bench_http on {platform.machine()} {platform.python_implementation()} "

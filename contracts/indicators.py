@@ -36,10 +36,11 @@ phone      ASCII digits and ``+``, with spaces, ``- . ( ) /`` and their
            separators; parsed by ``phonenumbers`` (default region from the
            ``region`` argument), must be a valid number without extension;
            a number written ``00`` + country code is also read as
-           international where the region's own prefix is another
-           (``001 650 253 0000`` with region ``US``); canonical form is
-           E.164 (``+8613800138000``). Letters (vanity numbers, ``ext.``)
-           and non-ASCII digits are refused rather than converted.
+           international where no international prefix of the region
+           starts with ``00`` (``001 650 253 0000`` with region ``US``);
+           canonical form is E.164 (``+8613800138000``). Letters (vanity
+           numbers, ``ext.``) and non-ASCII digits are refused rather than
+           converted.
 email      exactly one ``@``, no whitespace; lower-cased; a dot-atom local
            part of at most 64 characters (any script); the domain is split
            on ASCII dots and each label IDNA-encoded (``encodings.idna``,
@@ -101,8 +102,10 @@ from __future__ import annotations
 import datetime
 import encodings.idna
 import enum
+import functools
 import ipaddress
 import re
+import string
 import unicodedata
 
 import phonenumbers
@@ -319,6 +322,17 @@ def _phone_e164(kind: Kind, text: str, region: str) -> str:
     return e164
 
 
+@functools.cache
+def _foreign_00(region: str) -> bool:
+    """Whether no international prefix of ``region`` starts with ``00``."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or not metadata.international_prefix:
+        return False
+    pattern = re.compile(metadata.international_prefix)
+    tails = ["", *string.digits, *(a + b for a in string.digits for b in string.digits)]
+    return not any(pattern.fullmatch("00" + tail) for tail in tails)
+
+
 def canonical_phone(value: str, region: str = "CN") -> str:
     """E.164 form of a valid phone number; ``region`` is the default region."""
     kind = Kind.PHONE
@@ -338,8 +352,9 @@ def canonical_phone(value: str, region: str = "CN") -> str:
     except InvalidValue as first:
         # "00" + country code is the international prefix of most of the world
         # and a common way to write any number; where the region's own prefix
-        # is another (US 011, JP 010, ...), read it as "+" before refusing.
-        if not text.startswith("00"):
+        # never starts with 00 (US 011, JP 010, ...), read it as "+" before
+        # refusing. Where it does (TW 002, 005, ...), phonenumbers already knows.
+        if not (text.startswith("00") and _foreign_00(region.upper())):
             raise
         try:
             e164 = _phone_e164(kind, "+" + text[2:], region.upper())

@@ -12,13 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from contracts.errors import DecodeError, PolicyViolation
 from contracts.indicators import KINDS
-from contracts.taxonomy import CATEGORIES, check_category, check_reason, check_severity
+from contracts.taxonomy import (
+    APPEAL_DECISIONS,
+    CATEGORIES,
+    DISPUTE_REASONS,
+    check_category,
+    check_reason,
+    check_severity,
+)
+from contracts.warninglists import DEFAULT_LIST, WarningList, check_additions
 
-__all__ = ["DAY_MS", "DEFAULT_MAX_TTL_DAYS", "DataPolicy", "GossipSettings"]
+__all__ = [
+    "DAY_MS",
+    "DEFAULT_DECAY_DAYS",
+    "DEFAULT_MAX_TTL_DAYS",
+    "DataPolicy",
+    "GossipSettings",
+]
 
 DAY_MS = 86_400_000
 
@@ -31,6 +46,29 @@ DEFAULT_MAX_TTL_DAYS: dict[str, int] = {
     "multi_lending": 2 * 365,
     "other": 365,
 }
+
+#: Default confidence half-life per category, in days (contracts.confidence):
+#: how long a verdict nobody reports or sees again keeps half its confidence.
+DEFAULT_DECAY_DAYS: dict[str, int] = {
+    **{c: 365 for c in CATEGORIES},
+    "promotion_abuse": 60,
+    "device_risk": 90,
+    "multi_lending": 180,
+    "other": 180,
+}
+
+#: Policy fields added after the first charters; an older charter without them
+#: decodes with these defaults (so its encoding, and hash, never change).
+_AFTER_MATCH_FIELDS = frozenset(
+    {
+        "appeal_days",
+        "suspend_overdue",
+        "decay_days",
+        "warning_list",
+        "max_disputes_per_day",
+        "max_appeals_per_day",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +107,17 @@ class DataPolicy:
     clock_skew_ms: int = 300_000
     keep_reports_of_removed: bool = True
     gossip: GossipSettings = field(default_factory=GossipSettings)
+    #: days a reporter has to answer a data subject's appeal (CIFAS: 8 weeks)
+    appeal_days: int = 56
+    #: whether a report with an overdue appeal stops counting in verdicts
+    suspend_overdue: bool = False
+    #: confidence half-life per category, in days
+    decay_days: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_DECAY_DAYS))
+    #: warning-list entries added to the shipped list: {kind: (entry, ...)}
+    warning_list: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: quotas bounding abuse: dispute and appeal ops per member in any 24 hours
+    max_disputes_per_day: int = 1000
+    max_appeals_per_day: int = 100
 
     def __post_init__(self) -> None:
         unknown_kinds = self.kinds - KINDS
@@ -84,6 +133,15 @@ class DataPolicy:
                 raise PolicyViolation("bad_policy", f"policy has no positive max TTL for {c!r}")
         if self.max_ops < 1 or self.max_entry_bytes < 1024 or self.clock_skew_ms < 0:
             raise PolicyViolation("bad_policy", "policy limits out of range")
+        for c in self.categories:
+            half = self.decay_days.get(c)
+            if not isinstance(half, int) or isinstance(half, bool) or half <= 0:
+                raise PolicyViolation("bad_policy", f"policy has no positive decay_days for {c!r}")
+        for name in ("appeal_days", "max_disputes_per_day", "max_appeals_per_day"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise PolicyViolation("bad_policy", f"policy {name} must be a positive integer")
+        object.__setattr__(self, "warning_list", check_additions(self.warning_list))
 
     # -- decisions ---------------------------------------------------------
 
@@ -124,6 +182,35 @@ class DataPolicy:
         self.check_kind(kind)
         check_reason(reason)
 
+    def max_signal_ms(self) -> int:
+        """The longest a sighting or dispute may live: the longest category TTL."""
+        return max(self.max_ttl_days[c] for c in self.categories) * DAY_MS
+
+    def check_signal(self, *, kind: object, exp: object, ts: int, why: object = None) -> None:
+        """Decide a ``seen`` op (``why`` None) or a ``dispute`` op published at ``ts``."""
+        self.check_kind(kind)
+        if why is not None and why not in DISPUTE_REASONS:
+            raise PolicyViolation(
+                "unknown_reason",
+                f"unknown dispute reason {why!r}; expected one of {', '.join(DISPUTE_REASONS)}",
+            )
+        if not isinstance(exp, int) or isinstance(exp, bool) or exp <= ts:
+            raise PolicyViolation("bad_expiry", "expiry must be an integer time after the entry's")
+        if exp - ts > self.max_signal_ms():
+            raise PolicyViolation(
+                "ttl_too_long", "a sighting or dispute may not outlive the longest report TTL"
+            )
+
+    def check_decision(self, decision: object) -> None:
+        if decision not in APPEAL_DECISIONS:
+            raise PolicyViolation(
+                "unknown_decision", f"an appeal decision is one of {', '.join(APPEAL_DECISIONS)}"
+            )
+
+    def warnings(self) -> WarningList:
+        """The shipped warning list with this policy's additions."""
+        return _warnings(tuple(sorted(self.warning_list.items())))
+
     def check_op_count(self, n: int) -> None:
         if n < 1:
             raise PolicyViolation("no_ops", "an entry carries at least one op")
@@ -145,6 +232,12 @@ class DataPolicy:
             "clock_skew_ms": self.clock_skew_ms,
             "keep_reports_of_removed": self.keep_reports_of_removed,
             "gossip": self.gossip.to_map(),
+            "appeal_days": self.appeal_days,
+            "suspend_overdue": self.suspend_overdue,
+            "decay_days": {c: self.decay_days[c] for c in sorted(self.categories)},
+            "warning_list": {k: list(v) for k, v in sorted(self.warning_list.items())},
+            "max_disputes_per_day": self.max_disputes_per_day,
+            "max_appeals_per_day": self.max_appeals_per_day,
         }
 
     @classmethod
@@ -160,7 +253,7 @@ class DataPolicy:
             "keep_reports_of_removed",
             "gossip",
         }
-        d = _expect_map(m, "policy", keys)
+        d = _expect_map(m, "policy", keys, optional=_AFTER_MATCH_FIELDS)
         kinds = _str_list(d, "kinds")
         cats = _str_list(d, "categories")
         ttl = d["max_ttl_days"]
@@ -172,6 +265,7 @@ class DataPolicy:
         for flag in ("disclose_reporters", "keep_reports_of_removed"):
             if not isinstance(d[flag], bool):
                 raise DecodeError(f"policy.{flag} must be a boolean")
+        after = _after_match_fields(d)
         try:
             return cls(
                 kinds=frozenset(kinds),
@@ -183,18 +277,56 @@ class DataPolicy:
                 clock_skew_ms=_nonneg_int(d, "clock_skew_ms", "policy"),
                 keep_reports_of_removed=d["keep_reports_of_removed"],
                 gossip=GossipSettings.from_map(d["gossip"]),
+                **after,
             )
         except PolicyViolation as e:
             raise DecodeError(f"invalid policy: {e.message}") from None
 
 
-def _expect_map(m: object, where: str, keys: set[str]) -> dict[str, Any]:
+@lru_cache(maxsize=64)
+def _warnings(additions: tuple[tuple[str, tuple[str, ...]], ...]) -> WarningList:
+    if not additions:
+        return DEFAULT_LIST
+    return DEFAULT_LIST.merged(WarningList.from_entries(dict(additions), "charter"))
+
+
+def _after_match_fields(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The optional policy fields of DESIGN §15 present in ``d``, checked for type."""
+    out: dict[str, Any] = {}
+    for k in ("appeal_days", "max_disputes_per_day", "max_appeals_per_day"):
+        if k in d:
+            out[k] = _pos_int(d, k, "policy")
+    if "suspend_overdue" in d:
+        if not isinstance(d["suspend_overdue"], bool):
+            raise DecodeError("policy.suspend_overdue must be a boolean")
+        out["suspend_overdue"] = d["suspend_overdue"]
+    if "decay_days" in d:
+        dd = d["decay_days"]
+        if not isinstance(dd, dict) or not all(
+            isinstance(k, str) and type(v) is int for k, v in dd.items()
+        ):
+            raise DecodeError("policy.decay_days must map category names to integer days")
+        out["decay_days"] = dict(dd)
+    if "warning_list" in d:
+        wl = d["warning_list"]
+        if not isinstance(wl, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in wl.items()
+        ):
+            raise DecodeError("policy.warning_list must map kinds to lists of text entries")
+        out["warning_list"] = {k: tuple(v) for k, v in wl.items()}
+    return out
+
+
+def _expect_map(
+    m: object, where: str, keys: set[str], *, optional: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(m, dict):
         raise DecodeError(f"{where} must be a map")
     missing = keys - m.keys()
     if missing:
         raise DecodeError(f"{where} is missing {', '.join(sorted(missing))}")
-    extra = set(m.keys()) - keys
+    extra = set(m.keys()) - keys - optional
     if extra:
         raise DecodeError(f"{where} has unknown fields {sorted(map(str, extra))}")
     return m

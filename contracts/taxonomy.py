@@ -7,7 +7,9 @@ part of the consortium contract; a new category is a new taxonomy version.
 from __future__ import annotations
 
 __all__ = [
+    "APPEAL_DECISIONS",
     "CATEGORIES",
+    "DISPUTE_REASONS",
     "RETRACT_REASONS",
     "SEVERITY_MAX",
     "SEVERITY_MIN",
@@ -50,6 +52,17 @@ RETRACT_REASONS: tuple[str, ...] = (
     "duplicate",
     "other",
 )
+
+#: Why a member disputes another member's report (DESIGN §15).
+DISPUTE_REASONS: tuple[str, ...] = (
+    "false_positive",
+    "legitimate_customer",
+    "wrong_category",
+    "other",
+)
+
+#: What a reporter decides on a data subject's appeal.
+APPEAL_DECISIONS: tuple[str, ...] = ("upheld", "rejected")
 
 _CATEGORY_SET = frozenset(CATEGORIES)
 _REASON_SET = frozenset(RETRACT_REASONS)

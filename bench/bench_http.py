@@ -153,9 +153,13 @@ async def batch_rate(
     return done * n_items / wall, (cpu_seconds(server) - cpu0) / wall
 
 
+HISTOGRAM = "riskmesh_api_request_duration_seconds"
+
+
 async def handler_histogram(session: Any, server: Served) -> tuple[float, float, float] | None:
-    """(count, sum of seconds, count within 2 ms) of the node's riskmesh_api_seconds
-    histogram for GET /v1/query/{kind}/{value}; None for the baseline server."""
+    """(count, sum of seconds, count within 2 ms) of the node's
+    riskmesh_api_request_duration_seconds histogram for GET /v1/query/{kind}/{value};
+    None for the baseline server."""
     if server.token is None:
         return None
     async with session.get(server.base + "/metrics") as r:
@@ -165,11 +169,11 @@ async def handler_histogram(session: Any, server: Served) -> tuple[float, float,
         if 'route="query_one"' not in line or line.startswith("#"):
             continue
         name, _, value = line.rpartition(" ")
-        if name.startswith("riskmesh_api_seconds_count"):
+        if name.startswith(HISTOGRAM + "_count"):
             count = float(value)
-        elif name.startswith("riskmesh_api_seconds_sum"):
+        elif name.startswith(HISTOGRAM + "_sum"):
             total = float(value)
-        elif name.startswith("riskmesh_api_seconds_bucket") and 'le="0.002"' in name:
+        elif name.startswith(HISTOGRAM + "_bucket") and 'le="0.002"' in name:
             within = float(value)
     return count, total, within
 

@@ -531,10 +531,20 @@ def _cn_resident_id(kind: Kind, compact: str, today: datetime.date) -> str:
             "length",
             "Chinese resident ID must have 18 characters (or 15 digits, first generation)",
         )
-    # Foreigner's permanent residence ID card, 2023 edition: "9", the province
-    # of issue, nationality, birth date, sequence, MOD 11-2 check character.
-    province = number[1:3] if len(compact) == 18 and number[0] == "9" else number[:2]
-    if province not in PROVINCE_CODES:
+    if len(compact) == 18 and number[0] == "9":
+        # Foreigner's permanent residence ID card, 2023 edition: "9", then 16
+        # digits modelled on the resident ID -- the province of issue first --
+        # and the same MOD 11-2 check character. Only the province is checked
+        # besides the check character: the position of the birth date is not
+        # in the published summary of the rules.
+        if number[1:3] not in PROVINCE_CODES:
+            raise _refuse(
+                kind,
+                "component",
+                "foreigner's permanent residence number's province code is not on the list",
+            )
+        return number
+    if number[:2] not in PROVINCE_CODES:
         raise _refuse(
             kind, "component", "Chinese resident ID's province code is not on the national list"
         )
@@ -572,8 +582,8 @@ def canonical_id_number(value: str, *, today: datetime.date | None = None) -> st
     before the two-digit birth year, and the check character appended.
 
     Also accepted, as issued by China in the same field: the foreigner's
-    permanent residence ID card, 2023 edition (18 digits, ``9`` then the
-    province code, same date and check character) and 2017 edition (three
+    permanent residence ID card, 2023 edition (18 digits: ``9``, the province
+    of issue, 14 digits, the same check character) and 2017 edition (three
     letters and twelve digits, kept as given).
     """
     kind = Kind.ID_NUMBER

@@ -29,10 +29,14 @@ from contracts.errors import (
     RequestRefused,
     RiskmeshError,
 )
+from node.audit import AuditRow, acting
 from node.config import Config
-from node.core import Node
+from node.console import add_console_routes
+from node.core import Node, rfc3339
+from node.health import not_ready_reasons
 from node.metrics import CONTENT_TYPE_LATEST, Metrics
 from node.openapi import openapi_document
+from node.version import VERSION
 
 __all__ = [
     "CONFIG",
@@ -63,6 +67,8 @@ STATUS: Mapping[str, int] = {
     "not_admin": 403,
     "not_found": 404,
     "unknown_proposal": 404,
+    "unknown_key": 404,
+    "default_key": 409,
     "not_member": 404,
     "method_not_allowed": 405,
     "not_ready": 409,
@@ -81,6 +87,8 @@ STATUS: Mapping[str, int] = {
     "bad_policy": 422,
     "bad_proposal": 422,
     "no_change": 422,
+    "bad_scope": 422,
+    "bad_name": 422,
 }
 
 _CLASS_STATUS: tuple[tuple[type[RiskmeshError], int], ...] = (
@@ -165,6 +173,12 @@ ROUTE_SCOPE: Mapping[str, str | None] = {
     "admin_proposals": "admin",
     "admin_propose": "admin",
     "admin_sign": "admin",
+    "own_reports": "report",
+    "admin_keys": "admin",
+    "admin_key_create": "admin",
+    "admin_key_revoke": "admin",
+    "admin_key_rotate": "admin",
+    "audit": "admin",
 }
 
 
@@ -177,9 +191,10 @@ async def api_middleware(
     t0 = time.perf_counter()
     status = 500
     try:
-        if route in ROUTE_SCOPE:
-            check_auth(request, ROUTE_SCOPE[route])
-        resp = await handler(request)
+        # who acts: the API key's name, for the audit trail (node/audit.py)
+        actor = check_auth(request, ROUTE_SCOPE[route]) if route in ROUTE_SCOPE else "anonymous"
+        with acting(actor):
+            resp = await handler(request)
         status = resp.status
         return resp
     except RiskmeshError as e:
@@ -201,15 +216,17 @@ async def api_middleware(
         metrics.latency.labels(route).observe(time.perf_counter() - t0)
 
 
-def check_auth(request: web.Request, scope: str | None) -> None:
+def check_auth(request: web.Request, scope: str | None) -> str:
+    """The name of the request's API key, which has ``scope``; else 401 or 403."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
         raise RequestRefused("unauthorized", "missing API key (Authorization: Bearer <key>)")
-    scopes = request.app[NODE].store.api_key_scopes(header[7:].strip())
-    if scopes is None:
+    key = request.app[NODE].keys.check(header[7:].strip(), request.app[NOW]())
+    if key is None:
         raise RequestRefused("unauthorized", "unknown API key")
-    if scope is not None and scope not in scopes:
+    if scope is not None and scope not in key.scopes:
         raise RequestRefused("forbidden", f"this API key lacks the {scope!r} scope")
+    return key.name
 
 
 # -- queries, reports, retractions, status ---------------------------------------------
@@ -337,6 +354,156 @@ async def handle_admin_sign(request: web.Request) -> web.Response:
     return respond(request, node.proposal_view(p))
 
 
+# -- own reports, API keys, audit (scopes report and admin) -----------------------------
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise RequestRefused("bad_request", f"{name} is an integer from {lo} to {hi}")
+    return int(text)
+
+
+async def handle_own_reports(request: web.Request) -> web.Response:
+    values = request.query.get("values", "false")
+    if values not in ("true", "false"):
+        raise RequestRefused("bad_request", "values is true or false")
+    view = request.app[NODE].own_reports(
+        request.app[NOW](),
+        after=request.query.get("after", ""),
+        limit=_int_param(request, "limit", 1000, 1, 10_000),
+        values=values == "true",
+    )
+    return respond(request, view)
+
+
+_KEY_FIELDS = frozenset({"name", "scopes"})
+
+
+async def handle_admin_keys(request: web.Request) -> web.Response:
+    revoked = request.query.get("revoked", "false") == "true"
+    keys = request.app[NODE].keys.list(revoked=revoked)
+    return respond(request, {"keys": [k.to_json(rfc3339) for k in keys]})
+
+
+async def handle_admin_key_create(request: web.Request) -> web.Response:
+    body = fields_of(await read_body(request), _KEY_FIELDS, "a new API key")
+    if "name" not in body or "scopes" not in body:
+        raise RequestRefused("missing_field", 'a new key needs "name" and "scopes"')
+    scopes = body["scopes"]
+    if not isinstance(scopes, list | str):
+        raise RequestRefused("bad_scope", "scopes is a list of query, report, watch, admin")
+    key, secret = request.app[NODE].keys.create(body["name"], scopes, request.app[NOW]())
+    return respond(request, {**key.to_json(rfc3339), "key": secret}, 201)
+
+
+async def handle_admin_key_revoke(request: web.Request) -> web.Response:
+    key = request.app[NODE].keys.revoke(request.match_info["name"], request.app[NOW]())
+    return respond(request, key.to_json(rfc3339))
+
+
+async def handle_admin_key_rotate(request: web.Request) -> web.Response:
+    key, secret = request.app[NODE].keys.rotate(request.match_info["name"], request.app[NOW]())
+    return respond(request, {**key.to_json(rfc3339), "key": secret})
+
+
+async def handle_audit(request: web.Request) -> web.Response:
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", 1000, 1, 10_000)
+    rows = request.app[NODE].store.audit_rows(after, limit)
+    out = [AuditRow(*r).to_json() for r in rows]
+    return respond(request, {"audit": out, "next": rows[-1][0] if len(rows) == limit else None})
+
+
+# -- watches and alerts (node/alerts.py, node/delivery.py) -------------------------------
+
+
+def _number(request: web.Request, name: str, default: float, hi: float) -> float:
+    """A query parameter that is a number from 0 to ``hi``; else 400 ``bad_<name>``."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    try:
+        v = float(text) if text.replace(".", "", 1).isdigit() else -1.0
+    except ValueError:
+        v = -1.0
+    if not 0 <= v <= hi:
+        raise RequestRefused(f"bad_{name}", f"{name} is a number from 0 to {hi:g}")
+    return v
+
+
+def _count(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A query parameter that is a whole number from ``lo`` to ``hi``; else 400."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not lo <= int(text) <= hi:
+        raise RequestRefused(f"bad_{name}", f"{name} is a whole number from {lo} to {hi}")
+    return int(text)
+
+
+async def handle_watches_add(request: web.Request) -> web.Response:
+    items = items_of(await read_body(request))
+    body = request.app[NODE].alerts.watch(
+        items, request.app[NOW](), max_batch=request.app[CONFIG]["api.max_batch"]
+    )
+    return respond(request, body, 201)
+
+
+async def handle_watches_remove(request: web.Request) -> web.Response:
+    items = items_of(await read_body(request))
+    body = request.app[NODE].alerts.unwatch(
+        items, request.app[NOW](), max_batch=request.app[CONFIG]["api.max_batch"]
+    )
+    return respond(request, body)
+
+
+async def handle_watches(request: web.Request) -> web.Response:
+    after = _count(request, "after", 0, 0, 2**62)
+    limit = _count(request, "limit", 1000, 1, 10_000)
+    view = request.app[NODE].alerts.watches(request.app[NOW](), after=after, limit=limit)
+    return respond(request, view)
+
+
+async def handle_alerts(request: web.Request) -> web.Response:
+    after = _count(request, "after", 0, 0, 2**62)
+    limit = _count(request, "limit", 100, 1, 1000)
+    wait = _number(request, "wait", 0.0, 60.0)
+    alerts = await request.app[ALERT_FEED].wait_after(after, limit, wait)
+    return respond(request, {"alerts": alerts, "next": alerts[-1]["id"] if alerts else after})
+
+
+async def handle_alerts_stream(request: web.Request) -> web.StreamResponse:
+    last = request.headers.get("Last-Event-ID")
+    if last is not None:
+        if not last.isascii() or not last.isdigit() or int(last) > 2**62:
+            raise RequestRefused("bad_last_event_id", "Last-Event-ID is an alert id")
+        after = int(last)
+    else:
+        after = _count(request, "after", 0, 0, 2**62)
+    return await stream_alerts(request, request.app[ALERT_FEED], after)
+
+
+async def _close_alert_feed(app: web.Application) -> None:
+    app[ALERT_FEED].close()  # long polls and streams end: the server is stopping
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return respond(request, {"status": "ok", "version": VERSION})
+
+
+async def handle_readyz(request: web.Request) -> web.Response:
+    reasons = not_ready_reasons(request.app[NODE])
+    if reasons:
+        return respond(request, error_body("not_ready", "; ".join(reasons), reasons=reasons), 503)
+    return respond(request, {"ready": True})
+
+
 # -- metrics and the document ------------------------------------------------------------
 
 
@@ -371,6 +538,19 @@ def create_api_app(
     app.router.add_get("/v1/admin/proposals", handle_admin_proposals, name="admin_proposals")
     app.router.add_post("/v1/admin/proposals", handle_admin_propose, name="admin_propose")
     app.router.add_post("/v1/admin/proposals/{id}/sign", handle_admin_sign, name="admin_sign")
+    app.router.add_get("/v1/reports", handle_own_reports, name="own_reports")
+    app.router.add_get("/v1/admin/keys", handle_admin_keys, name="admin_keys")
+    app.router.add_post("/v1/admin/keys", handle_admin_key_create, name="admin_key_create")
+    app.router.add_delete(
+        "/v1/admin/keys/{name}", handle_admin_key_revoke, name="admin_key_revoke"
+    )
+    app.router.add_post(
+        "/v1/admin/keys/{name}/rotate", handle_admin_key_rotate, name="admin_key_rotate"
+    )
+    app.router.add_get("/v1/audit", handle_audit, name="audit")
+    app.router.add_get("/healthz", handle_healthz, name="healthz")
+    app.router.add_get("/readyz", handle_readyz, name="readyz")
+    add_console_routes(app)
     app.router.add_get("/metrics", handle_metrics, name="metrics")
     app.router.add_get("/openapi.json", handle_openapi, name="openapi")
     return app

@@ -91,6 +91,39 @@ class LocalClient:
     def status(self) -> dict[str, Any]:
         return _obj(self._request("GET", "/v1/status"))
 
+    def own_reports(self, *, values: bool = False) -> list[dict[str, Any]]:
+        """This member's own live reports (every page), with raw values if asked."""
+        out: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            q = urllib.parse.urlencode(
+                {"after": after, "limit": 10_000, "values": "true" if values else "false"}
+            )
+            page = _obj(self._request("GET", f"/v1/reports?{q}"))
+            out += _objs(page["reports"])
+            if not page.get("next"):
+                return out
+            after = page["next"]
+
+    # -- API keys and the audit trail (scope admin) --------------------------------------
+
+    def keys_list(self, *, revoked: bool = False) -> list[dict[str, Any]]:
+        q = "?revoked=true" if revoked else ""
+        return _objs(self._request("GET", f"/v1/admin/keys{q}")["keys"])
+
+    def key_create(self, name: str, scopes: list[str]) -> dict[str, Any]:
+        return _obj(self._request("POST", "/v1/admin/keys", {"name": name, "scopes": scopes}))
+
+    def key_revoke(self, name: str) -> dict[str, Any]:
+        return _obj(self._request("DELETE", f"/v1/admin/keys/{urllib.parse.quote(name, safe='')}"))
+
+    def key_rotate(self, name: str) -> dict[str, Any]:
+        path = f"/v1/admin/keys/{urllib.parse.quote(name, safe='')}/rotate"
+        return _obj(self._request("POST", path))
+
+    def audit(self, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        return _obj(self._request("GET", f"/v1/audit?after={after}&limit={limit}"))
+
     # -- administration (scope admin) --------------------------------------------------
 
     def admin_charter(self) -> dict[str, Any]:

@@ -100,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("store", "path", str, "riskmesh.db", "SQLite database file, relative to HOME."),
     Setting("log", "level", str, "info", "Log level: debug, info, warning or error."),
+    Setting(
+        "log",
+        "format",
+        str,
+        "text",
+        "Log line format: text, or json (one object per line: ts, level, logger, msg).",
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -173,6 +180,8 @@ def _validate(values: dict[str, Any]) -> None:
         raise ConfigError("setting index.error_rate must be between 0 and 0.5")
     if values["log.level"] not in {"debug", "info", "warning", "error"}:
         raise ConfigError("setting log.level must be debug, info, warning or error")
+    if values["log.format"] not in {"text", "json"}:
+        raise ConfigError("setting log.format must be text or json")
     if len(values["node.region"]) != 2 or not values["node.region"].isalpha():
         raise ConfigError("setting node.region must be a two-letter region code")
 

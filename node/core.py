@@ -55,9 +55,12 @@ from contracts.errors import (
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS
 from contracts.taxonomy import RETRACT_REASONS
+from node.audit import current_actor, detail
 from node.index import TokenIndex
+from node.keys import KeyRing
 from node.metrics import Metrics
 from node.store import SqliteStore
+from node.version import version_info
 from protocol import codec, governance
 from protocol.charter_chain import CharterChain
 from protocol.cose import verify1
@@ -178,6 +181,7 @@ class Node:
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
         now: int = 0,
+        software: str | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -190,6 +194,10 @@ class Node:
         self.feeds: Feeds | None = None
         self.engine: GossipEngine | None = None
         self.epoch_keys = EpochKeys(store.epoch_keys())
+        #: the local API's keys, checked from memory (node/keys.py)
+        self.keys = KeyRing(store)
+        #: this build's version, told to peers in the gossip hello (None: not told)
+        self.software: str | None = software
         self.index = TokenIndex(1024, error_rate)
         #: members whose feed a fork proof froze: their reports drop out of verdicts
         self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
@@ -203,6 +211,7 @@ class Node:
         self.rebuild_index(now)
 
     def close(self) -> None:
+        self.keys.flush()
         self.store.close()
 
     def __repr__(self) -> str:
@@ -224,6 +233,7 @@ class Node:
             interval_ms=max(1, int(self.gossip.interval_s * 1000)),
             fanout=self.gossip.fanout,
             frame_bytes=min(self.gossip.frame_bytes, policy.gossip.frame_bytes),
+            software=self.software,
         )
 
     def _index_entry(self, entry: Entry) -> None:
@@ -366,6 +376,35 @@ class Node:
             self._wake()
         return len(ops)
 
+    def own_reports(
+        self, now: int, *, after: str = "", limit: int = 1000, values: bool = False
+    ) -> dict[str, Any]:
+        """This member's own live reports, by token (``riskmesh reports list|export``):
+        kind, category, severity, times, and with ``values`` the raw (canonical) value
+        from the sealed store. ``next`` is the token to pass as ``after`` for more."""
+        try:
+            start = bytes.fromhex(after)
+        except ValueError:
+            raise RequestRefused("bad_request", "after is a token in hex") from None
+        if not 1 <= limit <= 10_000:
+            raise RequestRefused("bad_request", "limit is 1 to 10000")
+        rows = self.store.own_live_reports(self.key.id, now, start, limit)
+        out = []
+        for tok, ep, kind, cat, sev, first_ts, exp, value in rows:
+            r: dict[str, Any] = {
+                "token": tok.hex(),
+                "epoch": ep,
+                "kind": kind,
+                "category": cat,
+                "severity": sev,
+                "first_reported": rfc3339(first_ts),
+                "expires": rfc3339(exp),
+            }
+            if values:
+                r["value"] = value
+            out.append(r)
+        return {"reports": out, "next": rows[-1][0].hex() if len(rows) == limit else None}
+
     # -- reports -----------------------------------------------------------------------
 
     def report(self, items: Sequence[Any], now: int) -> ReportResult:
@@ -412,6 +451,7 @@ class Node:
         with self.store.atomic(durable=True):
             entry = feeds.publish(self.key, ops, now)
             self.store.put_own_values(own)
+            self.store.audit(now, current_actor(), "report", _entry_detail(entry, ops))
         log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
         self._wake()
         return ReportResult(len(ops), entry)
@@ -449,6 +489,7 @@ class Node:
             raise _invalid_items(errors)
         with self.store.atomic(durable=True):
             entry = feeds.publish(self.key, ops, now)
+            self.store.audit(now, current_actor(), "retract", _entry_detail(entry, ops))
         log.info("published entry seq=%d with %d retractions", entry.seq, len(ops))
         self._wake()
         return ReportResult(len(ops), entry)
@@ -640,6 +681,8 @@ class Node:
                 ev.reason,
             )
         elif isinstance(ev, PeerFailed):
+            if m is not None:
+                m.gossip_failures.inc()
             gossip_log.info(
                 "peer %s unreachable (%d in a row); backing off until %s",
                 short_id(ev.peer),
@@ -725,7 +768,7 @@ class Node:
             )
         with self.store.atomic(durable=True):
             offer = _proposal_offer(lambda: engine.sign_proposal(pid, now))
-            self.store.audit(now, "admin", "sign", pid)
+            self.store.audit(now, current_actor(), "sign", detail(proposal=pid))
         assert offer.proposal is not None
         admin_log.info("signed proposal %s (%s)", pid, offer.status)
         self._handle_events(now)
@@ -738,7 +781,9 @@ class Node:
             assert offer.proposal is not None
             if draft.new_epoch is not None:
                 self.store.put_pending_key(offer.proposal.id, *draft.new_epoch)
-            self.store.audit(now, "admin", "propose", f"{action} {offer.proposal.id}")
+            self.store.audit(
+                now, current_actor(), "propose", detail(proposal=offer.proposal.id, change=action)
+            )
         admin_log.info("proposed %s as %s (%s)", action, offer.proposal.id, offer.status)
         self._handle_events(now)
         return offer.proposal
@@ -808,7 +853,9 @@ class Node:
             "id": p.id,
             "version": p.charter.version,
             "status": status,
-            "effective": rfc3339(p.charter.ts),
+            # the charter's ts: a quorum must sign by then, or the proposal expires
+            # and must be made again
+            "signing_deadline": rfc3339(p.charter.ts) if status == "pending" else None,
             "changes": governance.describe_changes(base, p.charter),
             "signers": sorted(names.get(s, short_id(s)) for s in p.signers),
             "needed": base.quorum_size(),
@@ -844,6 +891,7 @@ class Node:
         heads = self.store.heads()
         out: dict[str, Any] = {
             "member": {"id": member_id_text(self.key.id)},
+            "version": version_info(),
             "charter": None,
             "members": [],
             "epochs": self.live_epochs(now),
@@ -907,7 +955,11 @@ class Node:
                 "bytes_sent": 0,
                 "bytes_received": 0,
                 "lag": None if lag is None else {"we_lack": lag[0], "they_lack": lag[1]},
+                "version": None,
             }
+            view = engine.peer_view(pid)
+            if view is not None:
+                row["version"] = view.software
             if st is not None:
                 row.update(
                     last_success=None if st.last_success is None else rfc3339(st.last_success),
@@ -931,11 +983,14 @@ class Node:
         if m is None:
             return
         m.index_tokens.set(self.index.count)
+        # a removed member's series go: only current members' lag is shown
+        m.lag.clear()
         if self.engine is None:
             return
+        members = self.engine.chain.current
         for pid in self.engine.peer_stats():
             lag = self.engine.peer_lag(pid)
-            if lag is not None:
+            if lag is not None and members.is_active(pid):
                 m.lag.labels(short_id(pid)).set(lag[0])
 
 
@@ -955,6 +1010,18 @@ def _proposal_offer(fn: Callable[[], ProposalOffer]) -> ProposalOffer:
         return fn()
     except ProposalRejected as e:
         raise GovernanceError(e.reason, e.message) from None
+
+
+def _entry_detail(entry: Entry, ops: Sequence[Op]) -> str:
+    """An audit row's detail for a published entry: its seq and hash, the tokens
+    (with epoch) and refs of its ops; never a raw value."""
+    return detail(
+        seq=entry.seq,
+        hash=entry.hash,
+        tokens=[f"{op.tok.hex()}/{op.ep}" for op in ops],
+        refs=[op.ref for op in ops if isinstance(op, AddOp) and op.ref] or None,
+        reasons=sorted({op.why for op in ops if isinstance(op, RetractOp)}) or None,
+    )
 
 
 def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:

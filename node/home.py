@@ -10,6 +10,7 @@ from pathlib import Path
 from contracts.errors import CharterRejected, ConfigError, DecodeError, SignatureError
 from node.config import Config, load_config, render_config
 from node.core import JoinRequest, Node, read_join_request
+from node.keys import DEFAULT_KEY, SCOPES
 from node.store import SqliteStore
 from protocol import codec, governance
 from protocol.charter_chain import CharterChain, decode_charter, sign_charter
@@ -30,6 +31,11 @@ __all__ = [
 
 def new_api_token() -> str:
     return "rm_" + secrets.token_urlsafe(32)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file, mode 0600."""
+    _write_private(path, data)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -72,7 +78,7 @@ def init_home(
     _write_private(config.key_path, key.seed())
     store = SqliteStore(config.db_path, key)
     token = new_api_token()
-    store.add_api_key(token, "cli", ("query", "report", "admin"), int(time.time() * 1000))
+    store.add_api_key(token, DEFAULT_KEY, SCOPES, int(time.time() * 1000))
     store.close()
     _write_private(config.token_path, token.encode())
     join = codec.dumps(

@@ -228,8 +228,8 @@ class PeerTransport:
         self.bytes_received += received
         m = self.metrics
         if m is not None:
-            m.gossip_bytes.labels("sent").set(self.bytes_sent)
-            m.gossip_bytes.labels("received").set(self.bytes_received)
+            m.gossip_bytes.labels("sent").inc(sent)
+            m.gossip_bytes.labels("received").inc(received)
 
     # -- the peer API --------------------------------------------------------------------
 

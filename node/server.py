@@ -26,17 +26,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from node.api import CONFIG, METRICS, NODE, NOW, create_api_app, now_ms
 from node.config import Config, load_config, parse_listen
 from node.core import GossipSettings, Node
+from node.logs import setup_logging
 from node.metrics import Metrics
 from node.peer import PeerTransport, create_peer_app
 from node.store import SqliteStore
+from node.version import SOFTWARE, VERSION
 from protocol.keys import MemberKey
 
 __all__ = ["RedactingAccessLogger", "create_app", "load_member_key", "open_node", "run", "serve"]
 
 log = logging.getLogger("riskmesh")
 
-#: Libraries whose INFO lines are noise at the node's default level.
-QUIET_LOGGERS = ("apscheduler",)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -70,6 +70,7 @@ def open_node(
         ),
         metrics=metrics,
         now=clock(),
+        software=SOFTWARE,
     )
 
 
@@ -123,6 +124,11 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
         **every,
     )
     sched.add_job(rebuild_if_full, "interval", seconds=5, id="index_full", **every)
+
+    async def flush_key_use() -> None:
+        node.keys.flush()
+
+    sched.add_job(flush_key_use, "interval", seconds=60, id="key_use", **every)
     sched.start()
     try:
         yield
@@ -166,9 +172,6 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
 
 def run(home: Path) -> None:
     config = load_config(home)
-    logging.basicConfig(
-        level=config["log.level"].upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    setup_logging(config["log.level"], config["log.format"])
+    log.info("riskmesh %s starting (home %s)", VERSION, home)
     asyncio.run(serve(home))

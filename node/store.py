@@ -14,6 +14,7 @@ alone reveals neither.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from contracts.errors import StoreError
+from node.audit import GENESIS, row_hash
 from protocol.entries import AddOp, Entry, decode_entry
 from protocol.forks import ForkProof, decode_fork_proof
 from protocol.grants import Grant
@@ -33,6 +35,8 @@ from protocol.keys import MemberId, MemberKey
 from protocol.store import Head, IndicatorState
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
+
+log = logging.getLogger("riskmesh.store")
 
 MIGRATIONS = Migrations("riskmesh")
 
@@ -97,6 +101,26 @@ def m002_pending_keys(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m005_operators(db: sqlite_utils.Database) -> None:
+    # API keys: when last used, when revoked (a rotated key is revoked and re-made).
+    # Audit rows: hash-chained (prev, hash); ``actor`` is the acting API key's name.
+    db.executescript(
+        """
+        ALTER TABLE api_keys ADD COLUMN last_used INTEGER;
+        ALTER TABLE api_keys ADD COLUMN revoked INTEGER;
+        ALTER TABLE audit ADD COLUMN prev BLOB;
+        ALTER TABLE audit ADD COLUMN hash BLOB;
+        """
+    )
+    prev = GENESIS
+    rows = db.execute("SELECT id, ts, actor, action, detail FROM audit ORDER BY id").fetchall()
+    for rid, ts, actor, action, text in rows:
+        h = row_hash(prev, rid, ts, actor, action, text)
+        db.execute("UPDATE audit SET prev = ?, hash = ? WHERE id = ?", (prev, h, rid))
+        prev = h
+
+
 def _state(row: Sequence[Any]) -> IndicatorState:
     return IndicatorState(
         tok=row[0],
@@ -132,7 +156,12 @@ class SqliteStore:
         # indicator rows are keyed by random tokens: a large page cache keeps
         # replication's inserts from thrashing (64 MiB, in KiB as SQLite counts)
         conn.execute("PRAGMA cache_size=-65536")
+        for m in MIGRATIONS.pending(self.db):
+            log.info("database %s: applying migration %s", path or ":memory:", m.name)
         MIGRATIONS.apply(self.db)
+        #: bumped by every API-key change made through this store: the key cache
+        #: (node/keys.py) reloads when it moves
+        self.api_keys_changed = 0
         self._box: nacl.secret.SecretBox | None = None
         if member_key is not None:
             self._box = nacl.secret.SecretBox(_at_rest_key(member_key))
@@ -396,6 +425,7 @@ class SqliteStore:
     # -- API keys and audit ----------------------------------------------------
 
     def add_api_key(self, secret: str, name: str, scopes: Iterable[str], now: int) -> None:
+        self.api_keys_changed += 1
         self.conn.execute(
             "INSERT OR REPLACE INTO api_keys (hash, name, scopes, created) VALUES (?, ?, ?, ?)",
             (_api_key_hash(secret), name, ",".join(sorted(scopes)), now),
@@ -403,15 +433,96 @@ class SqliteStore:
 
     def api_key_scopes(self, secret: str) -> frozenset[str] | None:
         row = self.conn.execute(
-            "SELECT scopes FROM api_keys WHERE hash = ?", (_api_key_hash(secret),)
+            "SELECT scopes FROM api_keys WHERE hash = ? AND revoked IS NULL",
+            (_api_key_hash(secret),),
         ).fetchone()
         return None if row is None else frozenset(row[0].split(","))
 
-    def audit(self, ts: int, actor: str, action: str, detail: str) -> None:
+    def api_key_rows(self) -> list[tuple[bytes, str, str, int, int | None, int | None]]:
+        """Every API key: (hash, name, scopes, created, last_used, revoked)."""
+        return [
+            (bytes(r[0]), r[1], r[2], r[3], r[4], r[5])
+            for r in self.conn.execute(
+                "SELECT hash, name, scopes, created, last_used, revoked FROM api_keys"
+                " ORDER BY created"
+            )
+        ]
+
+    def insert_api_key(self, h: bytes, name: str, scopes: str, now: int) -> None:
+        self.api_keys_changed += 1
         self.conn.execute(
-            "INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
-            (ts, actor, action, detail),
+            "INSERT INTO api_keys (hash, name, scopes, created) VALUES (?, ?, ?, ?)",
+            (h, name, scopes, now),
         )
+
+    def revoke_api_key(self, name: str, now: int) -> int:
+        self.api_keys_changed += 1
+        cur = self.conn.execute(
+            "UPDATE api_keys SET revoked = ? WHERE name = ? AND revoked IS NULL", (now, name)
+        )
+        return cur.rowcount
+
+    def touch_api_keys(self, used: dict[bytes, int]) -> None:
+        self.conn.executemany(
+            "UPDATE api_keys SET last_used = MAX(COALESCE(last_used, 0), ?) WHERE hash = ?",
+            [(ts, h) for h, ts in used.items()],
+        )
+
+    def audit(self, ts: int, actor: str, action: str, detail: str) -> None:
+        """Append an audit row, chained to the one before (:mod:`node.audit`). ``actor``
+        is the acting API key's name (:func:`node.audit.current_actor`); ``detail``
+        holds tokens and refs only (:func:`node.audit.detail`)."""
+        with self.db.atomic():
+            last = self.conn.execute(
+                "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            rid = 1 if last is None else int(last[0]) + 1
+            prev = GENESIS if last is None or last[1] is None else bytes(last[1])
+            h = row_hash(prev, rid, ts, actor, action, detail)
+            self.conn.execute(
+                "INSERT INTO audit (id, ts, actor, action, detail, prev, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rid, ts, actor, action, detail, prev, h),
+            )
+
+    def audit_rows(
+        self, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, int, str, str, str, bytes, bytes]]:
+        """Audit rows with id > ``after``, oldest first: (id, ts, actor, action, detail,
+        prev, hash)."""
+        return [
+            (r[0], r[1], r[2], r[3], r[4], bytes(r[5] or b""), bytes(r[6] or b""))
+            for r in self.conn.execute(
+                "SELECT id, ts, actor, action, detail, prev, hash FROM audit WHERE id > ?"
+                " ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    def audit_prev(self, rid: int) -> bytes | None:
+        """The stored hash of row ``rid`` (None: no such row)."""
+        row = self.conn.execute("SELECT hash FROM audit WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else bytes(row[0] or b"")
+
+    def own_live_reports(
+        self, author: bytes, now: int, after: bytes = b"", limit: int = 1000
+    ) -> list[tuple[bytes, int, str, str, int, int, int, str | None]]:
+        """This member's live reports with their sealed raw value, by token:
+        (tok, ep, kind, category, severity, first_ts, exp, canonical value or None)."""
+        box = self._box
+        out = []
+        for tok, ep, kind, cat, sev, first_ts, exp, sealed in self.conn.execute(
+            "SELECT i.tok, i.ep, i.kind, i.cat, i.sev, i.first_ts, i.exp, o.sealed"
+            " FROM indicators i LEFT JOIN own_values o ON o.tok = i.tok AND o.ep = i.ep"
+            " WHERE i.author = ? AND i.retracted = 0 AND i.exp > ? AND i.tok > ?"
+            " ORDER BY i.tok, i.ep LIMIT ?",
+            (author, now, after, limit),
+        ):
+            value = None
+            if sealed is not None and box is not None:
+                value = box.decrypt(sealed).decode()
+            out.append((bytes(tok), ep, kind, cat, sev, first_ts, exp, value))
+        return out
 
 
 def _api_key_hash(secret: str) -> bytes:

@@ -35,9 +35,14 @@ While ``more`` is set the initiator starts the next exchange at once.
 Wire format: canonical CBOR maps with short text keys (DESIGN §5)::
 
     hello = {"t": "h", "x": id, "c": [cv, hash prefix], "dg": digest,
-             "hd"?: [[log, seq, hash], ...], "f"?: true, "it"?: [[kind, raw], ...], "rs"?: true}
+             "hd"?: [[log, seq, hash], ...], "f"?: true, "it"?: [[kind, raw], ...], "rs"?: true,
+             "sv"?: software version text}
     reply = {"t": "r", "x": id, "c": [cv, hash prefix], "dg": digest, "hd"?, "f"?, "it"?, "rs"?,
-             "ch"?: [charter raw, ...], "en"?: [entry raw, ...], "m"?: true}
+             "ch"?: [charter raw, ...], "en"?: [entry raw, ...], "m"?: true, "sv"?}
+
+``sv`` (optional, at most :data:`MAX_SOFTWARE_CHARS` characters) names the
+sender's software and version, e.g. ``riskmesh/0.2.0``, so operators see what
+their peers run; an engine made without ``software`` sends none.
     push  = {"t": "p", "x": id, "ch"?, "it"?, "en"?, "m"?}
     ack   = {"t": "a", "x": id}
 
@@ -141,11 +146,13 @@ SUSPICIOUS_REASONS = frozenset(
 _KINDS = {"h": "hello", "r": "reply", "p": "push", "a": "ack"}
 _ITEM_KINDS = ("g", "f", "p")
 _KEYS = {
-    "h": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs"}),
-    "r": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "ch", "en", "m"}),
+    "h": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "sv"}),
+    "r": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "ch", "en", "m", "sv"}),
     "p": frozenset({"t", "x", "ch", "it", "en", "m"}),
     "a": frozenset({"t", "x"}),
 }
+#: The longest software version text (``sv``) a hello or reply may carry.
+MAX_SOFTWARE_CHARS = 64
 _DIGEST_KEY = b"riskmesh-heads-digest-v1"
 #: The heads digest: it only tells a receiver whether its view of the sender is
 #: current (a sender can lie about its heads anyway), so 64 bits are plenty.
@@ -317,6 +324,7 @@ class _Peer:
     pending: dict[int, _Pending] = field(default_factory=dict)
     cursor: int = 0  # round-robin position over `behind`
     idle_follow_ups: int = 0
+    software: str | None = None  # the software version the peer named
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +339,8 @@ class PeerView:
     ``digest`` is the peer's heads digest as we hold it (None with ``heads``);
     ``in_sync`` is whether it equals ours, i.e. the peer holds exactly our
     heads. ``charter_version`` is the charter version the peer last named.
-    ``stats`` is a copy of the engine's statistics for the peer.
+    ``stats`` is a copy of the engine's statistics for the peer. ``software``
+    is the software version the peer last named in a hello or reply (None: not told).
     """
 
     heads: Mapping[MemberId, tuple[int, bytes]] | None
@@ -339,6 +348,7 @@ class PeerView:
     in_sync: bool
     charter_version: int
     stats: PeerStats
+    software: str | None = None
 
 
 def _head_hash(log: bytes, seq: int, h: bytes) -> int:
@@ -367,7 +377,11 @@ class GossipEngine:
         fanout: int | None = None,
         frame_bytes: int | None = None,
         timeout_ms: int = EXCHANGE_TIMEOUT_MS,
+        software: str | None = None,
     ) -> None:
+        if software is not None and not 0 < len(software) <= MAX_SOFTWARE_CHARS:
+            raise ValueError(f"software is 1 to {MAX_SOFTWARE_CHARS} characters")
+        self.software = software
         self.key = key
         self.me = key.id
         self.feeds = feeds
@@ -500,6 +514,7 @@ class GossipEngine:
             in_sync=known is not None and p.known_dig == self._dig,
             charter_version=p.known_cv,
             stats=replace(st, invalid_reasons=dict(st.invalid_reasons)),
+            software=p.software,
         )
 
     def peer_lag(self, peer: MemberId) -> tuple[int, int] | None:
@@ -925,6 +940,8 @@ class GossipEngine:
         p = self._peer(peer)
         x = self.rng.getrandbits(32)
         msg: dict[str, Any] = {"t": "h", "x": x, "c": self._charter_ref()}
+        if self.software is not None:
+            msg["sv"] = self.software
         fields, counter = self._heads_fields(p)
         msg.update(fields)
         items, upto, _ = self._items_for(p, self.frame_bytes)
@@ -938,12 +955,15 @@ class GossipEngine:
 
     def _on_hello(self, peer: MemberId, p: _Peer, msg: dict[str, Any], now: int) -> bytes:
         self._check_charter_ref(peer, p, msg["c"], now)
+        p.software = msg.get("sv", p.software)
         if msg.get("rs"):
             p.full_next = True
             p.item_upto = 0
         in_sync = self._apply_heads(p, msg)
         self._take_items(peer, p, msg.get("it", []), now)
         reply: dict[str, Any] = {"t": "r", "x": msg["x"], "c": self._charter_ref()}
+        if self.software is not None:
+            reply["sv"] = self.software
         fields, counter = self._heads_fields(p)
         reply.update(fields)
         if not in_sync:
@@ -1003,6 +1023,7 @@ class GossipEngine:
             p.full_next = True
             p.item_upto = 0
         self._check_charter_ref(peer, p, msg["c"], now)
+        p.software = msg.get("sv", p.software)
         in_sync = self._apply_heads(p, msg)
         p.want_full = not in_sync
         self._take_charters(peer, p, msg.get("ch", []), now)
@@ -1221,6 +1242,9 @@ class GossipEngine:
                     and len(h[2]) == 32
                 ):
                     raise GossipError("decode", "hd must be a list of [log, seq, hash]")
+        sv = msg.get("sv", "")
+        if "sv" in msg and not (isinstance(sv, str) and 0 < len(sv) <= MAX_SOFTWARE_CHARS):
+            raise GossipError("decode", f"sv is text of 1 to {MAX_SOFTWARE_CHARS} characters")
         for name in ("f", "rs", "m"):
             if name in msg and msg[name] is not True:
                 raise GossipError("decode", f"{name} is present only as true")

@@ -167,13 +167,18 @@ def test_first_generation_examples() -> None:
 
 
 def test_foreigners_permanent_residence_cards() -> None:
-    # 2023 edition: "9", province of issue, nationality, birth date, sequence, MOD 11-2.
+    # 2023 edition: "9", the province of issue, 14 digits, the MOD 11-2 check
+    # character. The birth date's position is not published: not checked.
     card = ric("91184019900101001")
     assert canonical("id_number", "CN:" + card) == "CN:" + card
-    assert rule_of("id_number", "CN:" + ric("91084019900101001")) == "component"  # province 10
-    assert rule_of("id_number", "CN:" + ric("91184019901301001")) == "component"  # month 13
+    other = ric("95099999999999999")
+    assert canonical("id_number", "CN:" + other) == "CN:" + other
+    assert rule_of("id_number", "CN:" + ric("91084019900101001")) == "component"  # 10
     wrong = card[:-1] + ("0" if card[-1] != "0" else "1")
     assert rule_of("id_number", "CN:" + wrong) == "checksum"
+    assert rule_of("id_number", "CN:" + card[:-1] + "A") == "format"
+    # A first-generation ID never starts with 9.
+    assert rule_of("id_number", "CN:910105491231002") == "component"
     # 2017 edition: three letters, twelve digits, kept as given (upper-cased).
     assert canonical("id_number", "cn:usa110090615901") == "CN:USA110090615901"
     assert rule_of("id_number", "CN:US1110090615901") == "format"

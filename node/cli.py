@@ -5,7 +5,6 @@ Exit status is 0 on success, non-zero with a one-line reason on stderr otherwise
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from importlib import metadata
@@ -15,8 +14,13 @@ from typing import Any, NoReturn
 import click
 
 from contracts.errors import RiskmeshError
+from contracts.indicators import KINDS
+from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
 
 HOME_HELP = "The node's home directory (config, keys, database)."
+KIND_CHOICE = click.Choice(sorted(KINDS))
+CATEGORY_CHOICE = click.Choice(list(CATEGORIES))
+REASON_CHOICE = click.Choice(list(RETRACT_REASONS))
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -36,6 +40,23 @@ def home_option(f: Any) -> Any:
 
 def json_option(f: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def long_option(f: Any) -> Any:
+    return click.option("--long", is_flag=True, help="Show full ids and hashes.")(f)
+
+
+def _console() -> Any:
+    """A rich console; piped (not a terminal), tables are not cut to 80 columns."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=100_000, soft_wrap=True)
+
+
+def _short(text: str, long: bool, n: int = 8) -> str:
+    return text if long else text[:n]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -189,6 +210,30 @@ def serve(home: Path) -> None:
         fail(str(e))
 
 
+@main.command()
+@home_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup(home: Path, file: Path) -> None:
+    """Copy the node's database to FILE, consistently, while the node runs.
+
+    SQLite's online backup: a snapshot of one moment, whatever the node is
+    writing. FILE is made private (0600); keep `keys/member.key` apart from it.
+    To restore, follow the operator guide: the restored node holds its own
+    reports until it has heard from a peer, so it never signs twice at a seq.
+
+    \b
+    Example:
+        riskmesh backup --home ./bank-a /backup/bank-a-2026-11-29.db
+    """
+    from node.home import backup_database
+
+    try:
+        pages = backup_database(home, file)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+    click.echo(f"backed up {pages} pages to {file}")
+
+
 # -- talking to the running node ------------------------------------------------------
 
 
@@ -210,32 +255,62 @@ def _call(fn: Any, *args: Any, **kw: Any) -> Any:
         fail(e.one_line())
 
 
+FILE_HELP = (
+    "CSV file for a batch ('-' for stdin): a header row naming the columns, then one "
+    "row per item; UTF-8 with or without a BOM, ',' or ';' between fields."
+)
+
+
+def file_options(f: Any) -> Any:
+    f = click.option(
+        "--echo-value", is_flag=True, help="With --file: repeat each row's value in the results."
+    )(f)
+    return click.option("--file", "csv_file", type=click.File("rb"), help=FILE_HELP)(f)
+
+
 @main.command()
 @home_option
-@click.option("--kind", required=True, help="Indicator kind: phone, email, device, ...")
-@click.option("--value", required=True, help="The raw identifier (stays on this node).")
-@click.option("--category", required=True, help="Fraud category from the taxonomy.")
-@click.option("--severity", type=int, default=3, show_default=True, help="1 (low) .. 5 (high).")
-@click.option("--ttl-days", type=int, default=None, help="Days until the report expires.")
+@click.option("--kind", type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", help="The raw identifier (stays on this node).")
+@click.option("--category", type=CATEGORY_CHOICE, help="Fraud category from the taxonomy.")
+@click.option(
+    "--severity", type=click.IntRange(1, 5), default=3, show_default=True, help="1 (low) .. 5."
+)
+@click.option("--ttl-days", type=click.IntRange(min=1), default=None, help="Days until expiry.")
 @click.option("--ref", default=None, help="Your own case id (opaque to others).")
+@file_options
 @json_option
 def report(
     home: Path,
-    kind: str,
-    value: str,
-    category: str,
+    kind: str | None,
+    value: str | None,
+    category: str | None,
     severity: int,
     ttl_days: int | None,
     ref: str | None,
+    csv_file: Any,
+    echo_value: bool,
     as_json: bool,
 ) -> None:
-    """Report one indicator to the running node.
+    """Report one indicator, or a CSV file of them, to the running node.
+
+    A file has the columns kind,value,category and optionally severity,
+    ttl_days,ref. Every valid row is published; refused rows are listed with
+    their row number, and the exit status is then 1.
 
     \b
     Example:
         riskmesh report --home ./bank-a --kind phone --value "+86 138 0013 8000" \\
             --category telecom_fraud --severity 4
+        riskmesh report --home ./bank-a --file cases.csv
     """
+    if csv_file is not None:
+        from node.csvbatch import REPORT_COLUMNS
+
+        _publish_file(home, csv_file, REPORT_COLUMNS, "report", echo_value, as_json)
+        return
+    if kind is None or value is None or category is None:
+        fail("give --kind, --value and --category, or --file")
     item: dict[str, Any] = {
         "kind": kind,
         "value": value,
@@ -255,36 +330,59 @@ def report(
 
 @main.command()
 @home_option
-@click.option("--kind", required=True, help="Indicator kind.")
-@click.option("--value", required=True, help="The raw identifier you reported.")
-@click.option(
-    "--reason", required=True, help="false_positive, appeal_upheld, resolved, duplicate or other."
-)
+@click.option("--kind", type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", help="The raw identifier you reported.")
+@click.option("--reason", type=REASON_CHOICE, help="Why the report is retracted.")
+@file_options
 @json_option
-def retract(home: Path, kind: str, value: str, reason: str, as_json: bool) -> None:
-    """Retract this member's own report of an indicator.
+def retract(
+    home: Path,
+    kind: str | None,
+    value: str | None,
+    reason: str | None,
+    csv_file: Any,
+    echo_value: bool,
+    as_json: bool,
+) -> None:
+    """Retract this member's own report of an indicator, or a CSV file of them.
+
+    A file has the columns kind,value,reason; exit status 1 if any row was refused.
 
     \b
     Example:
         riskmesh retract --home ./bank-a --kind phone --value 13800138000 --reason appeal_upheld
+        riskmesh retract --home ./bank-a --file resolved.csv
     """
+    if csv_file is not None:
+        from node.csvbatch import RETRACT_COLUMNS
+
+        _publish_file(home, csv_file, RETRACT_COLUMNS, "retract", echo_value, as_json)
+        return
+    if kind is None or value is None or reason is None:
+        fail("give --kind, --value and --reason, or --file")
     r = _call(_client(home).retract, [{"kind": kind, "value": value, "reason": reason}])
     click.echo(json.dumps(r) if as_json else f"retracted: entry seq {r['entry']['seq']}")
 
 
 @main.command()
 @home_option
-@click.option("--kind", help="Indicator kind (single query).")
+@click.option("--kind", type=KIND_CHOICE, help="Indicator kind (single query).")
 @click.option("--value", help="The identifier to check (single query).")
-@click.option(
-    "--file",
-    "csv_file",
-    type=click.File("r"),
-    help="CSV with columns kind,value for a batch ('-' for stdin).",
-)
+@file_options
 @json_option
-def query(home: Path, kind: str | None, value: str | None, csv_file: Any, as_json: bool) -> None:
+def query(
+    home: Path,
+    kind: str | None,
+    value: str | None,
+    csv_file: Any,
+    echo_value: bool,
+    as_json: bool,
+) -> None:
     """Check indicators against every member's reports, locally.
+
+    A file has the columns kind,value; it is sent in batches of api.max_batch.
+    Each result names its row and kind (the value too with --echo-value); the
+    exit status is 1 if any row could not be checked.
 
     \b
     Example:
@@ -292,20 +390,75 @@ def query(home: Path, kind: str | None, value: str | None, csv_file: Any, as_jso
         riskmesh query --home ./shop-c --file suspects.csv --json
     """
     if csv_file is not None:
-        rows = list(csv.DictReader(csv_file))
-        if rows and not {"kind", "value"} <= set(rows[0]):
-            fail("the CSV needs a header with columns kind,value")
-        items = [{"kind": r["kind"], "value": r["value"]} for r in rows]
-    elif kind and value is not None:
-        items = [{"kind": kind, "value": value}]
-    else:
-        fail("give --kind and --value, or --file")
-    results = _call(_client(home).query, items)
-    if as_json:
-        click.echo(json.dumps(results if csv_file is not None else results[0]))
+        from node.csvbatch import QUERY_COLUMNS, query_rows
+
+        rows = _read_file(csv_file, QUERY_COLUMNS)
+        client, size = _client(home), _batch_size(home, None)
+        outcomes = _call(query_rows, rows, client.query, size)
+        _print_outcomes(outcomes, echo_value, as_json, _describe)
         return
-    for item, r in zip(items, results, strict=True):
-        click.echo(f"{item['kind']}\t{_describe(r)}")
+    if kind is None or value is None:
+        fail("give --kind and --value, or --file")
+    [r] = _call(_client(home).query, [{"kind": kind, "value": value}])
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    click.echo(f"{kind}\t{_describe(r)}")
+    if "error" in r:
+        sys.exit(1)
+
+
+def _read_file(csv_file: Any, columns: Any) -> Any:
+    from node.csvbatch import BatchFileError, read_rows
+
+    name = getattr(csv_file, "name", "-")
+    name = "stdin" if name in ("-", "<stdin>") else str(name)
+    try:
+        return read_rows(csv_file.read(), columns, name)
+    except BatchFileError as e:
+        fail(str(e))
+
+
+def _batch_size(home: Path, client: Any) -> int:
+    """api.max_batch, and for reports and retractions also the policy's max_ops."""
+    from node.config import load_config
+
+    size = int(load_config(home)["api.max_batch"])
+    if client is not None:
+        policy = (_call(client.status).get("charter") or {}).get("policy") or {}
+        size = min(size, int(policy.get("max_ops", size)))
+    return size
+
+
+def _publish_file(
+    home: Path, csv_file: Any, columns: Any, what: str, echo_value: bool, as_json: bool
+) -> None:
+    from node.csvbatch import publish_rows
+
+    rows = _read_file(csv_file, columns)
+    client = _client(home)
+    send = client.report if what == "report" else client.retract
+    outcomes = _call(publish_rows, rows, send, _batch_size(home, client))
+
+    def describe(r: dict[str, Any]) -> str:
+        if "error" in r:
+            return f"refused {r['error']['code']}: {r['error']['message']}"
+        return f"{what}ed: entry seq {r['entry']['seq']}"
+
+    _print_outcomes(outcomes, echo_value, as_json, describe)
+
+
+def _print_outcomes(outcomes: Any, echo_value: bool, as_json: bool, describe: Any) -> None:
+    refused = sum(1 for o in outcomes if o.refused)
+    if as_json:
+        click.echo(json.dumps([o.to_json(echo_value) for o in outcomes]))
+    else:
+        for o in outcomes:
+            shown = f"\t{o.value}" if echo_value else ""
+            click.echo(f"row {o.row}\t{o.kind}{shown}\t{describe(o.result)}")
+        click.echo(f"{len(outcomes)} row(s), {refused} refused", err=True)
+    if refused:
+        sys.exit(1)
 
 
 def _describe(r: dict[str, Any]) -> str:
@@ -322,37 +475,60 @@ def _describe(r: dict[str, Any]) -> str:
 
 @main.command()
 @home_option
+@long_option
 @json_option
-def status(home: Path, as_json: bool) -> None:
+def status(home: Path, long: bool, as_json: bool) -> None:
     """Show the node's member, charter, members with feed heads, index, epochs and peers.
 
-    Per peer: the last successful gossip exchange, failures and back-off,
-    quarantine, and the lag in entries each way as the peer last told.
+    Per peer: the version it runs, the last successful gossip exchange,
+    failures and back-off, quarantine, and the lag in entries each way as the
+    peer last told. --long shows full member ids and head hashes.
 
     \b
     Example:
         riskmesh status --home ./bank-a
+        riskmesh status --home ./bank-a --long
     """
     s = _call(_client(home).status)
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     c = s.get("charter") or {}
-    console = Console()
+    console = _console()
+    version = (s.get("version") or {}).get("riskmesh", "?")
     console.print(
-        f"member {s['member'].get('name', '?')} {s['member']['id'][:8]}; consortium "
-        f"{c.get('consortium', '-')} charter v{c.get('version', '-')}; epochs "
-        f"{s['epochs']}; index {s['index']['count']} tokens"
+        f"member {s['member'].get('name', '?')} {_short(s['member']['id'], long)}; riskmesh "
+        f"{version}; consortium {c.get('consortium', '-')} charter v{c.get('version', '-')}; "
+        f"epochs {s['epochs']}; index {s['index']['count']} tokens"
     )
+    if s.get("syncing"):
+        console.print(
+            "SYNCING: this node started recently and holds its own reports (409 syncing) "
+            "until it has completed one exchange with a peer"
+        )
+    for fork in s.get("forks") or []:
+        who = next((m["name"] for m in s["members"] if m["id"] == fork["log"]), fork["log"][:8])
+        mine = fork["log"] == s["member"]["id"]
+        console.print(
+            f"FORK PROOF: member {who} signed two different entries at seq {fork['seq']}. "
+            "Its feed is frozen on every node that holds the proof and its reports no longer "
+            "count in any verdict."
+            + (
+                " This is THIS member's feed: it was most likely restored from an old backup "
+                "and signed again. Reports are refused; ask an admin for `riskmesh admin "
+                "propose rekey-member` (docs/admin-guide.md) to get a new key and feed."
+                if mine
+                else ""
+            )
+        )
     t = Table("member", "id", "status", "roles", "head seq", "head time")
     for m in s["members"]:
         h = m["head"] or {}
         t.add_row(
             m["name"],
-            m["id"][:8],
+            _short(m["id"], long),
             m["status"],
             ",".join(m["roles"]),
             str(h.get("seq", 0)),
@@ -362,12 +538,20 @@ def status(home: Path, as_json: bool) -> None:
     peers = s.get("peers") or []
     if peers:
         p = Table(
-            "peer", "last success", "exchanges", "failures", "backing off until", "lag", "invalid"
+            "peer",
+            "version",
+            "last success",
+            "exchanges",
+            "failures",
+            "backing off until",
+            "lag",
+            "invalid",
         )
         for row in peers:
             lag = row.get("lag")
             p.add_row(
                 row["name"],
+                row.get("version") or "?",
                 row["last_success"] or "never",
                 str(row["exchanges"]),
                 f"{row['failures']} ({row['consecutive_failures']} in a row)",
@@ -399,10 +583,13 @@ def _print_proposal(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
+    deadline = view.get("signing_deadline")
     click.echo(
         f"version {view['version']}: {'; '.join(view['changes'])}\n"
         f"signed by {', '.join(view['signers'])} ({len(view['signers'])} of {view['needed']} "
-        f"needed), {view['status']}; proposal {view['id']}"
+        f"needed), {view['status']}"
+        + (f", signing deadline {deadline}" if deadline else "")
+        + f"; proposal {view['id']}"
     )
 
 
@@ -425,17 +612,19 @@ def propose_add_member(home: Path, join: Path, as_admin: bool, as_json: bool) ->
 
 @propose.command("remove-member")
 @home_option
-@click.argument("member_id")
+@click.argument("member")
 @json_option
-def propose_remove_member(home: Path, member_id: str, as_json: bool) -> None:
-    """Propose removing member MEMBER_ID (its entries after its current head are
-    refused everywhere), with a key rotation in the same version.
+def propose_remove_member(home: Path, member: str, as_json: bool) -> None:
+    """Propose removing MEMBER — its name, full id, or an unambiguous id prefix of
+    at least 4 characters (its entries after its current head are refused
+    everywhere), with a key rotation in the same version.
 
     \b
     Example:
-        riskmesh admin propose remove-member --home ./bank-a g2bep2g6pkvzvfol...
+        riskmesh admin propose remove-member --home ./bank-a shop-d
+        riskmesh admin propose remove-member --home ./bank-a g2bep2g6
     """
-    _print_proposal(_call(_client(home).admin_propose, "remove-member", member=member_id), as_json)
+    _print_proposal(_call(_client(home).admin_propose, "remove-member", member=member), as_json)
 
 
 @propose.command("rotate-key")
@@ -496,10 +685,9 @@ def admin_proposals(home: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(props, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    t = Table("version", "status", "changes", "signed by", "needed", "takes effect")
+    t = Table("version", "status", "changes", "signed by", "needed", "signing deadline")
     t.add_column("id", no_wrap=True)
     for p in props:
         t.add_row(
@@ -508,10 +696,10 @@ def admin_proposals(home: Path, as_json: bool) -> None:
             "\n".join(p["changes"]),
             ", ".join(p["signers"]),
             str(p["needed"]),
-            p.get("effective", "-"),
+            p.get("signing_deadline") or "-",
             p["id"],
         )
-    Console().print(t)
+    _console().print(t)
 
 
 @admin.command("sign")
@@ -530,32 +718,384 @@ def admin_sign(home: Path, proposal_id: str, as_json: bool) -> None:
 
 @admin.command("charter")
 @home_option
+@long_option
 @json_option
-def admin_charter(home: Path, as_json: bool) -> None:
+def admin_charter(home: Path, long: bool, as_json: bool) -> None:
     """Show the current charter: members, roles, epochs, policy and versions.
+
+    Member ids are shortened to 8 characters; --long (and --json) shows them
+    whole, as `admin propose remove-member` accepts them (a name or a prefix
+    of 4 or more characters works too).
 
     \b
     Example:
         riskmesh admin charter --home ./bank-a
+        riskmesh admin charter --home ./bank-a --long
     """
     c = _call(_client(home).admin_charter)
     if as_json:
         click.echo(json.dumps(c, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(
         f"{c['consortium']} charter version {c['version']} (quorum {c['quorum']}: "
         f"{c['quorum_size']} admins), epochs {[e['ep'] for e in c['epochs']]}, "
-        f"anchor {c['anchor'][:16]}"
+        f"anchor {_short(c['anchor'], long, 16)}"
     )
     t = Table("member", "id", "roles", "status", "endpoint")
     for m in c["members"]:
         status = m["status"] + (f" after seq {m['until_seq']}" if "until_seq" in m else "")
-        t.add_row(m["name"], m["id"][:8], ",".join(m["roles"]), status, m["endpoint"])
+        t.add_row(m["name"], _short(m["id"], long), ",".join(m["roles"]), status, m["endpoint"])
     console.print(t)
+
+
+# -- API keys, the audit trail, own reports, selftest -----------------------------------
+
+
+class _OfflineKeys:
+    """API keys and audit rows straight from the database of a node that is not
+    running (the running node is always asked first: it caches its keys)."""
+
+    def __init__(self, home: Path) -> None:
+        from node.config import load_config
+        from node.keys import KeyRing
+        from node.store import SqliteStore
+
+        self.store = SqliteStore(load_config(home).db_path)
+        self.ring = KeyRing(self.store)
+
+    def __enter__(self) -> _OfflineKeys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def _keys_call(home: Path, online: Any, offline: Any) -> Any:
+    """``online(client)`` against the running node; if it is not running,
+    ``offline(_OfflineKeys)`` on its database."""
+    from node.client import ClientError
+
+    try:
+        return online(_client(home))
+    except ClientError as e:
+        if e.status != 0:
+            fail(e.one_line())
+    try:
+        with _OfflineKeys(home) as off:
+            return offline(off)
+    except RiskmeshError as e:
+        fail(f"{getattr(e, 'reason', 'error')}: {e}")
+
+
+def _key_json(k: Any) -> dict[str, Any]:
+    from node.core import rfc3339
+
+    return dict(k.to_json(rfc3339))
+
+
+@main.group()
+def keys() -> None:
+    """Scoped API keys for this member's platforms: create, list, rotate, revoke.
+
+    Scopes: query (queries, watches and alerts), report (reports, retractions,
+    sightings, disputes, appeals), watch, admin (charter administration, keys,
+    audit). Every change is in the audit trail.
+    """
+
+
+@keys.command("create")
+@home_option
+@click.option("--name", required=True, help="A unique name for the key (shown in the audit).")
+@click.option(
+    "--scope",
+    "scope",
+    required=True,
+    metavar="SCOPE[,SCOPE...]",
+    help="Comma-separated scopes: query, report, watch, admin.",
+)
+@json_option
+def keys_create(home: Path, name: str, scope: str, as_json: bool) -> None:
+    """Make a new API key and print it once (only its hash is kept).
+
+    \b
+    Example:
+        riskmesh keys create --home ./bank-a --name fraud-engine --scope query,report
+    """
+    scopes = [s.strip() for s in scope.split(",")]
+
+    def offline(off: _OfflineKeys) -> dict[str, Any]:
+        key, secret = off.ring.create(name, scopes, _now_ms())
+        return {**_key_json(key), "key": secret}
+
+    r = _keys_call(home, lambda c: c.key_create(name, scopes), offline)
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    click.echo(f"created key {r['name']} with scopes {','.join(r['scopes'])}; it is shown once:")
+    click.echo(r["key"])
+
+
+@keys.command("list")
+@home_option
+@click.option("--all", "show_all", is_flag=True, help="Include revoked keys.")
+@json_option
+def keys_list(home: Path, show_all: bool, as_json: bool) -> None:
+    """List API keys: name, scopes, created, last used (never the keys themselves).
+
+    \b
+    Example:
+        riskmesh keys list --home ./bank-a
+    """
+    rows = _keys_call(
+        home,
+        lambda c: c.keys_list(revoked=show_all),
+        lambda off: [_key_json(k) for k in off.ring.list(revoked=show_all)],
+    )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table("name", "scopes", "created", "last used", "revoked")
+    for k in rows:
+        t.add_row(
+            k["name"],
+            ",".join(k["scopes"]),
+            k["created"],
+            k["last_used"] or "never",
+            k["revoked"] or "-",
+        )
+    _console().print(t)
+
+
+@keys.command("revoke")
+@home_option
+@click.argument("name")
+@json_option
+def keys_revoke(home: Path, name: str, as_json: bool) -> None:
+    """Revoke the API key NAME; it stops working at once.
+
+    \b
+    Example:
+        riskmesh keys revoke --home ./bank-a fraud-engine
+    """
+    r = _keys_call(
+        home, lambda c: c.key_revoke(name), lambda off: _key_json(off.ring.revoke(name, _now_ms()))
+    )
+    click.echo(json.dumps(r) if as_json else f"revoked key {r['name']}")
+
+
+@keys.command("rotate")
+@home_option
+@click.argument("name", default="cli")
+@json_option
+def keys_rotate(home: Path, name: str, as_json: bool) -> None:
+    """Give the API key NAME a new secret with the same scopes; the old one stops
+    working at once. NAME defaults to `cli`, the all-scope key in HOME/api-token,
+    which is then rewritten (mode 0600).
+
+    \b
+    Example:
+        riskmesh keys rotate --home ./bank-a
+        riskmesh keys rotate --home ./bank-a fraud-engine
+    """
+    from node.keys import DEFAULT_KEY
+
+    def offline(off: _OfflineKeys) -> dict[str, Any]:
+        key, secret = off.ring.rotate(name, _now_ms())
+        return {**_key_json(key), "key": secret}
+
+    r = _keys_call(home, lambda c: c.key_rotate(name), offline)
+    if name == DEFAULT_KEY:
+        from node.config import load_config
+        from node.home import write_private
+
+        write_private(load_config(home).token_path, r["key"].encode())
+        r = {k: v for k, v in r.items() if k != "key"}
+        if as_json:
+            click.echo(json.dumps(r))
+        else:
+            click.echo(f"rotated key {name}; the new key is in {home / 'api-token'}")
+        return
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    click.echo(f"rotated key {name}; the new key is shown once:")
+    click.echo(r["key"])
+
+
+@main.command()
+@home_option
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Rows after this id.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--verify", is_flag=True, help="Check the whole hash chain; exit 1 at the first broken row."
+)
+@json_option
+def audit(home: Path, after: int, limit: int, verify: bool, as_json: bool) -> None:
+    """Show the audit trail: every local action with the API key that made it.
+
+    Rows hold tokens and refs, never raw values. Each row carries the hash of
+    the one before, so --verify finds a row edited or removed in the database.
+
+    \b
+    Example:
+        riskmesh audit --home ./bank-a --limit 20
+        riskmesh audit --home ./bank-a --verify
+    """
+    from node.audit import AuditRow, verify_chain
+
+    def page(a: int, n: int) -> dict[str, Any]:
+        def offline(off: _OfflineKeys) -> dict[str, Any]:
+            rows = off.store.audit_rows(a, n)
+            return {
+                "audit": [AuditRow(*r).to_json() for r in rows],
+                "next": rows[-1][0] if len(rows) == n else None,
+            }
+
+        return dict(_keys_call(home, lambda c: c.audit(a, n), offline))
+
+    if verify:
+        rows: list[AuditRow] = []
+        cursor: int | None = 0
+        while cursor is not None:
+            p = page(cursor, 10_000)
+            rows += [AuditRow.from_json(r) for r in p["audit"]]
+            cursor = p["next"]
+        n, broken = verify_chain(rows)
+        if as_json:
+            click.echo(json.dumps({"rows": len(rows), "intact": broken is None, "broken": broken}))
+        elif broken is None:
+            click.echo(f"audit trail intact: {n} row(s), hash chain verified")
+        if broken is not None:
+            fail(
+                f"audit row {broken} does not match the hash chain: it (or the row before it) "
+                f"was edited or removed in the database; {n} row(s) before it verified"
+            )
+        return
+    p = page(after, limit)
+    if as_json:
+        click.echo(json.dumps(p, indent=2))
+        return
+    from rich.table import Table
+
+    from node.core import rfc3339
+
+    t = Table("id", "time", "key", "action", "detail")
+    for r in p["audit"]:
+        t.add_row(str(r["id"]), rfc3339(r["ts"]), r["actor"], r["action"], r["detail"])
+    _console().print(t)
+
+
+@main.group()
+def reports() -> None:
+    """This member's own live reports, from the node's sealed store of raw values."""
+
+
+@reports.command("list")
+@home_option
+@long_option
+@json_option
+def reports_list(home: Path, long: bool, as_json: bool) -> None:
+    """List this member's live reports: kind, category, severity, times, token
+    (no raw values; see `reports export`).
+
+    \b
+    Example:
+        riskmesh reports list --home ./bank-a
+    """
+    rows = _call(_client(home).own_reports)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table("kind", "category", "severity", "first reported", "expires", "epoch", "token")
+    for r in rows:
+        t.add_row(
+            r["kind"],
+            r["category"],
+            str(r["severity"]),
+            r["first_reported"],
+            r["expires"],
+            str(r["epoch"]),
+            _short(r["token"], long, 12),
+        )
+    _console().print(t)
+    click.echo(f"{len(rows)} live report(s)", err=True)
+
+
+@reports.command("export")
+@home_option
+@click.option(
+    "--out",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Where to write the CSV ('-', the default, is stdout).",
+)
+def reports_export(home: Path, out: Any) -> None:
+    """Export this member's live reports with their raw values as CSV (columns
+    kind,value,category,severity,ttl_days: what `report --file` reads back).
+    The file holds raw identifiers: keep it as safe as the node.
+
+    \b
+    Example:
+        riskmesh reports export --home ./bank-a --out our-reports.csv
+    """
+    import csv
+    import datetime as dt
+
+    rows = _call(_client(home).own_reports, values=True)
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:  # after a key rotation a value is live under two epochs: keep one
+        if r.get("value") is None:
+            continue
+        k = (r["kind"], r["value"])
+        if k not in latest or r["epoch"] > latest[k]["epoch"]:
+            latest[k] = r
+    now = dt.datetime.now(dt.UTC)
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["kind", "value", "category", "severity", "ttl_days"])
+    for r in latest.values():
+        expires = dt.datetime.fromisoformat(r["expires"].replace("Z", "+00:00"))
+        days = max(1, -(-int((expires - now).total_seconds()) // 86_400))
+        w.writerow([r["kind"], r["value"], r["category"], r["severity"], days])
+    click.echo(f"exported {len(latest)} live report(s)", err=True)
+
+
+@main.command()
+@json_option
+def selftest(as_json: bool) -> None:
+    """Check this install's canonical forms and tokens against the consortium's
+    worked examples (shipped in the package): two members agree only if both pass.
+
+    \b
+    Example:
+        riskmesh selftest
+    """
+    from node.selftest import run_vectors
+
+    report = run_vectors()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(
+            f"canonical forms v{report['canonical_version']}: {report['passed']} of "
+            f"{report['total']} worked examples agree"
+        )
+        for f in report["failures"][:20]:
+            click.echo(f"  FAIL {f}", err=True)
+    if report["failures"]:
+        sys.exit(1)
 
 
 @main.command()

@@ -27,8 +27,20 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "Node not ready (no charter or no key)",
         413: "Body or batch too large",
         422: "Invalid items; nothing accepted",
+        503: "Not ready; the message says why",
     }
     return {str(c): {"description": text[c], "content": _json(_ref("Error"))} for c in codes}
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        p["description"] = description
+    return p
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -137,13 +149,80 @@ def openapi_document() -> dict[str, Any]:
         },
         "Status": {
             "type": "object",
-            "required": ["member", "charter", "members", "epochs", "index", "peers"],
+            "required": ["member", "version", "charter", "members", "epochs", "index", "peers"],
             "properties": {
+                "version": _ref("Version"),
                 "peers": {
                     "type": "array",
                     "description": "Gossip with each other member, as this node saw it",
                     "items": _ref("Peer"),
-                }
+                },
+            },
+        },
+        "Version": {
+            "type": "object",
+            "required": ["riskmesh", "canonical_forms", "python"],
+            "properties": {
+                "riskmesh": {"type": "string", "description": "this build's version"},
+                "canonical_forms": {"type": "integer", "description": "CANON_VERSION"},
+                "python": {"type": "string"},
+            },
+        },
+        "ApiKey": {
+            "type": "object",
+            "required": ["name", "scopes", "created", "last_used", "revoked"],
+            "properties": {
+                "name": {"type": "string"},
+                "scopes": {
+                    "type": "array",
+                    "items": {"enum": ["query", "report", "watch", "admin"]},
+                },
+                "created": {"type": "string", "format": "date-time"},
+                "last_used": {"type": ["string", "null"], "format": "date-time"},
+                "revoked": {"type": ["string", "null"], "format": "date-time"},
+                "key": {
+                    "type": "string",
+                    "description": "the new key itself: in the answer to create and rotate only",
+                },
+            },
+        },
+        "AuditRow": {
+            "type": "object",
+            "required": ["id", "ts", "actor", "action", "detail", "prev", "hash"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "integer"},
+                "ts": {"type": "integer", "description": "ms since the epoch"},
+                "actor": {"type": "string", "description": "the acting API key's name"},
+                "action": {"type": "string"},
+                "detail": {"type": "string", "description": "JSON: tokens, refs, ids"},
+                "prev": {"type": "string", "description": "hash of the row before (hex)"},
+                "hash": {"type": "string", "description": "this row's hash (hex)"},
+            },
+        },
+        "OwnReport": {
+            "type": "object",
+            "required": [
+                "token",
+                "epoch",
+                "kind",
+                "category",
+                "severity",
+                "first_reported",
+                "expires",
+            ],
+            "properties": {
+                "token": {"type": "string"},
+                "epoch": {"type": "integer"},
+                "kind": kind,
+                "category": {"type": "string", "enum": list(CATEGORIES)},
+                "severity": {"type": "integer", "minimum": 1, "maximum": 5},
+                "first_reported": {"type": "string", "format": "date-time"},
+                "expires": {"type": "string", "format": "date-time"},
+                "value": {
+                    "type": ["string", "null"],
+                    "description": "with values=true: the canonical raw value",
+                },
             },
         },
         "Charter": {
@@ -157,7 +236,11 @@ def openapi_document() -> dict[str, Any]:
                 "id": {"type": "string", "description": "16 hex digits"},
                 "version": {"type": "integer"},
                 "status": {"enum": ["new", "merged", "pending", "final", "superseded", "waiting"]},
-                "effective": {"type": "string", "format": "date-time"},
+                "signing_deadline": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "pending: a quorum must sign by then or it expires",
+                },
                 "changes": {"type": "array", "items": {"type": "string"}},
                 "signers": {"type": "array", "items": {"type": "string"}},
                 "needed": {"type": "integer"},
@@ -209,6 +292,10 @@ def openapi_document() -> dict[str, Any]:
                 "invalid_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
                 "bytes_sent": {"type": "integer"},
                 "bytes_received": {"type": "integer"},
+                "version": {
+                    "type": ["string", "null"],
+                    "description": "the software the peer named in its last hello or reply",
+                },
                 "lag": {
                     "type": ["object", "null"],
                     "description": "Entries each side lacks, as the peer last told",
@@ -302,7 +389,33 @@ def openapi_document() -> dict[str, Any]:
                     },
                     **_errors(400, 401, 403, 409, 413, 422),
                 },
-            }
+            },
+            "get": {
+                "operationId": "own_reports",
+                "summary": "This member's own live reports, by token (raw values if asked)",
+                "security": auth,
+                "parameters": [
+                    _query("after", {"type": "string"}, "token to start after (hex)"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
+                    _query("values", {"enum": ["true", "false"]}, "include raw values"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Reports; next is the after of the next page",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["reports", "next"],
+                                "properties": {
+                                    "reports": {"type": "array", "items": _ref("OwnReport")},
+                                    "next": {"type": ["string", "null"]},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 403),
+                },
+            },
         },
         "/v1/retractions": {
             "post": {
@@ -398,6 +511,196 @@ def openapi_document() -> dict[str, Any]:
                 },
             }
         },
+        "/v1/admin/keys": {
+            "get": {
+                "operationId": "admin_keys",
+                "summary": "API keys in force (with revoked=true, revoked ones too)",
+                "security": auth,
+                "parameters": [_query("revoked", {"enum": ["true", "false"]})],
+                "responses": {
+                    "200": {
+                        "description": "Keys, never their secrets",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["keys"],
+                                "properties": {"keys": {"type": "array", "items": _ref("ApiKey")}},
+                            }
+                        ),
+                    },
+                    **_errors(401, 403),
+                },
+            },
+            "post": {
+                "operationId": "admin_key_create",
+                "summary": "Make an API key; the answer holds the key, shown this once",
+                "security": auth,
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["name", "scopes"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "name": {"type": "string", "maxLength": 64},
+                                "scopes": {
+                                    "type": "array",
+                                    "items": {"enum": ["query", "report", "watch", "admin"]},
+                                },
+                            },
+                        }
+                    ),
+                },
+                "responses": {
+                    "201": {"description": "Made", "content": _json(_ref("ApiKey"))},
+                    **_errors(400, 401, 403, 409, 422),
+                },
+            },
+        },
+        "/v1/admin/keys/{name}": {
+            "delete": {
+                "operationId": "admin_key_revoke",
+                "summary": "Revoke an API key; it stops working at once",
+                "security": auth,
+                "parameters": [_path("name")],
+                "responses": {
+                    "200": {"description": "Revoked", "content": _json(_ref("ApiKey"))},
+                    **_errors(401, 403, 404, 409),
+                },
+            }
+        },
+        "/v1/admin/keys/{name}/rotate": {
+            "post": {
+                "operationId": "admin_key_rotate",
+                "summary": "Give an API key a new secret, same scopes; the old one stops at once",
+                "security": auth,
+                "parameters": [_path("name")],
+                "responses": {
+                    "200": {"description": "Rotated", "content": _json(_ref("ApiKey"))},
+                    **_errors(401, 403, 404),
+                },
+            }
+        },
+        "/v1/audit": {
+            "get": {
+                "operationId": "audit",
+                "summary": "The audit trail: every local action with the acting key, hash-chained",
+                "security": auth,
+                "parameters": [
+                    _query("after", {"type": "integer", "minimum": 0}, "rows after this id"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Rows, oldest first; next is the after of the next page",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["audit", "next"],
+                                "properties": {
+                                    "audit": {"type": "array", "items": _ref("AuditRow")},
+                                    "next": {"type": ["integer", "null"]},
+                                },
+                            }
+                        ),
+                    },
+                    **_errors(400, 401, 403),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "healthz",
+                "summary": "Liveness: the process is up (no API key)",
+                "responses": {
+                    "200": {
+                        "description": "Up",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["status", "version"],
+                                "properties": {
+                                    "status": {"enum": ["ok"]},
+                                    "version": {"type": "string"},
+                                },
+                            }
+                        ),
+                    }
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readyz",
+                "summary": "Readiness: charter, consortium key, API keys, index (no API key)",
+                "responses": {
+                    "200": {
+                        "description": "Ready",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["ready"],
+                                "properties": {"ready": {"enum": [True]}},
+                            }
+                        ),
+                    },
+                    "503": {
+                        "description": "Not ready; the message and reasons say why",
+                        "content": _json(_ref("Error")),
+                    },
+                },
+            }
+        },
+        "/ui": {
+            "get": {
+                "operationId": "ui",
+                "summary": "The web console: redirects to /ui/",
+                "responses": {
+                    "302": {
+                        "description": "Location: /ui/",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/ui/": {
+            "get": {
+                "operationId": "ui_index",
+                "summary": "The web console's page (its data come from this API, with a key)",
+                "responses": {
+                    "200": {
+                        "description": "HTML",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/ui/{file}": {
+            "get": {
+                "operationId": "ui_asset",
+                "summary": "The web console's script and style sheet",
+                "parameters": [
+                    {
+                        "name": "file",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["index.html", "console.css", "console.js"]},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "text/html": {"schema": {"type": "string"}},
+                            "text/css": {"schema": {"type": "string"}},
+                            "text/javascript": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **_errors(404),
+                },
+            }
+        },
         "/metrics": {
             "get": {
                 "operationId": "metrics",
@@ -438,7 +741,7 @@ def openapi_document() -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "API key with scopes query, report, admin",
+                    "description": "API key with scopes query, report, watch, admin",
                 }
             },
         },
@@ -455,8 +758,9 @@ def api_markdown() -> str:
         "",
         doc["info"]["description"],
         "",
-        "Every call but `/metrics` and `/openapi.json` takes `Authorization: Bearer "
-        "<api key>`; keys carry the scopes `query`, `report` and `admin`. Bodies are "
+        "Every call but `/metrics`, `/openapi.json`, `/healthz`, `/readyz` and the web "
+        "console's files under `/ui` takes `Authorization: Bearer <api key>`; keys carry "
+        "the scopes `query`, `report`, `watch` and `admin` (`riskmesh keys`). Bodies are "
         "JSON, or CBOR with `Content-Type: application/cbor` / `Accept: application/cbor`. "
         'Every error is `{"error": {"code", "message"}}` with a 4xx status. Times '
         "are RFC 3339 UTC. A running node serves this document at `GET /openapi.json`.",

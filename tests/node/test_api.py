@@ -331,7 +331,7 @@ async def test_status_and_metrics(client: Any, api_token: str) -> None:
 async def test_unknown_route_and_method_are_json_4xx(client: Any, api_token: str) -> None:
     r = await client.get("/v1/nothing", headers=auth(api_token))
     assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
-    r = await client.get("/v1/reports", headers=auth(api_token))
+    r = await client.get("/v1/retractions", headers=auth(api_token))
     assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
 
 

@@ -16,6 +16,7 @@
     │       ├── SignatureError    a COSE signature that does not verify
     │       ├── EntryRejected     a feed entry refused by the validation order
     │       ├── GrantRejected     a key grant that is malformed or not for us
+    │       ├── AppealItemRejected a sealed appeal case or decision note that cannot be taken
     │       ├── ProposalRejected  a charter proposal or signature that cannot be taken
     │       ├── GossipError       a gossip message refused as a whole
     │       └── EnvelopeError     a sealed peer envelope refused
@@ -39,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AppealItemRejected",
     "CharterRejected",
     "ClientError",
     "ConfigError",
@@ -194,6 +196,13 @@ class GrantRejected(RemoteProtocolError):
     """A key grant that is malformed, badly signed or not addressed to us."""
 
     reason = "grant_rejected"
+
+
+class AppealItemRejected(_RemoteReasoned):
+    """A sealed appeal item (a case for the reporters, a decision note for the
+    appellant) that is malformed, badly signed, not openable or over a limit."""
+
+    reason = "bad_appeal_item"
 
 
 class ProposalRejected(_RemoteReasoned):

@@ -201,9 +201,9 @@ class WarningList:
         elif kind == "email" and self.domains:
             labels = value.rpartition("@")[2].split(".")
             for i in range(len(labels)):
-                why = self.domains.get(".".join(labels[i:]))
-                if why is not None:
-                    return why
+                at = self.domains.get(".".join(labels[i:]))
+                if at is not None:
+                    return at
         return None
 
     def exact_values(self) -> Iterator[tuple[str, str]]:

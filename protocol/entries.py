@@ -1,11 +1,19 @@
-"""Feed entries: signed, chained batches of add and retract ops (DESIGN §6).
+"""Feed entries: signed, chained batches of ops (DESIGN §6, §15).
 
 ::
 
     entry payload = {"v": 1, "log": author, "seq": n, "prev": hash | null,
                      "ts": ms, "cv": charter version, "ops": [op, ...]}
     op = {"op": "add", "tok", "kind", "ep", "cat", "sev", "exp", "ref"?}
-       | {"op": "retract", "tok", "kind", "ep", "why"}
+       | {"op": "retract", "tok", "kind", "ep", "why", "of"?: "seen" | "dispute" | "appeal"}
+       | {"op": "seen", "tok", "kind", "ep", "exp"}                  corroboration
+       | {"op": "dispute", "tok", "kind", "ep", "exp", "why"}         disagreement
+       | {"op": "appeal", "tok", "kind", "ep", "id"}                  a data subject's appeal
+       | {"op": "appeal_decided", "id", "decision"}                   by a reporter
+
+A retract without ``of`` withdraws the author's report (``add``) of the token;
+with ``of`` it withdraws the author's sighting, dispute or appeal of it. An
+appeal ``id`` is 16 lower-case hex digits.
 
 An entry is a COSE_Sign1 over the encoded payload, signed by the author. This
 module builds and decodes entries (shape only); the validation order that
@@ -32,12 +40,19 @@ __all__ = [
     "HARD_MAX_ENTRY_BYTES",
     "MAX_REF_CHARS",
     "REJECT_REASONS",
+    "RETRACTABLE",
     "AddOp",
+    "AppealDecidedOp",
+    "AppealOp",
+    "DisputeOp",
     "Entry",
     "Op",
     "RetractOp",
+    "SeenOp",
+    "TokenOp",
     "build_entry",
     "decode_entry",
+    "is_appeal_id",
 ]
 
 ENTRY_FORMAT = 1
@@ -61,9 +76,14 @@ REJECT_REASONS: tuple[str, ...] = (
     "too_many_ops",
     "policy",
     "unknown_epoch",
+    "warning_listed",
     "retract_unknown",
+    "over_quota",
     "held_full",
 )
+
+#: What a retract's ``of`` may name besides the report itself.
+RETRACTABLE = frozenset({"seen", "dispute", "appeal"})
 
 
 class AddOp(NamedTuple):
@@ -95,12 +115,81 @@ class RetractOp(NamedTuple):
     kind: str
     ep: int
     why: str
+    #: None: the report (add); else "seen", "dispute" or "appeal"
+    of: str | None = None
 
     def to_map(self) -> dict[str, Any]:
-        return {"op": "retract", "tok": self.tok, "kind": self.kind, "ep": self.ep, "why": self.why}
+        m = {"op": "retract", "tok": self.tok, "kind": self.kind, "ep": self.ep, "why": self.why}
+        if self.of is not None:
+            m["of"] = self.of
+        return m
 
 
-Op = AddOp | RetractOp
+class SeenOp(NamedTuple):
+    """A sighting, "we saw this in fraud too": corroboration of a token by its author."""
+
+    tok: bytes
+    kind: str
+    ep: int
+    exp: int
+
+    def to_map(self) -> dict[str, Any]:
+        return {"op": "seen", "tok": self.tok, "kind": self.kind, "ep": self.ep, "exp": self.exp}
+
+
+class DisputeOp(NamedTuple):
+    """A dispute, "our evidence says otherwise", with a reason (taxonomy.DISPUTE_REASONS)."""
+
+    tok: bytes
+    kind: str
+    ep: int
+    exp: int
+    why: str
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "op": "dispute",
+            "tok": self.tok,
+            "kind": self.kind,
+            "ep": self.ep,
+            "exp": self.exp,
+            "why": self.why,
+        }
+
+
+class AppealOp(NamedTuple):
+    """A data subject's appeal against the reports of a token is open (filed by its author)."""
+
+    tok: bytes
+    kind: str
+    ep: int
+    id: str
+
+    def to_map(self) -> dict[str, Any]:
+        return {"op": "appeal", "tok": self.tok, "kind": self.kind, "ep": self.ep, "id": self.id}
+
+
+class AppealDecidedOp(NamedTuple):
+    """A reporter's decision on appeal ``id``: ``upheld`` or ``rejected``."""
+
+    id: str
+    decision: str
+
+    def to_map(self) -> dict[str, Any]:
+        return {"op": "appeal_decided", "id": self.id, "decision": self.decision}
+
+
+#: Ops about one token under one epoch.
+TokenOp = AddOp | RetractOp | SeenOp | DisputeOp | AppealOp
+Op = AddOp | RetractOp | SeenOp | DisputeOp | AppealOp | AppealDecidedOp
+
+APPEAL_ID_CHARS = 16
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_appeal_id(v: object) -> bool:
+    """Whether ``v`` is an appeal id: 16 lower-case hex digits."""
+    return isinstance(v, str) and len(v) == APPEAL_ID_CHARS and set(v) <= _HEX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +234,11 @@ def build_entry(
 _ADD_KEYS = frozenset({"op", "tok", "kind", "ep", "cat", "sev", "exp"})
 _ADD_KEYS_REF = _ADD_KEYS | {"ref"}
 _RETRACT_KEYS = frozenset({"op", "tok", "kind", "ep", "why"})
+_RETRACT_KEYS_OF = _RETRACT_KEYS | {"of"}
+_SEEN_KEYS = frozenset({"op", "tok", "kind", "ep", "exp"})
+_DISPUTE_KEYS = _SEEN_KEYS | {"why"}
+_APPEAL_KEYS = frozenset({"op", "tok", "kind", "ep", "id"})
+_DECIDED_KEYS = frozenset({"op", "id", "decision"})
 _ENTRY_KEYS = frozenset({"v", "log", "seq", "prev", "ts", "cv", "ops"})
 
 
@@ -224,13 +318,40 @@ def _decode_op(i: int, o: Any) -> Op:
             raise DecodeError(f"op {i}: ref must be text of at most {MAX_REF_CHARS} characters")
         if not (isinstance(o["cat"], str) and _is_int(o["sev"]) and _is_int(o["exp"])):
             raise DecodeError(f"op {i}: cat is text, sev and exp are integers")
-        op: Op = AddOp(o["tok"], o["kind"], o["ep"], o["cat"], o["sev"], o["exp"], ref)
+        op: TokenOp = AddOp(o["tok"], o["kind"], o["ep"], o["cat"], o["sev"], o["exp"], ref)
     elif tag == "retract":
-        if keys != _RETRACT_KEYS:
-            raise DecodeError(f"op {i}: a retract op has exactly tok, kind, ep, why")
-        op = RetractOp(o["tok"], o["kind"], o["ep"], o["why"])
+        if keys != _RETRACT_KEYS and keys != _RETRACT_KEYS_OF:
+            raise DecodeError(f"op {i}: a retract op has exactly tok, kind, ep, why, of?")
+        of = o.get("of")
+        if of is not None and of not in RETRACTABLE:
+            raise DecodeError(f"op {i}: of names seen, dispute or appeal")
+        op = RetractOp(o["tok"], o["kind"], o["ep"], o["why"], of)
         if not isinstance(op.why, str):
             raise DecodeError(f"op {i}: why is text")
+    elif tag == "seen":
+        if keys != _SEEN_KEYS:
+            raise DecodeError(f"op {i}: a seen op has exactly tok, kind, ep, exp")
+        if not _is_int(o["exp"]):
+            raise DecodeError(f"op {i}: exp is an integer")
+        op = SeenOp(o["tok"], o["kind"], o["ep"], o["exp"])
+    elif tag == "dispute":
+        if keys != _DISPUTE_KEYS:
+            raise DecodeError(f"op {i}: a dispute op has exactly tok, kind, ep, exp, why")
+        if not (_is_int(o["exp"]) and isinstance(o["why"], str)):
+            raise DecodeError(f"op {i}: exp is an integer and why is text")
+        op = DisputeOp(o["tok"], o["kind"], o["ep"], o["exp"], o["why"])
+    elif tag == "appeal":
+        if keys != _APPEAL_KEYS:
+            raise DecodeError(f"op {i}: an appeal op has exactly tok, kind, ep, id")
+        if not is_appeal_id(o["id"]):
+            raise DecodeError(f"op {i}: an appeal id is {APPEAL_ID_CHARS} lower-case hex digits")
+        op = AppealOp(o["tok"], o["kind"], o["ep"], o["id"])
+    elif tag == "appeal_decided":
+        if keys != _DECIDED_KEYS:
+            raise DecodeError(f"op {i}: an appeal_decided op has exactly id, decision")
+        if not is_appeal_id(o["id"]) or not isinstance(o["decision"], str):
+            raise DecodeError(f"op {i}: id is an appeal id and decision is text")
+        return AppealDecidedOp(o["id"], o["decision"])
     else:
         raise DecodeError(f"op {i}: unknown op {tag!r}")
     if not isinstance(op.tok, bytes) or len(op.tok) != TOKEN_BYTES:

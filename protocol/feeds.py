@@ -17,9 +17,13 @@
    version n is not dated after version n+1's ``ts`` plus the skew
    (``cv_stale``);
 8. every op within the cited version's policy: op count (``too_many_ops``),
-   kind, category, severity, TTL (``policy``), a known epoch
-   (``unknown_epoch``), a retract only of a token the same author added
-   (``retract_unknown``).
+   kind, category, severity, TTL, dispute reason, appeal decision
+   (``policy``), a known epoch (``unknown_epoch``), no add of a warning-listed
+   exact value (``warning_listed``: the token of a listed value under the
+   op's epoch key; a node without that key yet keeps the entry waiting), a
+   retract only of a token the same author added — or, with ``of``, saw,
+   disputed or appealed (``retract_unknown``); the author's disputes and
+   appeals within the policy's quotas per 24 hours (``over_quota``).
 
 An entry is accepted whole or not at all; a refusal changes nothing.
 """
@@ -31,13 +35,31 @@ from dataclasses import dataclass, field
 
 from contracts.charter import Charter
 from contracts.errors import EntryRejected, LocalProtocolError, PolicyViolation
+from contracts.policy import DAY_MS
 from protocol.charter_chain import CharterChain
-from protocol.entries import HARD_MAX_ENTRY_BYTES, AddOp, Entry, Op, build_entry, decode_entry
+from protocol.entries import (
+    HARD_MAX_ENTRY_BYTES,
+    AddOp,
+    AppealDecidedOp,
+    AppealOp,
+    DisputeOp,
+    Entry,
+    Op,
+    RetractOp,
+    SeenOp,
+    build_entry,
+    decode_entry,
+)
 from protocol.forks import ForkProof, make_fork_proof
 from protocol.keys import MemberId, MemberKey
 from protocol.store import FeedStore
 
-__all__ = ["MAX_HELD_PER_LOG", "Feeds", "Offer"]
+__all__ = ["MAX_HELD_PER_LOG", "Feeds", "ListedTokens", "Offer"]
+
+#: The tokens of the warning-listed exact values under epoch ``ep`` for the
+#: charter version an entry cites, or None when this node has no key for ``ep``
+#: yet (the entry then waits, as for a charter version).
+ListedTokens = Callable[[int, Charter], frozenset[bytes] | None]
 
 #: Entries held per feed while waiting for a gap or a charter version.
 MAX_HELD_PER_LOG = 4096
@@ -65,7 +87,11 @@ class Offer:
     seq: int | None = None
     accepted: tuple[Entry, ...] = ()
     fork: ForkProof | None = None
-    held_for: str | None = None  # "gap" or "charter"
+    held_for: str | None = None  # "gap", "charter" or "key"
+
+
+class _NeedKey(Exception):
+    """The entry adds a token under an epoch whose key this node does not hold yet."""
 
 
 @dataclass(slots=True)
@@ -89,6 +115,8 @@ class Feeds:
         self.listeners: list[Callable[[Entry], None]] = []
         #: Called with every fork proof this node finds or is given, once.
         self.fork_listeners: list[Callable[[ForkProof], None]] = []
+        #: The warning-listed tokens per epoch (see :data:`ListedTokens`); None: no check.
+        self.listed: ListedTokens | None = None
 
     # -- publishing --------------------------------------------------------
 
@@ -111,8 +139,8 @@ class Feeds:
         )
         offer = self.offer(entry.raw, now)
         if offer.status != ACCEPTED:
-            if offer.reason == "policy":
-                raise PolicyViolation("policy", offer.message)
+            if offer.reason in ("policy", "warning_listed", "over_quota"):
+                raise PolicyViolation(offer.reason, offer.message)
             raise LocalProtocolError(f"own entry refused ({offer.reason}): {offer.message}")
         return entry
 
@@ -189,7 +217,16 @@ class Feeds:
             return self._hold_gap(entry)
         if entry.prev != (None if head is None else head.hash):
             raise EntryRejected("bad_prev", f"entry {entry.seq} does not chain to entry {head_seq}")
-        self._check_body(entry, charter, head.ts if head else None, head.cv if head else None, now)
+        try:
+            self._check_body(
+                entry, charter, head.ts if head else None, head.cv if head else None, now
+            )
+        except _NeedKey:
+            if store.held_count(log) >= MAX_HELD_PER_LOG:
+                raise EntryRejected("held_full", "too many entries waiting for this feed") from None
+            store.hold(entry)
+            self.stats.held += 1
+            return Offer(status=HELD, held_for="key", log=log, seq=entry.seq)
         store.append(entry)
         self.stats.accepted += 1
         for listener in self.listeners:
@@ -226,25 +263,68 @@ class Feeds:
             raise EntryRejected("too_many_ops", e.message) from None
         epochs = charter.epoch_ids()
         added_here: set[tuple[bytes, int]] = set()
+        signaled_here: set[tuple[bytes, int, str]] = set()
+        quota = {"dispute": 0, "appeal": 0}
         for i, op in enumerate(entry.ops):
             try:
                 if isinstance(op, AddOp):
                     policy.check_add(
                         kind=op.kind, category=op.cat, severity=op.sev, exp=op.exp, ts=entry.ts
                     )
-                else:
+                elif isinstance(op, RetractOp):
                     policy.check_retract(kind=op.kind, reason=op.why)
+                elif isinstance(op, SeenOp):
+                    policy.check_signal(kind=op.kind, exp=op.exp, ts=entry.ts)
+                elif isinstance(op, DisputeOp):
+                    policy.check_signal(kind=op.kind, exp=op.exp, ts=entry.ts, why=op.why)
+                elif isinstance(op, AppealOp):
+                    policy.check_kind(op.kind)
+                else:
+                    policy.check_decision(op.decision)
             except PolicyViolation as e:
                 raise EntryRejected("policy", f"op {i}: {e.message}") from None
+            if isinstance(op, AppealDecidedOp):
+                continue  # about an appeal id, not a token: it counts where it applies
             if op.ep not in epochs:
                 raise EntryRejected("unknown_epoch", f"op {i}: epoch {op.ep} is not in the charter")
             if isinstance(op, AddOp):
+                if self.listed is not None:
+                    listed = self.listed(op.ep, charter)
+                    if listed is None:
+                        raise _NeedKey
+                    if op.tok in listed:
+                        raise EntryRejected(
+                            "warning_listed", f"op {i}: adds a warning-listed value"
+                        )
                 added_here.add((op.tok, op.ep))
-            elif (op.tok, op.ep) not in added_here and not self.store.added(
-                entry.log, op.tok, op.ep
-            ):
+            elif isinstance(op, RetractOp):
+                if op.of is None:
+                    if (op.tok, op.ep) not in added_here and not self.store.added(
+                        entry.log, op.tok, op.ep
+                    ):
+                        raise EntryRejected(
+                            "retract_unknown", f"op {i}: retracts a token this author never added"
+                        )
+                elif (op.tok, op.ep, op.of) not in signaled_here and not self.store.signaled(
+                    entry.log, op.tok, op.ep, op.of
+                ):
+                    raise EntryRejected(
+                        "retract_unknown", f"op {i}: retracts a {op.of} this author never made"
+                    )
+            else:
+                what = "seen" if isinstance(op, SeenOp) else "dispute"
+                if isinstance(op, AppealOp):
+                    what = "appeal"
+                signaled_here.add((op.tok, op.ep, what))
+                if what in quota:
+                    quota[what] += 1
+        for what, n in quota.items():
+            if not n:
+                continue
+            limit = policy.max_disputes_per_day if what == "dispute" else policy.max_appeals_per_day
+            if n + self.store.recent_signals(entry.log, what, entry.ts - DAY_MS) > limit:
                 raise EntryRejected(
-                    "retract_unknown", f"op {i}: retracts a token this author never added"
+                    "over_quota", f"more than {limit} {what} ops by this member in 24 hours"
                 )
 
     def _seen_before(self, entry: Entry) -> Offer:

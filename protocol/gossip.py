@@ -48,8 +48,13 @@ their peers run; an engine made without ``software`` sends none.
 
 Item kinds: ``g`` a key grant, ``f`` a fork proof, ``p`` a charter proposal
 (the next charter version with the signatures it has so far; see
-:mod:`protocol.proposals`). A proposal that reaches its quorum is appended as
-the next charter version on the spot.
+:mod:`protocol.proposals`), ``a`` a sealed appeal case and ``n`` a sealed
+appeal decision note (see :mod:`protocol.appeals`). A proposal that reaches
+its quorum is appended as the next charter version on the spot. Appeal items
+are relayed to everyone and opened only where they can be (the engine emits
+:class:`AppealItemArrived` for each new one); at most
+:data:`MAX_CASES_PER_APPEAL` cases and :data:`MAX_NOTES_PER_APPEAL` notes are
+kept per appeal id.
 
 A peer that relays data no honest node would have accepted — a bad
 signature, a malformed entry, an entry outside the policy, a forged grant —
@@ -66,8 +71,9 @@ from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from contracts.charter import Charter
-from contracts.errors import CharterRejected, DecodeError, GossipError
+from contracts.errors import AppealItemRejected, CharterRejected, DecodeError, GossipError
 from protocol import codec
+from protocol.appeals import CASE, NOTE, decode_case, decode_note
 from protocol.entries import HARD_MAX_ENTRY_BYTES, Entry
 from protocol.feeds import REJECTED, Feeds
 from protocol.forks import ForkProof, decode_fork_proof
@@ -87,6 +93,7 @@ __all__ = [
     "QUARANTINE_AFTER",
     "QUARANTINE_MS",
     "SUSPICIOUS_REASONS",
+    "AppealItemArrived",
     "CharterAdvanced",
     "EntriesAccepted",
     "Event",
@@ -140,11 +147,17 @@ SUSPICIOUS_REASONS = frozenset(
         "policy",
         "unknown_epoch",
         "retract_unknown",
+        "warning_listed",
+        "over_quota",
     }
 )
 
 _KINDS = {"h": "hello", "r": "reply", "p": "push", "a": "ack"}
-_ITEM_KINDS = ("g", "f", "p")
+_ITEM_KINDS = ("g", "f", "p", CASE, NOTE)
+#: Sealed appeal items kept per appeal id: cases (one per epoch the appeal
+#: names) and decision notes (one per reporter); more are not taken.
+MAX_CASES_PER_APPEAL = 8
+MAX_NOTES_PER_APPEAL = 32
 _KEYS = {
     "h": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "sv"}),
     "r": frozenset({"t", "x", "c", "dg", "hd", "f", "it", "rs", "ch", "en", "m", "sv"}),
@@ -236,6 +249,14 @@ class KeysGranted:
 
 
 @dataclass(frozen=True, slots=True)
+class AppealItemArrived:
+    """A new sealed appeal item (``kind`` ``a`` a case, ``n`` a note) came from a peer."""
+
+    kind: str
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class PeerFailed:
     peer: MemberId
     failures: int
@@ -268,6 +289,7 @@ Event = (
     | PeerQuarantined
     | ExchangeCompleted
     | ProposalUpdated
+    | AppealItemArrived
 )
 
 
@@ -410,6 +432,8 @@ class GossipEngine:
         self._waiting: list[tuple[MemberId, str, bytes]] = []  # items awaiting a charter version
         for raw in self.store.grants():
             self._add_item("g", raw)
+        for kind, raw in self.store.appeal_items():
+            self._add_item(kind, raw)
         for proof in self.store.fork_proofs():
             self._add_item("f", proof.encode())
         self.proposals = ProposalBook(self.store, self.chain)
@@ -549,6 +573,16 @@ class GossipEngine:
 
     def item_count(self) -> int:
         return len(self._items)
+
+    def add_appeal_item(self, kind: str, raw: bytes) -> None:
+        """Add a sealed appeal item made on this node (a case or a note); it travels by
+        gossip. Raises AppealItemRejected if it is malformed or over its limit."""
+        self._check_appeal_item(kind, raw)
+
+    def retry_waiting(self, now: int) -> None:
+        """Offer again what waits here (held entries, items, proposals): the node calls
+        this when epoch keys arrive, as the engine does itself when the charter advances."""
+        self._after_advance(now)
 
     def add_grant(self, raw: bytes) -> Grant:
         """Add a grant made on this node (an admin granting keys); it travels by gossip."""
@@ -748,8 +782,35 @@ class GossipEngine:
                 self._invalid(peer, p, "proposal", e.reason, now, e.message)
                 return
             self._after_proposal(offer, now)
+        elif kind in (CASE, NOTE):
+            try:
+                if self._check_appeal_item(kind, raw):
+                    self._events.append(AppealItemArrived(kind, raw))
+            except AppealItemRejected as e:
+                self._invalid(peer, p, "appeal_item", e.reason, now, e.message)
         else:  # _decode admits only known kinds
             raise AssertionError(kind)
+
+    def _check_appeal_item(self, kind: str, raw: bytes) -> bool:
+        """Check a sealed appeal item and keep it for relay; False if it is over the
+        per-appeal limit or already held (not held against whoever sent it: honest
+        relays may hold different items up to the limit)."""
+        if kind == CASE:
+            case = decode_case(raw)
+            if not self.chain.current.is_active(case.appellant):
+                raise AppealItemRejected("not_member", "appeal case signed by no active member")
+            appeal_id, limit = case.id, MAX_CASES_PER_APPEAL
+        else:
+            note = decode_note(raw)
+            if not self.chain.current.is_active(note.to):
+                raise AppealItemRejected("not_member", "appeal note to no active member")
+            appeal_id, limit = note.id, MAX_NOTES_PER_APPEAL
+        if self.store.appeal_item_count(kind, appeal_id) >= limit:
+            return False
+        new = self.store.put_appeal_item(kind, appeal_id, raw)
+        if new:
+            self._add_item(kind, raw)
+        return new
 
     def _retry_waiting(self, now: int) -> None:
         waiting, self._waiting = self._waiting, []
@@ -1257,5 +1318,5 @@ class GossipEngine:
             isinstance(i, list) and len(i) == 2 and i[0] in _ITEM_KINDS and isinstance(i[1], bytes)
             for i in it
         ):
-            raise GossipError("decode", "it must be a list of [kind g|f|p, bytes]")
+            raise GossipError("decode", "it must be a list of [kind g|f|p|a|n, bytes]")
         return msg

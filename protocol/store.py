@@ -9,15 +9,32 @@ indicator state change together or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from protocol.entries import AddOp, Entry
+from protocol import codec
+from protocol.entries import (
+    AddOp,
+    AppealDecidedOp,
+    AppealOp,
+    DisputeOp,
+    Entry,
+    RetractOp,
+    SeenOp,
+)
 from protocol.forks import ForkProof
 from protocol.grants import Grant
 from protocol.keys import MemberId
 
-__all__ = ["FeedStore", "Head", "IndicatorState", "MemoryStore"]
+__all__ = [
+    "AppealState",
+    "Decision",
+    "FeedStore",
+    "Head",
+    "IndicatorState",
+    "MemoryStore",
+    "SignalState",
+]
 
 
 class Head(NamedTuple):
@@ -46,6 +63,46 @@ class IndicatorState:
         return not self.retracted and self.exp > now
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalState:
+    """One member's current sighting (``seen``) or ``dispute`` of one token under one epoch."""
+
+    tok: bytes
+    ep: int
+    author: MemberId
+    what: str  # "seen" or "dispute"
+    why: str | None  # a dispute's reason
+    exp: int
+    ts: int  # the entry that made it
+    retracted: bool
+
+    def live(self, now: int) -> bool:
+        return not self.retracted and self.exp > now
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppealState:
+    """An appeal op: member ``author`` appealed the reports of ``tok`` as case ``id``."""
+
+    id: str
+    tok: bytes
+    ep: int
+    author: MemberId
+    kind: str
+    ts: int
+    withdrawn: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """A reporter's (latest) decision on an appeal."""
+
+    id: str
+    author: MemberId
+    decision: str
+    ts: int
+
+
 @runtime_checkable
 class FeedStore(Protocol):
     def head(self, log: MemberId) -> Head | None: ...
@@ -69,6 +126,17 @@ class FeedStore(Protocol):
     def grants(self) -> list[bytes]: ...
     def put_proposal(self, pid: str, raw: bytes) -> None: ...
     def proposals(self) -> list[bytes]: ...
+    # sightings, disputes and appeals (DESIGN §15)
+    def signals(self, tok: bytes) -> list[SignalState]: ...
+    def appeals(self, tok: bytes) -> list[AppealState]: ...
+    def appeal(self, appeal_id: str) -> list[AppealState]: ...
+    def decisions(self, appeal_id: str) -> list[Decision]: ...
+    def signaled(self, author: MemberId, tok: bytes, ep: int, what: str) -> bool: ...
+    def recent_signals(self, author: MemberId, what: str, since: int) -> int: ...
+    # sealed appeal items: cases ("a") and decision notes ("n"), relayed to everyone
+    def put_appeal_item(self, kind: str, appeal_id: str, raw: bytes) -> bool: ...
+    def appeal_items(self) -> list[tuple[str, bytes]]: ...
+    def appeal_item_count(self, kind: str, appeal_id: str) -> int: ...
 
 
 class MemoryStore:
@@ -84,6 +152,12 @@ class MemoryStore:
         self._charters: dict[int, bytes] = {}
         self._grants: dict[bytes, bytes] = {}
         self._proposals: dict[str, bytes] = {}
+        self._signals: dict[tuple[bytes, int, MemberId, str], SignalState] = {}
+        self._signals_by_tok: dict[bytes, list[tuple[bytes, int, MemberId, str]]] = {}
+        self._appeals: dict[tuple[str, bytes, int], AppealState] = {}
+        self._appeals_by_tok: dict[bytes, list[tuple[str, bytes, int]]] = {}
+        self._decisions: dict[str, dict[MemberId, Decision]] = {}
+        self._appeal_items: dict[bytes, tuple[str, str, bytes]] = {}  # hash -> (kind, id, raw)
 
     # feeds
     def head(self, log: MemberId) -> Head | None:
@@ -109,6 +183,9 @@ class MemoryStore:
         feed.append(entry.raw)
         self._heads[entry.log] = Head(entry.seq, entry.hash, entry.ts, entry.cv)
         for op in entry.ops:
+            if not isinstance(op, AddOp) and not (isinstance(op, RetractOp) and op.of is None):
+                self._after_match(entry, op)
+                continue
             key = (op.tok, op.ep, entry.log)
             old = self._state.get(key)
             if isinstance(op, AddOp):
@@ -141,6 +218,100 @@ class MemoryStore:
                     last_ts=entry.ts,
                     retracted=True,
                 )
+
+    def _after_match(
+        self, entry: Entry, op: SeenOp | DisputeOp | AppealOp | AppealDecidedOp | RetractOp
+    ) -> None:
+        """A sighting, dispute, appeal, decision, or the retraction of one of the first three."""
+        log = entry.log
+        if isinstance(op, SeenOp | DisputeOp):
+            what = "seen" if isinstance(op, SeenOp) else "dispute"
+            key = (op.tok, op.ep, log, what)
+            if key not in self._signals:
+                self._signals_by_tok.setdefault(op.tok, []).append(key)
+            self._signals[key] = SignalState(
+                tok=op.tok,
+                ep=op.ep,
+                author=log,
+                what=what,
+                why=op.why if isinstance(op, DisputeOp) else None,
+                exp=op.exp,
+                ts=entry.ts,
+                retracted=False,
+            )
+        elif isinstance(op, AppealOp):
+            akey = (op.id, op.tok, op.ep)
+            old = self._appeals.get(akey)
+            if old is None:
+                self._appeals_by_tok.setdefault(op.tok, []).append(akey)
+            elif old.author != log:
+                return  # the id is another member's case: the first appellant keeps it
+            self._appeals[akey] = AppealState(
+                id=op.id,
+                tok=op.tok,
+                ep=op.ep,
+                author=log,
+                kind=op.kind,
+                ts=entry.ts,
+                withdrawn=False,
+            )
+        elif isinstance(op, AppealDecidedOp):
+            self._decisions.setdefault(op.id, {})[log] = Decision(
+                id=op.id, author=log, decision=op.decision, ts=entry.ts
+            )
+        elif op.of == "appeal":
+            for akey in self._appeals_by_tok.get(op.tok, ()):
+                a = self._appeals[akey]
+                if a.ep == op.ep and a.author == log:
+                    self._appeals[akey] = replace(a, withdrawn=True)
+        else:
+            assert op.of is not None
+            skey = (op.tok, op.ep, log, op.of)
+            s = self._signals.get(skey)
+            if s is not None:
+                self._signals[skey] = replace(s, retracted=True)
+
+    def signals(self, tok: bytes) -> list[SignalState]:
+        return [self._signals[k] for k in self._signals_by_tok.get(tok, ())]
+
+    def appeals(self, tok: bytes) -> list[AppealState]:
+        return [self._appeals[k] for k in self._appeals_by_tok.get(tok, ())]
+
+    def appeal(self, appeal_id: str) -> list[AppealState]:
+        return [a for k, a in self._appeals.items() if k[0] == appeal_id]
+
+    def decisions(self, appeal_id: str) -> list[Decision]:
+        return list(self._decisions.get(appeal_id, {}).values())
+
+    def signaled(self, author: MemberId, tok: bytes, ep: int, what: str) -> bool:
+        if what == "appeal":
+            return any(
+                self._appeals[k].author == author and k[2] == ep
+                for k in self._appeals_by_tok.get(tok, ())
+            )
+        return (tok, ep, author, what) in self._signals
+
+    def recent_signals(self, author: MemberId, what: str, since: int) -> int:
+        if what == "appeal":
+            return sum(1 for a in self._appeals.values() if a.author == author and a.ts > since)
+        return sum(
+            1
+            for s in self._signals.values()
+            if s.author == author and s.what == what and s.ts > since
+        )
+
+    def put_appeal_item(self, kind: str, appeal_id: str, raw: bytes) -> bool:
+        h = codec.obj_hash(raw)
+        if h in self._appeal_items:
+            return False
+        self._appeal_items[h] = (kind, appeal_id, raw)
+        return True
+
+    def appeal_items(self) -> list[tuple[str, bytes]]:
+        return [(k, raw) for k, _, raw in self._appeal_items.values()]
+
+    def appeal_item_count(self, kind: str, appeal_id: str) -> int:
+        return sum(1 for k, i, _ in self._appeal_items.values() if k == kind and i == appeal_id)
 
     def added(self, author: MemberId, tok: bytes, ep: int) -> bool:
         return (tok, ep, author) in self._state

@@ -31,6 +31,7 @@ __all__ = [
     "DAY_MS",
     "DEFAULT_DECAY_DAYS",
     "DEFAULT_MAX_TTL_DAYS",
+    "DEFAULT_URGENT_CATEGORIES",
     "DataPolicy",
     "GossipSettings",
 ]
@@ -46,6 +47,12 @@ DEFAULT_MAX_TTL_DAYS: dict[str, int] = {
     "multi_lending": 2 * 365,
     "other": 365,
 }
+
+#: Categories whose reports a node offers to every reachable peer at once, not at
+#: the next gossip round (DESIGN §14): money in flight is intercepted in seconds.
+DEFAULT_URGENT_CATEGORIES: frozenset[str] = frozenset(
+    {"telecom_fraud", "money_mule", "account_takeover", "phishing"}
+)
 
 #: Default confidence half-life per category, in days (contracts.confidence):
 #: how long a verdict nobody reports or sees again keeps half its confidence.
@@ -118,6 +125,8 @@ class DataPolicy:
     #: quotas bounding abuse: dispute and appeal ops per member in any 24 hours
     max_disputes_per_day: int = 1000
     max_appeals_per_day: int = 100
+    #: categories whose reports are offered to every reachable peer at once (DESIGN §14)
+    urgent_categories: frozenset[str] = DEFAULT_URGENT_CATEGORIES
 
     def __post_init__(self) -> None:
         unknown_kinds = self.kinds - KINDS
@@ -131,6 +140,8 @@ class DataPolicy:
             ttl = self.max_ttl_days.get(c)
             if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0:
                 raise PolicyViolation("bad_policy", f"policy has no positive max TTL for {c!r}")
+        for c in self.urgent_categories:
+            check_category(c)
         if self.max_ops < 1 or self.max_entry_bytes < 1024 or self.clock_skew_ms < 0:
             raise PolicyViolation("bad_policy", "policy limits out of range")
         for c in self.categories:
@@ -238,6 +249,7 @@ class DataPolicy:
             "warning_list": {k: list(v) for k, v in sorted(self.warning_list.items())},
             "max_disputes_per_day": self.max_disputes_per_day,
             "max_appeals_per_day": self.max_appeals_per_day,
+            "urgent_categories": sorted(self.urgent_categories),
         }
 
     @classmethod
@@ -253,7 +265,7 @@ class DataPolicy:
             "keep_reports_of_removed",
             "gossip",
         }
-        d = _expect_map(m, "policy", keys, optional=_AFTER_MATCH_FIELDS)
+        d = _expect_map(m, "policy", keys, optional=_AFTER_MATCH_FIELDS | {"urgent_categories"})
         kinds = _str_list(d, "kinds")
         cats = _str_list(d, "categories")
         ttl = d["max_ttl_days"]
@@ -278,6 +290,10 @@ class DataPolicy:
                 keep_reports_of_removed=d["keep_reports_of_removed"],
                 gossip=GossipSettings.from_map(d["gossip"]),
                 **after,
+                # a charter made before urgent categories existed takes the default
+                urgent_categories=frozenset(_str_list(d, "urgent_categories"))
+                if "urgent_categories" in d
+                else DEFAULT_URGENT_CATEGORIES,
             )
         except PolicyViolation as e:
             raise DecodeError(f"invalid policy: {e.message}") from None

@@ -347,6 +347,7 @@ class _Peer:
     cursor: int = 0  # round-robin position over `behind`
     idle_follow_ups: int = 0
     software: str | None = None  # the software version the peer named
+    last_push: int | None = None  # when push_now last started an exchange with the peer
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +444,8 @@ class GossipEngine:
         feeds.listeners.append(self._on_append)
         feeds.fork_listeners.append(self._on_fork)
         self._via: MemberId | None = None  # the peer whose proof is being taken
+        # push_now: peers to push to once their rate limit allows, and when
+        self._push_due: dict[MemberId, int] = {}
 
     # -- public driving interface ---------------------------------------------------
 
@@ -461,12 +464,62 @@ class GossipEngine:
             for pend in p.pending.values():
                 if pend.initiator:
                     t = min(t, pend.deadline)
+        if self._push_due:
+            t = min(t, *self._push_due.values())
         return t
 
     def handle_timer(self, now: int) -> None:
         self._expire(now)
+        if self._push_due:
+            self._due_pushes(now)
         if now >= self._next_round:
             self.start_round(now)
+
+    def push_now(self, now: int, min_gap_ms: int) -> list[MemberId]:
+        """Offer what this node holds to every reachable active peer now, not at the
+        next round (an urgent report, DESIGN §14): each gets an ordinary exchange, so
+        the same messages and the same checks as a round's.
+
+        Rate-limited per peer: a peer pushed to less than ``min_gap_ms`` ago is pushed
+        to once the gap has passed (:meth:`get_timer` includes that time), so a burst
+        of urgent reports costs each peer one exchange per gap. Peers backing off or
+        quarantined are skipped, and so is a peer already waiting on two exchanges
+        (their next message carries what is new). Returns the peers contacted now.
+        """
+        out = []
+        for m in self.chain.current.members:
+            pid = MemberId(m.id)
+            if pid == self.me or m.status != "active":
+                continue
+            p = self._peer(pid)
+            if not self._reachable(p, now):
+                continue
+            if p.last_push is not None and now < p.last_push + min_gap_ms:
+                due = p.last_push + min_gap_ms
+                self._push_due[pid] = min(due, self._push_due.get(pid, due))
+                continue
+            self._push_due.pop(pid, None)
+            p.last_push = now
+            self._start_exchange(pid, now)
+            out.append(pid)
+        return out
+
+    def _due_pushes(self, now: int) -> None:
+        for pid, due in list(self._push_due.items()):
+            if due > now:
+                continue
+            del self._push_due[pid]
+            p = self._peers.get(pid)
+            if p is None or not self.chain.current.is_active(pid) or not self._reachable(p, now):
+                continue
+            p.last_push = now
+            self._start_exchange(pid, now)
+
+    def _reachable(self, p: _Peer, now: int) -> bool:
+        st = p.stats
+        if st.backoff_until > now or st.quarantined_until > now:
+            return False
+        return sum(1 for v in p.pending.values() if v.initiator) < 2
 
     def start_round(self, now: int) -> list[MemberId]:
         """Start an exchange with up to ``fanout`` random peers; return who."""

@@ -33,6 +33,7 @@ from node.audit import AuditRow, acting
 from node.config import Config
 from node.console import add_console_routes
 from node.core import Node, rfc3339
+from node.delivery import ALERT_FEED, AlertFeed, stream_alerts
 from node.health import not_ready_reasons
 from node.metrics import CONTENT_TYPE_LATEST, Metrics
 from node.openapi import openapi_document
@@ -173,6 +174,11 @@ ROUTE_SCOPE: Mapping[str, str | None] = {
     "admin_proposals": "admin",
     "admin_propose": "admin",
     "admin_sign": "admin",
+    "watches_add": "query",
+    "watches_remove": "query",
+    "watches": "query",
+    "alerts": "query",
+    "alerts_stream": "query",
     "own_reports": "report",
     "admin_keys": "admin",
     "admin_key_create": "admin",
@@ -529,6 +535,8 @@ def create_api_app(
     app[CONFIG] = config
     app[METRICS] = metrics
     app[NOW] = clock
+    app[ALERT_FEED] = AlertFeed(node.alerts)
+    app.on_shutdown.append(_close_alert_feed)
     app.router.add_post("/v1/query", handle_query, name="query")
     app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
     app.router.add_post("/v1/reports", handle_reports, name="reports")
@@ -548,6 +556,11 @@ def create_api_app(
         "/v1/admin/keys/{name}/rotate", handle_admin_key_rotate, name="admin_key_rotate"
     )
     app.router.add_get("/v1/audit", handle_audit, name="audit")
+    app.router.add_post("/v1/watches", handle_watches_add, name="watches_add")
+    app.router.add_delete("/v1/watches", handle_watches_remove, name="watches_remove")
+    app.router.add_get("/v1/watches", handle_watches, name="watches")
+    app.router.add_get("/v1/alerts", handle_alerts, name="alerts")
+    app.router.add_get("/v1/alerts/stream", handle_alerts_stream, name="alerts_stream")
     app.router.add_get("/healthz", handle_healthz, name="healthz")
     app.router.add_get("/readyz", handle_readyz, name="readyz")
     add_console_routes(app)

@@ -1145,6 +1145,141 @@ class _Plugin(click.Group):
             cmd = self._ep.load()
             if not isinstance(cmd, click.Command):
                 raise click.ClickException(f"plugin {self._ep.value} is not a click command")
+# -- watches and alerts -------------------------------------------------------------------
+
+
+@main.group()
+def watch() -> None:
+    """Watch values: an alert comes when any member reports one, or retracts it.
+
+    Every value queried is watched too, for alerts.recent_query_hours (72 by
+    default). Read alerts with `riskmesh alerts`, the API or a webhook.
+    """
+
+
+@watch.command("add")
+@home_option
+@click.option("--kind", required=True, type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", required=True, help="The raw identifier (stays on this node).")
+@click.option("--ref", default=None, help="Your own case id, given back in its alerts.")
+@click.option(
+    "--ttl-days", type=click.IntRange(1, 3650), default=None, help="Days to watch (default 365)."
+)
+@json_option
+def watch_add(
+    home: Path, kind: str, value: str, ref: str | None, ttl_days: int | None, as_json: bool
+) -> None:
+    """Watch a value; print its current verdict (adding a watch is also a retro-hunt).
+
+    \b
+    Example:
+        riskmesh watch add --home ./shop-c --kind account --value alipay:payee_881 \\
+            --ref order-7731
+    """
+    item: dict[str, Any] = {"kind": kind, "value": value}
+    if ref is not None:
+        item["ref"] = ref
+    if ttl_days is not None:
+        item["ttl_days"] = ttl_days
+    r = _call(_client(home).watch, [item])
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    [v] = r["results"]
+    click.echo(f"watching {kind}; now: {_describe(v)}")
+
+
+@watch.command("remove")
+@home_option
+@click.option("--kind", required=True, type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", required=True, help="The raw identifier you watch.")
+@click.option("--ref", default=None, help="Only the watch with this case id (default: all).")
+@json_option
+def watch_remove(home: Path, kind: str, value: str, ref: str | None, as_json: bool) -> None:
+    """Stop watching a value (and stop watching its recent queries).
+
+    \b
+    Example:
+        riskmesh watch remove --home ./shop-c --kind account --value alipay:payee_881
+    """
+    item: dict[str, Any] = {"kind": kind, "value": value}
+    if ref is not None:
+        item["ref"] = ref
+    r = _call(_client(home).unwatch, [item])
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(f"removed {r['removed']} watch(es), {r['recent_queries']} recent query(ies)")
+
+
+@watch.command("list")
+@home_option
+@json_option
+def watch_list(home: Path, as_json: bool) -> None:
+    """Count the watches by kind and list their refs (never their values).
+
+    \b
+    Example:
+        riskmesh watch list --home ./shop-c
+    """
+    c = _client(home)
+    first = _call(c.watches)
+    rows = list(first["watches"])
+    page = first
+    while page["next"] is not None:
+        page = _call(c.watches, after=page["next"])
+        rows += page["watches"]
+    if as_json:
+        click.echo(json.dumps({**first, "watches": rows, "next": None}, indent=2))
+        return
+    kinds = ", ".join(f"{k} {n}" for k, n in first["by_kind"].items()) or "none"
+    click.echo(
+        f"{first['watching']} watches ({kinds}); {first['recent_queries']} values queried in "
+        f"the last {first['recent_query_hours']} h are watched too"
+    )
+    for w in rows:
+        click.echo(f"{w['id']}\t{w['kind']}\t{w['ref'] or '-'}\tuntil {w['expires']}")
+
+
+@main.command("alerts")
+@home_option
+@click.option("--after", type=click.IntRange(min=0), default=0, help="Show alerts after this id.")
+@click.option("--follow", is_flag=True, help="Keep waiting for new alerts until interrupted.")
+@json_option
+def alerts_command(home: Path, after: int, follow: bool, as_json: bool) -> None:
+    """Show the alerts after an id, oldest first; --json prints one object per line.
+
+    An alert says that a watched value (or one queried lately) was reported or
+    retracted by a member. Remember the last id you handled and pass it with
+    --after: nothing is lost or shown twice.
+
+    \b
+    Example:
+        riskmesh alerts --home ./shop-c --after 41
+        riskmesh alerts --home ./shop-c --follow --json
+    """
+    c = _client(home)
+    try:
+        while True:
+            page = _call(c.alerts, after, limit=1000, wait=20.0 if follow else 0.0)
+            for a in page["alerts"]:
+                click.echo(json.dumps(a) if as_json else _describe_alert(a))
+            after = page["next"]
+            if not page["alerts"] and not follow:
+                return
+    except KeyboardInterrupt:
+        return
+
+
+def _describe_alert(a: dict[str, Any]) -> str:
+    ref = f" ref={a['ref']}" if a.get("ref") else ""
+    return (
+        f"#{a['id']} {a['at']} {a['event'].upper()} {a['kind']} {a['value']}{ref} "
+        f"({a['source']}, entry {a['entry']['seq']} of {a['entry']['log'][:8]}, "
+        f"{a['latency_ms']} ms): {_describe(a['verdict'])}"
+    )
+
+
             self._loaded = cmd
         return self._loaded
 

@@ -12,6 +12,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from contracts.errors import ClientError
 from node.config import load_config, parse_listen
 
 __all__ = [
+    "Alert",
     "AsyncClient",
     "Client",
     "ClientError",
@@ -90,6 +92,23 @@ class LocalClient:
 
     def status(self) -> dict[str, Any]:
         return _obj(self._request("GET", "/v1/status"))
+
+    # -- watches and alerts (scope query) ----------------------------------------------
+
+    def watch(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _obj(self._request("POST", "/v1/watches", {"items": items}))
+
+    def unwatch(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _obj(self._request("DELETE", "/v1/watches", {"items": items}))
+
+    def watches(self, *, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        return _obj(self._request("GET", f"/v1/watches?after={after}&limit={limit}"))
+
+    def alerts(self, after: int = 0, *, limit: int = 100, wait: float = 0.0) -> dict[str, Any]:
+        """One page of alerts after ``after`` (a long poll of up to ``wait`` seconds)."""
+        return _obj(
+            self._request("GET", f"/v1/alerts?after={after}&limit={limit}&wait={wait:g}")
+        )
 
     def own_reports(self, *, values: bool = False) -> list[dict[str, Any]]:
         """This member's own live reports (every page), with raw values if asked."""
@@ -194,6 +213,48 @@ class Receipt:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A watched value was reported or retracted by some member (DESIGN §14).
+
+    ``id`` only grows: remember the last one handled and ask for the alerts after
+    it, so a restart loses none and handles none twice. ``value`` is the watched
+    value in canonical form; ``ref`` the case id it was watched (or queried) with.
+    """
+
+    id: int
+    at: datetime
+    event: str  # "reported" | "retracted"
+    kind: str
+    value: str
+    ref: str | None
+    source: str  # "watch" | "recent_query"
+    verdict: Verdict
+    entry: dict[str, Any]  # log, seq, hash
+    latency_ms: int
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Alert:
+        at = _time(d["at"])
+        assert at is not None
+        return cls(
+            id=int(d["id"]),
+            at=at,
+            event=d["event"],
+            kind=d["kind"],
+            value=d["value"],
+            ref=d.get("ref"),
+            source=d["source"],
+            verdict=Verdict.from_json(d["verdict"]),
+            entry=dict(d["entry"]),
+            latency_ms=int(d["latency_ms"]),
+        )
+
+
+def _alerts(page: object) -> list[Alert]:
+    return [Alert.from_json(a) for a in _objs(_obj(page)["alerts"])]
+
+
 def _time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -256,6 +317,37 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         return self._raw.status()
+
+    def watch(self, items: list[dict[str, Any]]) -> list[Verdict]:
+        """Watch values (``kind``, ``value``, optional ``ref`` and ``ttl_days``); each
+        one's current verdict: a watch is also a retro-hunt."""
+        return [Verdict.from_json(r) for r in self._raw.watch(items)["results"]]
+
+    def unwatch(self, items: list[dict[str, Any]]) -> int:
+        """Stop watching values; how many watches were removed."""
+        return int(self._raw.unwatch(items)["removed"])
+
+    def watches(self) -> dict[str, Any]:
+        return self._raw.watches()
+
+    def alerts(
+        self, after: int = 0, *, follow: bool = False, wait: float = 20.0
+    ) -> Iterator[Alert]:
+        """Every alert after id ``after``, in order; with ``follow``, then each new one
+        as it comes (long polls of up to ``wait`` seconds) for as long as you iterate.
+
+            for alert in client.alerts(after=last_seen, follow=True):
+                hold_transfers(alert.value, alert.ref)
+                last_seen = alert.id
+        """
+        wait = max(0.0, min(wait, self._raw.timeout * 0.8))
+        while True:
+            page = _alerts(self._raw.alerts(after, limit=1000, wait=wait if follow else 0.0))
+            yield from page
+            if page:
+                after = page[-1].id
+            elif not follow:
+                return
 
 
 class AsyncClient:
@@ -328,6 +420,34 @@ class AsyncClient:
 
     async def status(self) -> dict[str, Any]:
         return _obj(await self._request("GET", "/v1/status"))
+
+    async def watch(self, items: list[dict[str, Any]]) -> list[Verdict]:
+        body = _obj(await self._request("POST", "/v1/watches", {"items": items}))
+        return [Verdict.from_json(r) for r in body["results"]]
+
+    async def unwatch(self, items: list[dict[str, Any]]) -> int:
+        body = _obj(await self._request("DELETE", "/v1/watches", {"items": items}))
+        return int(body["removed"])
+
+    async def watches(self) -> dict[str, Any]:
+        return _obj(await self._request("GET", "/v1/watches"))
+
+    async def alerts(
+        self, after: int = 0, *, follow: bool = False, wait: float = 20.0
+    ) -> AsyncIterator[Alert]:
+        """As :meth:`Client.alerts`: ``async for alert in client.alerts(after, follow=True)``."""
+        wait = max(0.0, min(wait, self._timeout * 0.8))
+        while True:
+            w = wait if follow else 0.0
+            page = _alerts(
+                await self._request("GET", f"/v1/alerts?after={after}&limit=1000&wait={w:g}")
+            )
+            for a in page:
+                yield a
+            if page:
+                after = page[-1].id
+            elif not follow:
+                return
 
 
 def _obj(v: object) -> dict[str, Any]:

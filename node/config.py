@@ -26,6 +26,8 @@ class Setting:
     type: type
     default: Any
     help: str
+    #: never shown: not in a repr, a log line or an error message
+    secret: bool = False
 
     @property
     def name(self) -> str:
@@ -98,6 +100,29 @@ SETTINGS: tuple[Setting, ...] = (
         600.0,
         "Seconds between scheduled index rebuilds (expired and retracted tokens drop out).",
     ),
+    Setting(
+        "alerts",
+        "recent_query_hours",
+        int,
+        72,
+        "Hours a queried value stays watched for alerts (0: queries are not watched).",
+    ),
+    Setting("alerts", "retention_days", int, 30, "Days an alert is kept for delivery."),
+    Setting(
+        "alerts",
+        "webhook_url",
+        str,
+        "",
+        "URL that alerts are POSTed to (empty: no webhook); needs alerts.webhook_secret.",
+    ),
+    Setting(
+        "alerts",
+        "webhook_secret",
+        str,
+        "",
+        "Key of the webhook's X-Riskmesh-Signature (HMAC-SHA256 of the body); never shown.",
+        secret=True,
+    ),
     Setting("store", "path", str, "riskmesh.db", "SQLite database file, relative to HOME."),
     Setting("log", "level", str, "info", "Log level: debug, info, warning or error."),
     Setting(
@@ -109,6 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
+_SECRET = frozenset(s.name for s in SETTINGS if s.secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +144,12 @@ class Config:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def __repr__(self) -> str:
+        shown = {
+            k: "<secret>" if k in _SECRET and v else v for k, v in self.values.items()
+        }
+        return f"Config(home={self.home!r}, values={shown!r})"
 
     def get(self, name: str) -> Any:
         return self.values[name]
@@ -164,7 +196,8 @@ def _coerce(s: Setting, value: Any, where: str) -> Any:
                 pass
     elif isinstance(value, str):
         return value
-    raise ConfigError(f"setting {s.name} ({where}) must be a {s.type.__name__}, got {value!r}")
+    got = "a value that is not shown" if s.secret else repr(value)
+    raise ConfigError(f"setting {s.name} ({where}) must be a {s.type.__name__}, got {got}")
 
 
 def _validate(values: dict[str, Any]) -> None:
@@ -178,6 +211,15 @@ def _validate(values: dict[str, Any]) -> None:
             raise ConfigError(f"setting {name} must be positive")
     if not 0 < values["index.error_rate"] < 0.5:
         raise ConfigError("setting index.error_rate must be between 0 and 0.5")
+    if values["alerts.recent_query_hours"] < 0 or values["alerts.retention_days"] < 1:
+        raise ConfigError(
+            "setting alerts.recent_query_hours must be 0 or more, alerts.retention_days 1 or more"
+        )
+    url = values["alerts.webhook_url"]
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("setting alerts.webhook_url must be an http:// or https:// URL")
+    if url and not values["alerts.webhook_secret"]:
+        raise ConfigError("setting alerts.webhook_url needs alerts.webhook_secret")
     if values["log.level"] not in {"debug", "info", "warning", "error"}:
         raise ConfigError("setting log.level must be debug, info, warning or error")
     if values["log.format"] not in {"text", "json"}:

@@ -55,6 +55,7 @@ from contracts.errors import (
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS
 from contracts.taxonomy import RETRACT_REASONS
+from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings, check_ref
 from node.audit import current_actor, detail
 from node.index import TokenIndex
 from node.keys import KeyRing
@@ -182,6 +183,7 @@ class Node:
         rng: random.Random | None = None,
         now: int = 0,
         software: str | None = None,
+        alerts: AlertSettings | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -199,6 +201,8 @@ class Node:
         #: this build's version, told to peers in the gossip hello (None: not told)
         self.software: str | None = software
         self.index = TokenIndex(1024, error_rate)
+        #: watchlist, recent queries and alert log (node/alerts.py)
+        self.alerts = Alerts(store, self, alerts, metrics=metrics)
         #: members whose feed a fork proof froze: their reports drop out of verdicts
         self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
         self._outbox: deque[Send] = deque()
@@ -212,6 +216,8 @@ class Node:
 
     def close(self) -> None:
         self.keys.flush()
+        with self.store.atomic():
+            self.alerts.flush()
         self.store.close()
 
     def __repr__(self) -> str:
@@ -223,6 +229,7 @@ class Node:
         self.chain = chain
         self.feeds = Feeds(self.store, chain)
         self.feeds.listeners.append(self._index_entry)
+        self.feeds.listeners.append(self.alerts.on_entry)
         self.feeds.fork_listeners.append(lambda proof: self.frozen.add(proof.log))
         policy = chain.current.policy
         self.engine = GossipEngine(
@@ -251,6 +258,7 @@ class Node:
                 self.store.put_epoch_key(ep, k)
         for ep, k in keys.items():
             self.epoch_keys.add(ep, k)
+        self.alerts.epochs_added(keys)
 
     def install_charter(
         self, raw: bytes, epoch_keys: Mapping[int, bytes] | None = None, now: int = 0
@@ -453,6 +461,7 @@ class Node:
             self.store.put_own_values(own)
             self.store.audit(now, current_actor(), "report", _entry_detail(entry, ops))
         log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
+        self._push_urgent(ops, now)
         self._wake()
         return ReportResult(len(ops), entry)
 
@@ -491,6 +500,7 @@ class Node:
             entry = feeds.publish(self.key, ops, now)
             self.store.audit(now, current_actor(), "retract", _entry_detail(entry, ops))
         log.info("published entry seq=%d with %d retractions", entry.seq, len(ops))
+        self._push_urgent(ops, now)
         self._wake()
         return ReportResult(len(ops), entry)
 
@@ -522,7 +532,10 @@ class Node:
         *,
         canonical_input: bool = False,
         max_batch: int = 10_000,
+        record: bool = True,
     ) -> list[dict[str, Any]]:
+        """Verdicts for ``items``; with ``record``, the values are watched for
+        ``alerts.recent_query_hours`` (node/alerts.py), each with its item's ``ref``."""
         chain, _ = self._ready()
         if len(items) > max_batch:
             raise RequestRefused(
@@ -534,6 +547,8 @@ class Node:
         kinds: list[str] = []
         toks: list[bytes] = []
         slots: list[int] = []
+        canons: list[str] = []
+        refs: list[str | None] = []
         region = self.region
         for i, item in enumerate(items):
             try:
@@ -541,6 +556,9 @@ class Node:
                     raise RequestRefused("bad_item", "an item is an object with kind and value")
                 kind, value = _kind_value(item)
                 canon = value if canonical_input else canonical(kind, value, region=region)
+                ref = item.get("ref")
+                if ref is not None:
+                    ref = check_ref(ref)
             except (InvalidValue, RequestRefused) as e:
                 results[i] = {"error": {"code": e.reason, "message": e.message}}
                 continue
@@ -548,6 +566,10 @@ class Node:
                 toks.append(tk.token(kind, canon))
             kinds.append(kind)
             slots.append(i)
+            canons.append(canon)
+            refs.append(ref)
+        if record:
+            self.alerts.queried(kinds, canons, refs, toks, n_ep, now)
         hits = self.index.contains_many(toks)
         positives = [t for t, h in zip(toks, hits, strict=True) if h]
         states = self.store.indicators_many(positives) if positives else {}
@@ -561,6 +583,36 @@ class Node:
             live = [s for s in found if s.live(now) and s.author not in dropped]
             results[i] = _verdict(kinds[j], live, names, disclose)
         return [r for r in results if r is not None]
+
+    def counted_reports(self, toks: Sequence[bytes], now: int) -> list[IndicatorState]:
+        """The live reports on ``toks`` that a verdict counts (as :meth:`query` does)."""
+        chain = self.chain
+        if chain is None or not toks:
+            return []
+        hits = [t for t, h in zip(toks, self.index.contains_many(toks), strict=True) if h]
+        states = self.store.indicators_many(hits) if hits else {}
+        dropped = self._dropped_authors(chain)
+        return [
+            s for t in hits for s in states.get(t, ()) if s.live(now) and s.author not in dropped
+        ]
+
+    def verdict_of(self, kind: str, live: Sequence[IndicatorState]) -> dict[str, Any]:
+        """The verdict :meth:`query` answers, from :meth:`counted_reports` (alerts and
+        the retro-hunt of a new watch use it: keep the two alike)."""
+        chain = self.chain
+        disclose = chain is not None and chain.current.policy.disclose_reporters
+        names = {m.id: m.name for m in chain.current.members} if chain and disclose else {}
+        return _verdict(kind, list(live), names, disclose)
+
+    def _push_urgent(self, ops: Sequence[Op], now: int) -> None:
+        """An entry reporting (or retracting) in an urgent category is offered to every
+        reachable peer at once (DESIGN §14), rate-limited, through the engine."""
+        engine, chain = self.engine, self.chain
+        if engine is None or chain is None:
+            return
+        if self.alerts.urgent(ops, self.key.id, chain.current.policy):
+            engine.push_now(now, URGENT_PUSH_GAP_MS)
+            self._handle_events(now)
 
     def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]:
         """Authors whose reports no verdict counts: an equivocator's (which of its
@@ -900,6 +952,7 @@ class Node:
                 {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
             ],
             "peers": self.peer_status(now),
+            "alerts": self.alerts.status(now),
         }
         if self.chain is not None:
             c = self.chain.current

@@ -6,6 +6,7 @@ from typing import Any
 
 from contracts.indicators import KINDS
 from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
+from node.openapi_alerts import add_alert_documents
 
 __all__ = ["openapi_document"]
 
@@ -726,6 +727,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    add_alert_documents(schemas, paths, auth)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -23,9 +23,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from node.alerts import AlertSettings
 from node.api import CONFIG, METRICS, NODE, NOW, create_api_app, now_ms
 from node.config import Config, load_config, parse_listen
 from node.core import GossipSettings, Node
+from node.delivery import ALERT_FEED, alerts_context
 from node.logs import setup_logging
 from node.metrics import Metrics
 from node.peer import PeerTransport, create_peer_app
@@ -71,6 +73,11 @@ def open_node(
         metrics=metrics,
         now=clock(),
         software=SOFTWARE,
+        alerts=AlertSettings(
+            recent_query_hours=config["alerts.recent_query_hours"],
+            retention_days=config["alerts.retention_days"],
+            clock=clock,
+        ),
     )
 
 
@@ -90,6 +97,16 @@ def create_app(
     app = create_api_app(node, config, metrics, clock=clock)
     if jobs:
         app.cleanup_ctx.append(_maintenance)
+        # alert upkeep and webhook delivery: their own tasks, never in a request's way
+        app.cleanup_ctx.append(
+            alerts_context(
+                node.alerts,
+                app[ALERT_FEED],
+                config["alerts.webhook_url"],
+                config["alerts.webhook_secret"],
+                clock=clock,
+            )
+        )
     if owned:
 
         async def close(app: web.Application) -> None:

@@ -102,6 +102,38 @@ def m002_pending_keys(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS()
+def m003_alerts(db: sqlite_utils.Database) -> None:
+    # Watchlists and alerts (node/alerts.py). Raw values are sealed (watches one by
+    # one, recent queries a batch at a time); ``vkey`` is a hash of the value keyed
+    # with a random secret of the node's (kept sealed in alert_secrets), to find a
+    # watch without opening every sealed value.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS watches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, vkey BLOB NOT NULL, kind TEXT NOT NULL,
+            ref TEXT NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,
+            expires INTEGER NOT NULL, UNIQUE (vkey, ref));
+        CREATE TABLE IF NOT EXISTS watch_tokens (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, watch INTEGER NOT NULL,
+            PRIMARY KEY (tok, watch)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS watch_tokens_watch ON watch_tokens (watch);
+        CREATE TABLE IF NOT EXISTS recent_batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+            expires INTEGER NOT NULL, items INTEGER NOT NULL, sealed BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS recent_tokens (
+            tok BLOB NOT NULL, ref TEXT NOT NULL, batch INTEGER NOT NULL, idx INTEGER NOT NULL,
+            expires INTEGER NOT NULL, PRIMARY KEY (tok, ref)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, sealed BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS alert_cursors (
+            name TEXT PRIMARY KEY, id INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS alert_secrets (
+            name TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+        """
+    )
+
+
+@MIGRATIONS()
 def m005_operators(db: sqlite_utils.Database) -> None:
     # API keys: when last used, when revoked (a rotated key is revoked and re-made).
     # Audit rows: hash-chained (prev, hash); ``actor`` is the acting API key's name.
@@ -374,6 +406,14 @@ class SqliteStore:
         if self._box is None:
             raise StoreError("this store was opened without the member key")
         return self._box
+
+    def seal(self, data: bytes) -> bytes:
+        """``data`` sealed with the at-rest key, for a ``sealed`` column (node/alerts.py
+        keeps watched values so); :meth:`reseal` reseals every such column."""
+        return bytes(self._sealer().encrypt(data))
+
+    def unseal(self, sealed: bytes) -> bytes:
+        return bytes(self._sealer().decrypt(sealed))
 
     def put_epoch_key(self, ep: int, key: bytes) -> None:
         self.conn.execute(

@@ -161,25 +161,37 @@ def _outcome(r: Row) -> Outcome:
 def query_rows(
     rows: Sequence[Row], send: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], size: int
 ) -> list[Outcome]:
-    """Query every row, ``size`` at a time."""
+    """Query every row, ``size`` at a time (fewer if the node says the batch is too
+    large: its ``api.max_batch`` may differ from the one this side read)."""
     out: list[Outcome] = []
-    for i in range(0, len(rows), size):
+    i = 0
+    while i < len(rows):
         chunk = rows[i : i + size]
         items = [{"kind": r.item["kind"], "value": r.item["value"]} for r in chunk]
-        for r, res in zip(chunk, send(items), strict=True):
+        try:
+            results = send(items)
+        except ClientError as e:
+            if e.reason != "batch_too_large" or len(chunk) == 1:
+                raise
+            size = max(1, len(chunk) // 2)
+            continue
+        for r, res in zip(chunk, results, strict=True):
             o = _outcome(r)
             o.result = res
             out.append(o)
+        i += len(chunk)
     return out
 
 
 def publish_rows(
     rows: Sequence[Row], send: Callable[[list[dict[str, Any]]], dict[str, Any]], size: int
 ) -> list[Outcome]:
-    """Report or retract every row, ``size`` at a time. A batch the node refuses for
-    some of its rows (422 ``invalid_items``) is sent again without them, once."""
+    """Report or retract every row, ``size`` at a time (fewer if the node says the
+    batch is too large). A batch the node refuses for some of its rows (422
+    ``invalid_items``) is sent again without them, once."""
     out: list[Outcome] = []
-    for i in range(0, len(rows), size):
+    i = 0
+    while i < len(rows):
         chunk = list(rows[i : i + size])
         outcomes = {r.row: _outcome(r) for r in chunk}
         todo = chunk
@@ -189,6 +201,9 @@ def publish_rows(
             try:
                 receipt = send([r.item for r in todo])
             except ClientError as e:
+                if e.reason == "batch_too_large" and len(chunk) > 1 and todo is chunk:
+                    size = max(1, len(chunk) // 2)
+                    break
                 if e.reason != "invalid_items" or not e.items:
                     raise
                 bad = {int(it["index"]): it for it in e.items}
@@ -202,8 +217,11 @@ def publish_rows(
             for r in todo:
                 outcomes[r.row].result = {"accepted": True, "entry": receipt["entry"]}
             break
+        if todo is chunk and not any(o.result for o in outcomes.values()):
+            continue  # the node took fewer at once: the same rows again, smaller
         for o in outcomes.values():
             if not o.result:
                 o.result = {"error": {"code": "not_sent", "message": "batch refused twice"}}
         out.extend(outcomes[r.row] for r in chunk)
+        i += len(chunk)
     return out

@@ -1098,53 +1098,6 @@ def selftest(as_json: bool) -> None:
         sys.exit(1)
 
 
-@main.command()
-@click.option(
-    "--keep",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Keep the nodes' homes in this directory for exploring afterwards.",
-)
-def demo(keep: Path | None) -> None:
-    """Run a consortium of real nodes on loopback and walk through riskmesh.
-
-    Three members found a consortium, one reports, gossip carries it, another
-    member's platform gets a match, a fourth member is onboarded with two admin
-    signatures, a retraction propagates; then every node stops.
-
-    \b
-    Example:
-        riskmesh demo
-        riskmesh demo --keep ./demo-homes
-    """
-    from node.demo import run_demo
-
-    sys.exit(run_demo(keep))
-
-
-# -- plugins: commands registered through the ``riskmesh.commands`` entry point group ----
-#
-# As datasette and flask plugins do: a package adds a command to `riskmesh` by
-# declaring ``[project.entry-points."riskmesh.commands"] NAME = "module:command"``.
-# The simulator registers `riskmesh sim` this way, so node/ never imports sim/.
-# A plugin's module is imported only when its command is used.
-
-PLUGIN_GROUP = "riskmesh.commands"
-
-
-class _Plugin(click.Group):
-    """A command group loaded from its entry point when first used."""
-
-    def __init__(self, ep: metadata.EntryPoint, help: str) -> None:
-        super().__init__(ep.name, help=help)
-        self._ep = ep
-        self._loaded: click.Command | None = None
-
-    def _target(self) -> click.Command:
-        if self._loaded is None:
-            cmd = self._ep.load()
-            if not isinstance(cmd, click.Command):
-                raise click.ClickException(f"plugin {self._ep.value} is not a click command")
 # -- watches and alerts -------------------------------------------------------------------
 
 
@@ -1280,6 +1233,53 @@ def _describe_alert(a: dict[str, Any]) -> str:
     )
 
 
+@main.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the nodes' homes in this directory for exploring afterwards.",
+)
+def demo(keep: Path | None) -> None:
+    """Run a consortium of real nodes on loopback and walk through riskmesh.
+
+    Three members found a consortium, one reports, gossip carries it, another
+    member's platform gets a match, a fourth member is onboarded with two admin
+    signatures, a retraction propagates; then every node stops.
+
+    \b
+    Example:
+        riskmesh demo
+        riskmesh demo --keep ./demo-homes
+    """
+    from node.demo import run_demo
+
+    sys.exit(run_demo(keep))
+
+
+# -- plugins: commands registered through the ``riskmesh.commands`` entry point group ----
+#
+# As datasette and flask plugins do: a package adds a command to `riskmesh` by
+# declaring ``[project.entry-points."riskmesh.commands"] NAME = "module:command"``.
+# The simulator registers `riskmesh sim` this way, so node/ never imports sim/.
+# A plugin's module is imported only when its command is used.
+
+PLUGIN_GROUP = "riskmesh.commands"
+
+
+class _Plugin(click.Group):
+    """A command group loaded from its entry point when first used."""
+
+    def __init__(self, ep: metadata.EntryPoint, help: str) -> None:
+        super().__init__(ep.name, help=help)
+        self._ep = ep
+        self._loaded: click.Command | None = None
+
+    def _target(self) -> click.Command:
+        if self._loaded is None:
+            cmd = self._ep.load()
+            if not isinstance(cmd, click.Command):
+                raise click.ClickException(f"plugin {self._ep.value} is not a click command")
             self._loaded = cmd
         return self._loaded
 

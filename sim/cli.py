@@ -110,9 +110,7 @@ def _run_sim(sc: object, out: Path, *, quiet: bool, command: str) -> None:
         def tick(share: float) -> None:
             progress.update(task, completed=share, virtual=share * sc.duration_s)
 
-        simulation = Simulation(sc, progress=tick)
-        simulation.run()
-        figures = compute_figures(simulation)
+        figures = compute_figures(Simulation(sc, progress=tick).run())
     wall = time.perf_counter() - started
     write_report(figures, out, wall_s=wall, command=command)
     d99 = figures["delivery"]["to_99_percent"]["rounds"]

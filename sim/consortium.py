@@ -1,8 +1,14 @@
-"""The simulated consortium: seeded member keys, the genesis charter, later versions.
+"""The simulated consortium: seeded member keys and the genesis charter.
 
-One genesis charter is built and signed for the whole run (every founding
-admin signs it, as ``riskmesh charter genesis`` and ``charter sign`` do) and
-decoded and verified once, into a prototype :class:`~protocol.charter_chain.CharterChain`.
+The genesis is drafted by :func:`protocol.governance.genesis` — the one genesis
+builder the node's ``charter genesis`` uses — from the founders' member
+entries (:func:`protocol.governance.member`), and signed by every founding
+admin (as ``charter sign`` does). Later versions are not made here: they are
+proposed, signed and gossiped through each admin node's engine
+(:mod:`sim.governance`).
+
+The genesis is decoded and verified once, into a prototype
+:class:`~protocol.charter_chain.CharterChain`.
 
 **The shortcut.** Each node needs a chain of its own (governance changes reach
 nodes at different times), but a thousand nodes decoding and verifying a
@@ -24,16 +30,15 @@ import copy
 import random
 from dataclasses import dataclass
 
-from contracts.charter import Charter, EpochInfo, Member
+from contracts.charter import Charter, Member
 from contracts.policy import DAY_MS, DataPolicy, GossipSettings
+from protocol import governance
 from protocol.charter_chain import CharterChain, sign_charter
-from protocol.keys import MemberId, MemberKey
+from protocol.keys import MemberKey
 from protocol.tokens import EpochKeys
+from sim.clock import T0
 
-__all__ = ["T0", "Consortium"]
-
-#: Virtual time 0 of every run, as a wall-clock millisecond timestamp.
-T0 = 1_700_000_000_000
+__all__ = ["T0", "Consortium", "member_name"]
 
 
 def member_name(i: int) -> str:
@@ -62,26 +67,13 @@ class Consortium:
     ) -> Consortium:
         rng = random.Random(f"{seed}:keys")
         keys = [MemberKey.from_seed(rng.randbytes(32)) for _ in range(founders + later)]
-        members = tuple(
-            Member(
-                id=keys[i].id,
-                name=member_name(i),
-                endpoint=f"sim://{member_name(i)}",
-                roles=frozenset(
-                    {"admin", "publisher", "reader"} if i < admins else {"publisher", "reader"}
-                ),
+        members = [
+            governance.member(
+                keys[i].id, member_name(i), f"sim://{member_name(i)}", admin=i < admins
             )
             for i in range(founders)
-        )
-        genesis = Charter(
-            consortium="sim",
-            version=1,
-            prev=None,
-            ts=T0 - DAY_MS,
-            members=members,
-            epochs=(EpochInfo(ep=1, since=T0 - DAY_MS),),
-            policy=DataPolicy(gossip=gossip),
-        )
+        ]
+        genesis = governance.genesis("sim", members, T0 - DAY_MS, policy=DataPolicy(gossip=gossip))
         raw = sign_charter(genesis, keys[:admins])
         return cls(
             keys=keys,
@@ -95,34 +87,9 @@ class Consortium:
 
     def fresh_chain(self) -> CharterChain:
         """A chain holding the genesis only, of its own (see the module docstring)."""
-        memo = {id(v): v for v in self.prototype.versions()}
+        memo: dict[int, object] = {id(v): v for v in self.prototype.versions()}
         return copy.deepcopy(self.prototype, memo)
 
-    def member(self, i: int, roles: frozenset[str] = frozenset({"publisher", "reader"})) -> Member:
-        return Member(
-            id=self.keys[i].id, name=member_name(i), endpoint=f"sim://{member_name(i)}", roles=roles
-        )
-
-    def next_version(
-        self, chain: CharterChain, members: tuple[Member, ...], ts: int
-    ) -> tuple[Charter, bytes]:
-        """The version after ``chain``'s current with ``members``, signed by a quorum of admins.
-
-        The admins sign out of band here (the proposal flow is governance's job);
-        the quorum rule itself is checked by every node's chain when the version
-        arrives.
-        """
-        cur = chain.current
-        new = cur.evolve(prev=chain.current_version.hash, ts=max(ts, cur.ts), members=members)
-        by_id: dict[bytes, MemberKey] = {k.id: k for k in self.keys}
-        admins = sorted(cur.admins())
-        signers = [by_id[a] for a in admins[: cur.quorum_size()]]
-        new_admins = sorted(new.admins())
-        if new.admins() != cur.admins():
-            signers += [
-                by_id[a] for a in new_admins[: new.quorum_size()] if by_id[a] not in signers
-            ]
-        return new, sign_charter(new, signers)
-
-    def index_of(self) -> dict[MemberId, int]:
-        return {MemberId(k.id): i for i, k in enumerate(self.keys)}
+    def member(self, i: int) -> Member:
+        """The charter entry of member ``i`` (a newcomer joins without the admin role)."""
+        return governance.member(self.keys[i].id, member_name(i), f"sim://{member_name(i)}")

@@ -1,9 +1,12 @@
-"""The figures of a run, computed from what :class:`sim.runner.Simulation` recorded.
+"""The figures of a run, computed from its :class:`~sim.record.RunRecord` alone.
 
 Everything here is a pure function of the run's record, which is a pure
 function of the scenario and its seed: the same seed gives the same figures,
 byte for byte, once written with :func:`dumps_figures`. Nothing measured on the
 wall clock goes in (the report states the wall time apart).
+
+Figures are plain JSON data (:data:`Figures`): nested dicts, lists, numbers
+and strings, read by :mod:`sim.report` and written to ``figures.json``.
 
 Rounds are virtual time divided by the gossip interval (each engine starts a
 round every interval, jittered between 0.5 and 1.5 intervals).
@@ -14,17 +17,17 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from protocol.gossip import SUSPICIOUS_REASONS
-
-if TYPE_CHECKING:
-    from sim.runner import Simulation
+from sim.observe import STARVED_MIN, STARVED_SHARE
+from sim.record import NodeRecord, Observations, RunRecord
 
 __all__ = [
     "DESIGN_ROUNDS_99",
     "SHARES",
+    "Figures",
     "compute_figures",
     "dumps_figures",
     "fp_tolerance",
@@ -40,12 +43,15 @@ __all__ = [
 #: DESIGN §13: an entry reaches 99 % of 1 000 nodes within 8 rounds at fanout 3.
 DESIGN_ROUNDS_99 = 8
 
+#: A run's figures: JSON data (nested dicts and lists of numbers and strings).
+Figures = dict[str, Any]
+
 
 def _r(x: float, nd: int = 4) -> float:
     return round(float(x), nd)
 
 
-def dumps_figures(figures: dict[str, Any]) -> str:
+def dumps_figures(figures: Figures) -> str:
     return json.dumps(figures, indent=1, sort_keys=True) + "\n"
 
 
@@ -110,7 +116,7 @@ def fp_tolerance(p: float, n: int) -> float:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def summarize(values: Sequence[float], total: int) -> dict[str, Any]:
+def summarize(values: Sequence[float], total: int) -> dict[str, int | float | None]:
     v = sorted(values)
     if not v:
         return {
@@ -131,7 +137,7 @@ def summarize(values: Sequence[float], total: int) -> dict[str, Any]:
     }
 
 
-def _spread_times(held: dict[int, float], t0: float, targets: Sequence[int]) -> list[float]:
+def _spread_times(held: Mapping[int, float], t0: float, targets: Sequence[int]) -> list[float]:
     return sorted(held[n] - t0 for n in targets if n in held)
 
 
@@ -146,28 +152,33 @@ def reach_time(times: Sequence[float], total: int, share: float) -> float | None
 # -- the figures --------------------------------------------------------------------------------
 
 
-def compute_figures(sim: Simulation) -> dict[str, Any]:
-    sc = sim.sc
+def _current(rec: RunRecord) -> list[NodeRecord]:
+    """Honest nodes up and not removed at the end: the targets of delivery."""
+    return [n for n in rec.nodes if n.honest and n.started and n.current]
+
+
+def compute_figures(rec: RunRecord) -> Figures:
+    sc = rec.scenario
     interval = float(sc.gossip.interval_ms)
-    targets_all = [
-        n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None
-    ]
+    targets_all = [n.idx for n in _current(rec)]
     n_targets = len(targets_all)
-    delivery = _delivery(sim, targets_all, interval)
+    delivery = _delivery(rec, targets_all, interval)
+    obs = rec.observations
     return {
         "scenario": sc.to_json(),
         "run": {
-            "nodes_started": sum(1 for n in sim.nodes if n.started),
+            "nodes_started": sum(1 for n in rec.nodes if n.started),
             "honest_nodes_at_end": n_targets,
-            "virtual_seconds": _r(sim.end / 1000.0, 3),
-            "rounds": _r(sim.end / interval, 3),
-            "events": sim.events,
-            "entries_published": sum(1 for r in sim.ledger.entries if not r.twin),
-            "ops_published": sum(len(r.ops) for r in sim.ledger.entries if not r.twin),
-            "tokens_in_ground_truth": len(sim.ledger.by_token),
-            "exchanges_completed": sim.obs.exchanges,
-            "exchange_failures": sim.obs.failures,
-            "entries_lost_with_their_author_s_state": sim.lost_entries,
+            "virtual_seconds": _r(rec.end_ms / 1000.0, 3),
+            "rounds": _r(rec.end_ms / interval, 3),
+            "events": rec.events,
+            "entries_published": sum(1 for r in rec.entries if not r.twin),
+            "ops_published": sum(r.ops for r in rec.entries if not r.twin),
+            "identifiers_in_ground_truth": rec.identifiers_in_truth,
+            "tokens_in_ground_truth": rec.tokens_in_truth,
+            "exchanges_completed": obs.exchanges,
+            "exchange_failures": obs.failures,
+            "entries_lost_with_their_author_s_state": rec.lost_entries,
         },
         "delivery": delivery,
         "expectation": {
@@ -182,31 +193,30 @@ def compute_figures(sim: Simulation) -> dict[str, Any]:
             ),
             "design_budget_rounds_99_at_1000_nodes_fanout_3": DESIGN_ROUNDS_99,
         },
-        "traffic": _traffic(sim, interval),
-        "backlog": [{"t_s": s["t_s"], "missing_entries": s["backlog"]} for s in sim.series],
-        "misbehaviour": _misbehaviour(sim),
-        "queries": _queries(sim),
-        "governance": _governance(sim, interval),
-        "faults": _faults(sim, interval),
+        "traffic": _traffic(rec, interval),
+        "backlog": [{"t_s": s.t_s, "missing_entries": s.backlog} for s in rec.samples],
+        "misbehaviour": _misbehaviour(rec),
+        "queries": _queries(rec),
+        "governance": _governance(rec, interval),
+        "faults": _faults(rec, interval),
     }
 
 
-def _delivery(sim: Simulation, targets_all: list[int], interval: float) -> dict[str, Any]:
-    nodes = sim.nodes
-    joined = {n.idx: n.joined_at for n in nodes}
+def _delivery(rec: RunRecord, targets_all: list[int], interval: float) -> Figures:
+    joined = {n.idx: n.joined_at for n in rec.nodes}
     per: dict[str, list[float]] = {k: [] for k in SHARES}
     grid_step = 0.25
     grid_n = 0
     curves: list[list[float]] = []
     counted = 0
-    for rec in sim.ledger.entries:
-        if not rec.valid or rec.twin:
+    for r in rec.entries:
+        if not r.valid or r.twin:
             continue
-        targets = [i for i in targets_all if joined[i] <= rec.t]
+        targets = [i for i in targets_all if joined[i] <= r.t]
         if not targets:
             continue
         counted += 1
-        times = _spread_times(rec.held, rec.t, targets)
+        times = _spread_times(r.held, r.t, targets)
         for k, share in SHARES.items():
             t = reach_time(times, len(targets), share)
             if t is not None:
@@ -222,7 +232,7 @@ def _delivery(sim: Simulation, targets_all: list[int], interval: float) -> dict[
             total = c[-1]
             acc += bisect_right(c, g, 0, len(c) - 1) / total
         spread.append(_r(acc / len(curves)) if curves else 0.0)
-    out: dict[str, Any] = {"entries": counted, "nodes": len(targets_all)}
+    out: Figures = {"entries": counted, "nodes": len(targets_all)}
     for k in SHARES:
         secs = [t / 1000.0 for t in per[k]]
         rounds = [t / interval for t in per[k]]
@@ -235,32 +245,32 @@ def _delivery(sim: Simulation, targets_all: list[int], interval: float) -> dict[
     return out
 
 
-def _traffic(sim: Simulation, interval: float) -> dict[str, Any]:
+def _traffic(rec: RunRecord, interval: float) -> Figures:
     series = []
     node_rounds = 0.0
     total_bytes = total_msgs = total_ex = 0
-    for s in sim.series:
-        up = s["nodes_up"]
-        rounds = sim.sample_ms / interval
+    rounds = rec.sample_ms / interval
+    for s in rec.samples:
+        up = s.nodes_up
         node_rounds += up * rounds
-        total_bytes += s["bytes"]
-        total_msgs += s["messages"]
-        total_ex += s["exchanges"]
+        total_bytes += s.bytes
+        total_msgs += s.messages
+        total_ex += s.exchanges
         series.append(
             {
-                "t_s": s["t_s"],
-                "bytes_per_node_per_round": _r(s["bytes"] / max(1, up) / rounds, 1),
-                "messages_per_node_per_round": _r(s["messages"] / max(1, up) / rounds, 3),
-                "exchanges": s["exchanges"],
+                "t_s": s.t_s,
+                "bytes_per_node_per_round": _r(s.bytes / max(1, up) / rounds, 1),
+                "messages_per_node_per_round": _r(s.messages / max(1, up) / rounds, 3),
+                "exchanges": s.exchanges,
             }
         )
     # idle: after the reports stop, once every honest node holds every entry
-    idle = [s for s in sim.series if s["t_s"] * 1000.0 > sim.stop_reports and s["backlog"] == 0]
-    idle_bytes = sum(s["bytes"] for s in idle)
-    idle_ex = sum(s["exchanges"] for s in idle)
-    idle_nr = sum(s["nodes_up"] * sim.sample_ms / interval for s in idle)
-    per_node = sorted(n.bytes_sent for n in sim.nodes if n.started)
-    run_rounds = sim.end / interval
+    idle = [s for s in rec.samples if s.t_s * 1000.0 > rec.stop_reports_ms and s.backlog == 0]
+    idle_bytes = sum(s.bytes for s in idle)
+    idle_ex = sum(s.exchanges for s in idle)
+    idle_nr = sum(s.nodes_up * rec.sample_ms / interval for s in idle)
+    per_node = sorted(n.bytes_sent for n in rec.nodes if n.started)
+    run_rounds = rec.end_ms / interval
     return {
         "bytes_per_node_per_round": _r(total_bytes / node_rounds, 1) if node_rounds else 0.0,
         "messages_per_node_per_round": _r(total_msgs / node_rounds, 3) if node_rounds else 0.0,
@@ -278,36 +288,31 @@ def _traffic(sim: Simulation, interval: float) -> dict[str, Any]:
     }
 
 
-def _withholding(sim: Simulation, p: int) -> bool:
-    from sim.runner import STARVED_MIN, STARVED_SHARE
-
-    starved = sim.obs.starved[p]
-    fed = sim.obs.fed[p]
+def _withholding(obs: Observations, p: int) -> bool:
+    starved = obs.starved.get(p, 0)
+    fed = obs.fed.get(p, 0)
     return starved >= STARVED_MIN and starved / (starved + fed) >= STARVED_SHARE
 
 
-def _misbehaviour(sim: Simulation) -> dict[str, Any]:
-    from sim.runner import STARVED_MIN
-
-    obs = sim.obs
-    honest_end = [n for n in sim.nodes if n.honest and n.up and n.removed_at is None]
-    members: list[dict[str, Any]] = []
-    for n in sim.nodes:
+def _misbehaviour(rec: RunRecord) -> Figures:
+    obs = rec.observations
+    honest_end = [n for n in rec.nodes if n.current]
+    members: list[Figures] = []
+    for n in rec.nodes:
         if n.honest:
             continue
         p = n.idx
         refusals = dict(sorted(obs.refusals.get(p, {}).items()))
         forks = obs.forks_seen.get(p, {})
-        frozen = sum(1 for h in honest_end if h.store.is_frozen(n.id))
-        stale = obs.stale_duplicates[p]
+        frozen = sum(1 for h in honest_end if p in h.frozen_feeds)
+        stale = obs.stale_duplicates.get(p, 0)
         rules = {
             "forger": refusals.get("bad_signature", 0) > 0,
             "policy_violator": refusals.get("policy", 0) > 0,
             "equivocator": frozen > 0,
             "replayer": stale >= STARVED_MIN,
-            "withholder": _withholding(sim, p),
+            "withholder": _withholding(obs, p),
         }
-        engine = n.engine
         members.append(
             {
                 "node": n.name,
@@ -316,7 +321,7 @@ def _misbehaviour(sim: Simulation) -> dict[str, Any]:
                 "first_detected_s": _r(obs.first_detected[p] / 1000.0, 3)
                 if p in obs.first_detected
                 else None,
-                "bad_items_sent": 0 if engine is None else getattr(engine, "sent_bad", 0),
+                "bad_items_sent": n.bad_items_sent,
                 "entries_refused_by_reason": refusals,
                 "honest_nodes_that_refused": len(obs.refused_by.get(p, ())),
                 "messages_refused_by_reason": dict(sorted(obs.message_refusals.get(p, {}).items())),
@@ -326,45 +331,45 @@ def _misbehaviour(sim: Simulation) -> dict[str, Any]:
                 "honest_nodes_at_end": len(honest_end),
                 "stale_duplicates": stale,
                 "honest_nodes_that_got_stale_duplicates": len(obs.stale_by.get(p, ())),
-                "starved_exchanges": obs.starved[p],
-                "fed_exchanges": obs.fed[p],
-                "others_entries_relayed": obs.relayed[p],
-                "its_tokens": sim.forked_tokens.get(p),
+                "starved_exchanges": obs.starved.get(p, 0),
+                "fed_exchanges": obs.fed.get(p, 0),
+                "others_entries_relayed": obs.relayed.get(p, 0),
+                "its_tokens": rec.queries.forked_tokens.get(p),
             }
         )
-    honest_ids = [n.idx for n in sim.nodes if n.honest]
+    honest_ids = [n.idx for n in rec.nodes if n.honest]
+    honest_set = frozenset(honest_ids)
     suspicious = {
-        sim.nodes[p].name: sum(
-            c for r, c in obs.refusals.get(p, {}).items() if r in SUSPICIOUS_REASONS
-        )
+        p: sum(c for r, c in obs.refusals.get(p, {}).items() if r in SUSPICIOUS_REASONS)
         for p in honest_ids
     }
     false = {
         "honest_peers_with_refused_entries": sum(1 for v in suspicious.values() if v),
         "honest_peers_quarantined": sum(1 for p in honest_ids if obs.quarantined_by.get(p)),
-        "honest_peers_with_stale_duplicates": sum(1 for p in honest_ids if obs.stale_duplicates[p]),
-        "honest_peers_suspected_of_withholding": sum(1 for p in honest_ids if _withholding(sim, p)),
-        "honest_feeds_frozen": sum(
-            1 for p in honest_ids for h in honest_end if h.store.is_frozen(sim.nodes[p].id)
+        "honest_peers_with_stale_duplicates": sum(
+            1 for p in honest_ids if obs.stale_duplicates.get(p, 0)
         ),
+        "honest_peers_suspected_of_withholding": sum(1 for p in honest_ids if _withholding(obs, p)),
+        "honest_feeds_frozen": sum(len(h.frozen_feeds & honest_set) for h in honest_end),
         "max_starved_exchanges_of_an_honest_peer": max(
-            (obs.starved[p] for p in honest_ids), default=0
+            (obs.starved.get(p, 0) for p in honest_ids), default=0
         ),
     }
     return {
         "members": members,
         "all_detected": all(m["detected"] for m in members),
         "false_alarms": false,
-        "unknown_entries_accepted_by_honest_nodes": sim.unknown_accepted,
-        "planted_identifiers_held_by_honest_nodes": sim.planted,
+        "unknown_entries_accepted_by_honest_nodes": obs.unknown_accepted,
+        "planted_identifiers_held_by_honest_nodes": rec.queries.planted,
     }
 
 
-def _queries(sim: Simulation) -> dict[str, Any]:
-    q = sim.sc.queries
-    mid = [c for c in sim.checks if not c.final]
-    final = [c for c in sim.checks if c.final]
-    probed = [c for c in final if c.absent] or [c for c in sim.checks if c.absent]
+def _queries(rec: RunRecord) -> Figures:
+    q = rec.scenario.queries
+    checks = rec.queries.checks
+    mid = [c for c in checks if not c.final]
+    final = [c for c in checks if c.final]
+    probed = [c for c in final if c.absent] or [c for c in checks if c.absent]
     absent = sum(c.absent for c in probed)
     positives = sum(c.bloom_positives for c in probed)
     measured = positives / absent if absent else 0.0
@@ -376,7 +381,7 @@ def _queries(sim: Simulation) -> dict[str, Any]:
         "during_run": [
             {
                 "t_s": _r(c.t / 1000.0, 3),
-                "node": sim.nodes[c.node].name,
+                "node": rec.nodes[c.node].name,
                 "answers": c.present,
                 "agree_with_ground_truth": c.agree,
                 "not_yet_current": c.disagree + c.removal_race,
@@ -390,8 +395,8 @@ def _queries(sim: Simulation) -> dict[str, Any]:
             "disagree": sum(c.disagree for c in final),
             "nodes_with_a_disagreement": sum(1 for c in final if c.disagree),
             "explained_by_removal_race": sum(c.removal_race for c in final),
-            "bloom_false_negatives": sum(c.bloom_false_negatives for c in sim.checks),
-            "false_matches_after_exact_check": sum(c.false_matches for c in sim.checks),
+            "bloom_false_negatives": sum(c.bloom_false_negatives for c in checks),
+            "false_matches_after_exact_check": sum(c.false_matches for c in checks),
         },
         "false_positive_rate": {
             "configured": q.error_rate,
@@ -414,10 +419,10 @@ def _queries(sim: Simulation) -> dict[str, Any]:
 
 
 def _share_times(
-    at: dict[int, float], t0: float, targets: list[int], interval: float
-) -> dict[str, Any]:
+    at: Mapping[int, float], t0: float, targets: list[int], interval: float
+) -> Figures:
     times = _spread_times(at, t0, targets)
-    out: dict[str, Any] = {}
+    out: Figures = {}
     for k, share in SHARES.items():
         t = reach_time(times, len(targets), share)
         out[f"to_{k}_percent_s"] = None if t is None else _r(t / 1000.0, 3)
@@ -425,73 +430,101 @@ def _share_times(
     return out
 
 
-def _governance(sim: Simulation, interval: float) -> dict[str, Any]:
-    targets = [n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None]
+def _governance(rec: RunRecord, interval: float) -> Figures:
+    g = rec.governance
+    nodes = rec.nodes
+    current = _current(rec)
+    targets = [n.idx for n in current]
+    current_ids = frozenset(targets)
+    made = {v.version: v for v in g.versions}
     versions = []
-    for v in sorted(sim.charter_made):
-        if v == 1:
-            continue
-        t0 = sim.charter_made[v]
-        at = sim.charter_at.get(v, {})
-        tg = [i for i in targets if sim.nodes[i].joined_at <= t0]  # not later newcomers
+    for v in g.versions:
+        tg = [i for i in targets if nodes[i].joined_at <= v.final_t]  # not later newcomers
         versions.append(
-            {"version": v, "made_s": _r(t0 / 1000.0, 3), **_share_times(at, t0, tg, interval)}
+            {
+                "version": v.version,
+                "changes": list(v.changes),
+                "proposed_by": nodes[v.proposer].name,
+                "proposed_s": _r(v.proposed_t / 1000.0, 3),
+                "made_s": _r(v.final_t / 1000.0, 3),
+                "signatures_after_s": _r((v.final_t - v.proposed_t) / 1000.0, 3),
+                "signers": [nodes[i].name for i in v.signers],
+                **_share_times(v.held, v.final_t, tg, interval),
+            }
         )
     changes = []
-    for g in sim.governance:
-        d = dict(g)
-        d["members"] = [sim.nodes[i].name for i in g["members"]]
-        if g["kind"] == "onboard":
+    for c in g.changes:
+        d: Figures = {
+            "kind": c.kind,
+            "t_s": _r(c.t / 1000.0, 3),
+            "members": [nodes[i].name for i in c.members],
+            "versions": list(c.versions),
+        }
+        if c.kind == "onboard":
             d["newcomers"] = [
                 {
-                    "node": sim.nodes[i].name,
-                    "keys_after_s": _r((sim.keys_at[i] - sim.nodes[i].joined_at) / 1000.0, 3)
-                    if i in sim.keys_at
+                    "node": nodes[i].name,
+                    "version": v,
+                    "keys_after_s": _r((g.first_keys_at[i] - nodes[i].joined_at) / 1000.0, 3)
+                    if i in g.first_keys_at
                     else None,
-                    "charter_after_s": _r(
-                        (sim.charter_at.get(g["version"], {})[i] - sim.nodes[i].joined_at) / 1000.0,
-                        3,
-                    )
-                    if i in sim.charter_at.get(g["version"], {})
+                    "charter_after_s": _r((made[v].held[i] - nodes[i].joined_at) / 1000.0, 3)
+                    if i in made[v].held
                     else None,
+                    "epochs_held_at_end": list(nodes[i].epochs),
                 }
-                for i in g["members"]
+                for i, v in zip(c.members, c.versions, strict=False)
             ]
         else:
-            until = {int(k): u for k, u in g["until_seq"].items()}
-            d["until_seq"] = {sim.nodes[i].name: u for i, u in until.items()}
-            honest = [n for n in sim.nodes if n.honest and n.up and n.removed_at is None]
+            until = c.until_seq
+            d["until_seq"] = {nodes[i].name: u for i, u in until.items()}
             d["entries_past_until_held_by_honest_nodes"] = sum(
-                1
-                for r in sim.ledger.entries
+                len(r.held_at_end & current_ids)
+                for r in rec.entries
                 if r.author in until and r.seq > until[r.author]
-                for n in honest
-                if r.hash in n.holds
             )
-            d["entries_refused_as_revoked"] = sum(
-                n.feeds.stats.rejected.get("revoked", 0) for n in honest if n.feeds is not None
-            )
+            d["entries_refused_as_revoked"] = sum(n.refused_as_revoked for n in current)
+            rotations = []
+            for version in c.versions:
+                ep = made[version].new_epoch
+                if ep is None:
+                    continue
+                t0 = made[version].final_t
+                tg = [i for i in targets if nodes[i].joined_at <= t0]
+                entries, ops = g.republished.get(ep, (0, 0))
+                rotations.append(
+                    {
+                        "epoch": ep,
+                        "version": version,
+                        "key": _share_times(g.keys_at.get(ep, {}), t0, tg, interval),
+                        "nodes_holding_the_key_at_end": sum(1 for i in tg if ep in nodes[i].epochs),
+                        "republished_entries": entries,
+                        "republished_ops": ops,
+                    }
+                )
+            d["key_rotations"] = rotations
         changes.append(d)
     return {"versions": versions, "changes": changes}
 
 
-def _faults(sim: Simulation, interval: float) -> dict[str, Any]:
-    targets = [n.idx for n in sim.nodes if n.honest and n.started and n.up and n.removed_at is None]
+def _faults(rec: RunRecord, interval: float) -> Figures:
+    targets = [n.idx for n in _current(rec)]
+    joined = {n.idx: n.joined_at for n in rec.nodes}
     parts = []
-    for p in sim.partitions:
-        at, heal = p["at_s"] * 1000.0, p["heal_s"] * 1000.0 if p["heal_s"] is not None else None
-        groups: dict[int, int] = p["groups"]
+    for p in rec.faults.partitions:
+        at, heal = p.at_s * 1000.0, p.heal_s * 1000.0 if p.heal_s is not None else None
+        groups = p.groups
         during = [
             r
-            for r in sim.ledger.entries
-            if r.valid and not r.twin and at <= r.t < (heal if heal is not None else sim.end)
+            for r in rec.entries
+            if r.valid and not r.twin and at <= r.t < (heal if heal is not None else rec.end_ms)
         ]
         before_heal_share = []
         cross = 0
         after_heal: list[float] = []
         undelivered = 0
         for r in during:
-            tg = [i for i in targets if sim.nodes[i].joined_at <= r.t]
+            tg = [i for i in targets if joined[i] <= r.t]
             g = groups.get(r.author, 0)
             reached = [i for i in tg if i in r.held and (heal is None or r.held[i] < heal)]
             before_heal_share.append(len(reached) / len(tg))
@@ -505,9 +538,9 @@ def _faults(sim: Simulation, interval: float) -> dict[str, Any]:
                     after_heal.append(t / interval)
         parts.append(
             {
-                "at_s": p["at_s"],
-                "heal_s": p["heal_s"],
-                "group_sizes": p["sizes"],
+                "at_s": p.at_s,
+                "heal_s": p.heal_s,
+                "group_sizes": list(p.sizes),
                 "entries_published_during": len(during),
                 "max_share_reached_before_heal": _r(max(before_heal_share), 4)
                 if before_heal_share
@@ -525,18 +558,18 @@ def _faults(sim: Simulation, interval: float) -> dict[str, Any]:
             }
         )
     catch = []
-    for c in sim.catch_up:
+    for c in rec.observations.catch_up:
         catch.append(
             {
-                "node": sim.nodes[c["node"]].name,
-                "why": c["why"],
-                "at_s": c["t_s"],
-                "entries_to_catch_up": c["target"],
-                "caught_up_after_s": None if c["done_s"] is None else _r(c["done_s"] - c["t_s"], 3),
+                "node": rec.nodes[c.node].name,
+                "why": c.why,
+                "at_s": c.t_s,
+                "entries_to_catch_up": c.target,
+                "caught_up_after_s": None if c.done_s is None else _r(c.done_s - c.t_s, 3),
             }
         )
     return {
-        "timeline": [{"t_s": t, "event": e} for t, e in sim.fault_log],
+        "timeline": [{"t_s": t, "event": e} for t, e in rec.faults.timeline],
         "partitions": parts,
         "catch_up": catch,
     }

@@ -3,27 +3,31 @@
 The simulator writes down every entry it has a member publish (:class:`Ledger`)
 and, for every node, when that node first accepted it (through a listener on
 the node's :class:`~protocol.feeds.Feeds`, so "accepted" means appended after
-every check). From the ledger it derives the ground truth of each token —
+every check). From the ledger it derives the ground truth of each identifier —
 which members report it, in which categories, how severe, until when — and
 compares the answers the nodes give against it (:class:`Verdict`).
 
 Identifiers are synthetic but real: raw values of each kind are put into
 canonical form by :func:`contracts.indicators.canonical` and turned into
-tokens with the consortium key, as a node does for a report.
+tokens with the consortium's epoch keys, as a node does for a report. An
+identifier has one token per key epoch; after a key rotation its reporters
+republish it under the new epoch, and a node answers a query from every live
+epoch's token together (as ``node`` does), so the ground truth is kept per
+identifier, over all its tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from contracts.indicators import canonical
 from protocol.entries import AddOp, Op, RetractOp
 from protocol.store import IndicatorState
-from protocol.tokens import Tokenizer
+from protocol.tokens import EpochKeys, Tokenizer
 
-__all__ = ["Ledger", "Published", "Verdict", "synthetic_value", "verdict_of"]
+__all__ = ["Holder", "Ledger", "Published", "Verdict", "synthetic_value", "verdict_of"]
 
 
 def _luhn_digit(body: str) -> str:
@@ -92,41 +96,82 @@ class Published:
     t: float  # virtual ms
     ops: tuple[Op, ...]
     #: part of the ground truth and of the delivery figures (False: an equivocator's
-    #: entries and twins, entries past a removed member's until_seq)
+    #: entries and twins, entries past a removed member's until_seq, entries lost)
     valid: bool = True
     twin: bool = False
     lost: bool = False  # lost with its author's state before any other node held it
+    republished: bool = False  # live reports again under a new key epoch
     held: dict[int, float] = field(default_factory=dict)  # node index -> first accepted
 
 
+class Holder(Protocol):
+    """What the ledger tracks of a node: the entries it holds, and how many are valid."""
+
+    idx: int
+    holds: set[bytes]
+    held_valid: int
+
+
 class Ledger:
-    def __init__(self, tokenizer: Tokenizer, member_ids: list[bytes], region: str = "CN") -> None:
-        self.tokenizer = tokenizer
+    """Published entries, identifiers and their tokens, and the ground truth."""
+
+    def __init__(self, keys: EpochKeys, member_ids: list[bytes], region: str = "CN") -> None:
+        self.keys = keys
+        self._tokenizers: dict[int, Tokenizer] = {}
         self._ids = member_ids  # node index -> member id
         self.region = region
         self.entries: list[Published] = []
         self.by_hash: dict[bytes, Published] = {}
-        self.by_token: dict[bytes, list[tuple[int, int, Op, int]]] = {}  # author, seq, op, ts
-        self.kind_of: dict[bytes, str] = {}
+        #: identifier -> the valid reports and retractions on any of its tokens:
+        #: (author, seq, op)
+        self.by_value: dict[int, list[tuple[int, int, AddOp | RetractOp]]] = {}
+        self.kind_of: dict[int, str] = {}  # identifier -> kind
+        self.canonical: dict[int, str] = {}
+        self.value_of: dict[bytes, int] = {}  # every token made -> its identifier
+        self._tokens: dict[tuple[int, int], bytes] = {}
         self._next_value = 0
         #: author -> seq beyond which its entries are not valid (removed members)
         self.until: dict[int, int] = {}
         #: authors whose feeds are not part of the ground truth (equivocators)
         self.excluded: set[int] = set()
+        self.valid_published = 0
+        self.lost_entries = 0
 
-    # -- identifiers ----------------------------------------------------------------
+    # -- identifiers and tokens ----------------------------------------------------------
 
-    def new_token(self, kind: str) -> bytes:
-        """A fresh identifier of ``kind``, canonicalised and tokenised."""
+    def add_epoch(self, ep: int, key: bytes) -> None:
+        """The key of a new epoch (the ground truth knows every key)."""
+        self.keys.add(ep, key)
+
+    def new_value(self, kind: str) -> int:
+        """A fresh identifier of ``kind``; its tokens come from :meth:`token`."""
         n = self._next_value
         self._next_value += 1
-        tok = self.tokenizer.token(
-            kind, canonical(kind, synthetic_value(kind, n), region=self.region)
-        )
-        self.kind_of[tok] = kind
+        self.kind_of[n] = kind
+        self.canonical[n] = canonical(kind, synthetic_value(kind, n), region=self.region)
+        return n
+
+    def token(self, value: int, ep: int) -> bytes:
+        """The token of identifier ``value`` under epoch ``ep``."""
+        tok = self._tokens.get((value, ep))
+        if tok is None:
+            tk = self._tokenizers.get(ep)
+            if tk is None:
+                tk = self._tokenizers[ep] = self.keys.tokenizer(ep)
+            tok = tk.token(self.kind_of[value], self.canonical[value])
+            self._tokens[(value, ep)] = tok
+            self.value_of[tok] = value
         return tok
 
-    # -- publishing -----------------------------------------------------------------
+    def new_token(self, kind: str, ep: int = 1) -> bytes:
+        """The token of a fresh identifier of ``kind`` (one nobody will report)."""
+        return self.token(self.new_value(kind), ep)
+
+    def knows(self, tok: bytes) -> bool:
+        """Whether ``tok`` is the token of an identifier the run made."""
+        return tok in self.value_of
+
+    # -- publishing -----------------------------------------------------------------------
 
     def record(
         self,
@@ -134,55 +179,124 @@ class Ledger:
         author: int,
         seq: int,
         t: float,
-        ts: int,
         ops: tuple[Op, ...],
         *,
         twin: bool = False,
+        republished: bool = False,
     ) -> Published:
         valid = not twin and author not in self.excluded
-        p = Published(hash=h, author=author, seq=seq, t=t, ops=ops, valid=valid, twin=twin)
+        p = Published(
+            hash=h,
+            author=author,
+            seq=seq,
+            t=t,
+            ops=ops,
+            valid=valid,
+            twin=twin,
+            republished=republished,
+        )
         self.entries.append(p)
         self.by_hash[h] = p
         if valid:
+            self.valid_published += 1
+            value_of = self.value_of
             for op in ops:
-                self.by_token.setdefault(op.tok, []).append((author, seq, op, ts))
+                if isinstance(op, AddOp | RetractOp):
+                    self.by_value.setdefault(value_of[op.tok], []).append((author, seq, op))
         return p
 
-    def drop(self, p: Published) -> None:
-        """Take an entry out of the ground truth (it was lost with its author's state)."""
+    def mark_held(self, node: Holder, rec: Published, t: float) -> None:
+        """``node`` accepted ``rec`` at ``t`` (or holds it again after losing its state)."""
+        rec.held.setdefault(node.idx, t)
+        if rec.hash not in node.holds:
+            node.holds.add(rec.hash)
+            if rec.valid:
+                node.held_valid += 1
+
+    def invalidate(self, rec: Published, nodes: Iterable[Holder]) -> None:
+        """``rec`` leaves the delivery figures (it is past a removal, or lost)."""
+        if not rec.valid:
+            return
+        rec.valid = False
+        self.valid_published -= 1
+        for n in nodes:
+            if rec.hash in n.holds:
+                n.held_valid -= 1
+
+    def remove_after(self, author: int, until: int, nodes: Iterable[Holder]) -> None:
+        """``author`` was removed after seq ``until``: later entries are not valid."""
+        self.until[author] = until
+        nodes = list(nodes)
+        for r in self.entries:
+            if r.author == author and r.seq > until and r.valid:
+                self.invalidate(r, nodes)
+
+    def lose_after(self, author: int, kept: int, nodes: Iterable[Holder]) -> int:
+        """``author``'s entries after seq ``kept`` are gone with its state; how many."""
+        nodes = list(nodes)
+        lost = 0
+        for r in self.entries:
+            if r.author == author and not r.twin and r.seq > kept and not r.lost:
+                r.lost = True
+                self._drop(r)
+                self.invalidate(r, nodes)
+                lost += 1
+        self.lost_entries += lost
+        return lost
+
+    def _drop(self, p: Published) -> None:
+        """Take an entry out of the ground truth."""
         for op in p.ops:
-            ops = self.by_token.get(op.tok)
+            if not isinstance(op, AddOp | RetractOp):
+                continue
+            value = self.value_of[op.tok]
+            ops = self.by_value.get(value)
             if ops is None:
                 continue
             ops[:] = [x for x in ops if not (x[0] == p.author and x[1] == p.seq)]
             if not ops:
-                del self.by_token[op.tok]
+                del self.by_value[value]
 
-    def tokens(self) -> list[bytes]:
-        """Every token in the ground truth, in the order first reported."""
-        return list(self.by_token)
+    def values(self) -> list[int]:
+        """Every identifier in the ground truth, in the order first reported."""
+        return list(self.by_value)
 
-    # -- ground truth ------------------------------------------------------------------
+    def tokens_in_truth(self) -> int:
+        """Distinct tokens with a valid op (an identifier has one per epoch it is reported in)."""
+        return len({op.tok for ops in self.by_value.values() for _, _, op in ops})
 
-    def truth(self, tok: bytes, now: int, *, authors: set[int] | None = None) -> Verdict | None:
-        """What a node holding every valid entry (of ``authors``, if given) answers for ``tok``."""
-        states: dict[int, tuple[str, int, int, bool]] = {}
-        for author, seq, op, _ts in self.by_token.get(tok, ()):
-            until = self.until.get(author)
-            if until is not None and seq > until:
+    # -- ground truth -------------------------------------------------------------------------
+
+    def truth(
+        self,
+        value: int,
+        now: int,
+        *,
+        authors: set[int] | None = None,
+        ignore_removals: bool = False,
+    ) -> Verdict | None:
+        """What a node holding every valid entry (of ``authors``, if given) answers for
+        ``value``, from all its tokens; ``ignore_removals`` counts entries past until_seq."""
+        # (author, token) -> (category, severity, expiry, retracted), as a store keeps them
+        states: dict[tuple[int, bytes], tuple[str, int, int, bool]] = {}
+        until = {} if ignore_removals else self.until
+        for author, seq, op in self.by_value.get(value, ()):
+            u = until.get(author)
+            if u is not None and seq > u:
                 continue
             if authors is not None and author not in authors:
                 continue
+            key = (author, op.tok)
             if isinstance(op, AddOp):
-                states[author] = (op.cat, op.sev, op.exp, False)
-            elif isinstance(op, RetractOp) and author in states:
-                cat, sev, exp, _ = states[author]
-                states[author] = (cat, sev, exp, True)
-        live = [(a, s) for a, s in states.items() if not s[3] and s[2] > now]
+                states[key] = (op.cat, op.sev, op.exp, False)
+            elif isinstance(op, RetractOp) and key in states:
+                cat, sev, exp, _ = states[key]
+                states[key] = (cat, sev, exp, True)
+        live = [(a, s) for (a, _), s in states.items() if not s[3] and s[2] > now]
         if not live:
             return None
         return Verdict(
-            reporters=tuple(sorted(self._ids[a] for a, _ in live)),
+            reporters=tuple(sorted({self._ids[a] for a, _ in live})),
             categories=tuple(sorted({s[0] for _, s in live})),
             max_severity=max(s[1] for _, s in live),
             expires=max(s[2] for _, s in live),

@@ -226,9 +226,7 @@ def simulate_counterpart(sc: Scenario) -> dict[str, Any]:
     from sim.figures import compute_figures
     from sim.runner import Simulation
 
-    run = Simulation(counterpart_scenario(sc))
-    run.run()
-    f = compute_figures(run)
+    f = compute_figures(Simulation(counterpart_scenario(sc)).run())
     return {"delivery": f["delivery"], "expectation": f["expectation"]}
 
 

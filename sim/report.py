@@ -406,16 +406,31 @@ def render_markdown(
     if g["changes"]:
         add("## Onboarding and removal\n")
         add(
-            "Each change is a new charter version signed by a quorum of admins, installed at one "
-            "admin node and spread by gossip; newcomers start from the genesis alone and get the "
-            "epoch key in a key grant that travels by gossip.\n"
+            "Each change is drafted by `protocol.governance` (one member per charter version, "
+            "as `riskmesh admin propose` does), proposed by an admin node's engine and gossiped "
+            "as a proposal; the admins whose turn it is sign it when their node receives it, "
+            "and the node that first holds a quorum of signatures appends the version, which "
+            "then spreads by gossip. Admin nodes seal the epoch keys a change calls for "
+            "(`plan_grants`): every live epoch to a newcomer, and a removal's new epoch to every "
+            "remaining member; newcomers start from the genesis alone, and after a rotation "
+            "every member republishes its live reports under the new epoch.\n"
         )
         add(
             _table(
-                ["version", "made (s)", "50 % (rounds)", "99 % (rounds)", "100 % (rounds)"],
+                [
+                    "version",
+                    "change",
+                    "proposed (s)",
+                    "final (s)",
+                    "50 % (rounds)",
+                    "99 % (rounds)",
+                    "100 % (rounds)",
+                ],
                 [
                     [
                         v["version"],
+                        "; ".join(v["changes"]),
+                        v["proposed_s"],
                         v["made_s"],
                         v["to_50_percent_rounds"],
                         v["to_99_percent_rounds"],
@@ -426,20 +441,30 @@ def render_markdown(
             )
         )
         for c in g["changes"]:
+            versions = ", ".join(str(v) for v in c["versions"]) or "none final"
             if c["kind"] == "onboard":
                 add(
-                    f"- {c['t_s']} s, version {c['version']}: onboarded {', '.join(c['members'])}. "
+                    f"- {c['t_s']} s, versions {versions}: onboarded {', '.join(c['members'])}. "
                     + "; ".join(
                         f"{n['node']} had the charter after {_fmt(n['charter_after_s'])} s and its "
-                        f"key after {_fmt(n['keys_after_s'])} s"
+                        f"keys after {_fmt(n['keys_after_s'])} s (epochs "
+                        f"{', '.join(str(e) for e in n['epochs_held_at_end'])} at the end)"
                         for n in c["newcomers"]
                     )
                     + ".\n"
                 )
             else:
+                rot = "; ".join(
+                    f"epoch {r['epoch']} (version {r['version']}): its key reached 99 % of the "
+                    f"nodes after {_fmt(r['key']['to_99_percent_rounds'])} rounds, "
+                    f"{r['republished_ops']} live reports republished under it in "
+                    f"{r['republished_entries']} entries"
+                    for r in c["key_rotations"]
+                )
                 add(
-                    f"- {c['t_s']} s, version {c['version']}: removed {', '.join(c['members'])} "
-                    f"(until_seq {c['until_seq']}); their entries past until_seq were refused "
+                    f"- {c['t_s']} s, versions {versions}: removed {', '.join(c['members'])} "
+                    f"(until_seq {c['until_seq']}), each with a key rotation: {rot or '—'}. "
+                    f"Their entries past until_seq were refused "
                     f"{c['entries_refused_as_revoked']} times; "
                     f"{c['entries_past_until_held_by_honest_nodes']} copies of such entries are "
                     "held by honest nodes that accepted them before the removal reached them.\n"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.figures import compute_figures
+from sim.figures import Figures, compute_figures
+from sim.record import RunRecord
 from sim.runner import Simulation
 from sim.scenario import Scenario, parse_scenario
 
@@ -46,7 +47,14 @@ def small(extra: str = "", **changes: Any) -> Scenario:
     return sc.replace(**changes) if changes else sc
 
 
-def simulate(sc: Scenario) -> tuple[Simulation, dict[str, Any]]:
+def simulate(sc: Scenario) -> tuple[RunRecord, Figures]:
+    """Run ``sc``; its record and figures."""
+    record = Simulation(sc).run()
+    return record, compute_figures(record)
+
+
+def simulate_open(sc: Scenario) -> tuple[Simulation, RunRecord, Figures]:
+    """Run ``sc``; the simulation too, for tests that look inside the nodes."""
     run = Simulation(sc)
-    run.run()
-    return run, compute_figures(run)
+    record = run.run()
+    return run, record, compute_figures(record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from simkit import simulate, small
+from simkit import simulate, simulate_open, small
 
 from contracts.policy import DAY_MS, GossipSettings
 from protocol.entries import AddOp
@@ -35,7 +35,8 @@ role = "withholder"
 
 @pytest.fixture(scope="module")
 def mix() -> tuple[Any, dict[str, Any]]:
-    return simulate(small(MIX, duration_s=60.0, workload={"stop_s": 45.0}))
+    run, _, f = simulate_open(small(MIX, duration_s=60.0, workload={"stop_s": 45.0}))
+    return run, f
 
 
 def _member(f: dict[str, Any], role: str) -> dict[str, Any]:
@@ -89,12 +90,13 @@ def test_no_honest_node_s_answers_change(mix: tuple[Any, dict[str, Any]]) -> Non
     assert m["unknown_entries_accepted_by_honest_nodes"] == 0  # nothing forged got in
     assert m["planted_identifiers_held_by_honest_nodes"] == 0  # nothing framed
     fin = f["queries"]["final"]
-    honest = sum(1 for n in run.nodes if n.honest)
+    honest = sum(1 for n in run.fleet if n.honest)
     assert fin["honest_nodes"] == honest
-    assert fin["answers"] == honest * len(run.ledger.tokens()) > 0
+    assert fin["answers"] == honest * f["run"]["identifiers_in_ground_truth"] > 0
+    assert f["run"]["identifiers_in_ground_truth"] == len(run.ledger.values())
     assert fin["disagree"] == 0 and fin["agree_with_ground_truth"] == fin["answers"]
     # the replayer re-sent retracted adds, and they stayed retracted
-    assert run.retracted_adds
+    assert run.workload.retracted_adds
     assert f["delivery"]["to_100_percent"]["rounds"]["undelivered"] == 0
 
 

@@ -34,7 +34,7 @@ def test_a_partition_delays_delivery_and_healing_restores_it() -> None:
 
     # every entry published while it stood reached its last node only after the heal ...
     heal_ms, at_ms = 26_000, 6_000
-    during = [r for r in run.ledger.entries if r.valid and at_ms <= r.t < heal_ms]
+    during = [r for r in run.entries if r.valid and at_ms <= r.t < heal_ms]
     assert len(during) == p["entries_published_during"]
     assert all(max(r.held.values()) >= heal_ms for r in during)
     # ... whereas without the partition the same workload reaches everyone within rounds

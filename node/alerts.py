@@ -388,15 +388,20 @@ class Alerts:
                 else:
                     rows = c.execute("SELECT id FROM watches WHERE vkey = ?", (vkey,)).fetchall()
                 removed += self._delete_watches([int(r[0]) for r in rows])
+                refs: set[str] = set()  # the value's recent queries, one per ref
                 for _, t in self._tokens(kind, value, epochs):
                     if by_ref:
-                        cur = c.execute(
-                            "DELETE FROM recent_tokens WHERE tok = ? AND ref = ?", (t, ref or "")
-                        )
+                        gone = c.execute(
+                            "DELETE FROM recent_tokens WHERE tok = ? AND ref = ? RETURNING ref",
+                            (t, ref or ""),
+                        ).fetchall()
                     else:
-                        cur = c.execute("DELETE FROM recent_tokens WHERE tok = ?", (t,))
-                    recent += cur.rowcount
-                    self._stale += cur.rowcount
+                        gone = c.execute(
+                            "DELETE FROM recent_tokens WHERE tok = ? RETURNING ref", (t,)
+                        ).fetchall()
+                    refs.update(r[0] for r in gone)
+                    self._stale += len(gone)
+                recent += len(refs)
         return {"removed": removed, "recent_queries": recent}
 
     def _delete_watches(self, ids: Sequence[int]) -> int:

@@ -520,6 +520,80 @@ async def exercise_operator(ex: Exerciser, token: str) -> None:
     await ex("ui unknown", "GET", "/ui/secret.txt", "/ui/{file}", expect=404)
 
 
+async def exercise_alerts(ex: Exerciser, token: str, max_batch: int) -> None:
+    """Watches, the alert cursor and the alert stream (DESIGN §14)."""
+    w, a, s = "/v1/watches", "/v1/alerts", "/v1/alerts/stream"
+    item = {"kind": "phone", "value": "+86 138 0013 8000", "ref": "case-1"}
+    other = {"kind": "email", "value": "Mule@Example.com", "ttl_days": 30}
+    body = await ex(
+        "watch", "POST", w, w, key=token, json_body={"items": [item, other]}, expect=201
+    )
+    assert body["watching"] == 2 and len(body["results"]) == 2
+    await ex(
+        "watch cbor",
+        "POST",
+        w,
+        w,
+        key=QUERY_ONLY_KEY,
+        data=cbor2.dumps({"items": [item]}),
+        headers={"Content-Type": "application/cbor", "Accept": "application/cbor"},
+        expect=201,
+    )
+    await ex("watch no key", "POST", w, w, json_body={"items": [item]}, expect=401)
+    await ex(
+        "watch scope", "POST", w, w, key=REPORT_ONLY_KEY, json_body={"items": [item]}, expect=403
+    )
+    await ex("watch bad body", "POST", w, w, key=token, json_body={"x": 1}, expect=400)
+    many = {"items": [item] * (max_batch + 1)}
+    await ex("watch too many", "POST", w, w, key=token, json_body=many, expect=413)
+    bad = {"items": [{"kind": "phone", "value": "12"}]}
+    await ex("watch invalid", "POST", w, w, key=token, json_body=bad, expect=422)
+    body = await ex("watches", "GET", w, w, key=QUERY_ONLY_KEY, expect=200)
+    assert body["watching"] == 2 and "value" not in json.dumps(body["watches"])
+    await ex("watches page", "GET", w + "?after=1&limit=1", w, key=token, expect=200)
+    await ex("watches bad", "GET", w + "?limit=0", w, key=token, expect=400)
+    await ex("watches no key", "GET", w, w, expect=401)
+    await ex("watches scope", "GET", w, w, key=REPORT_ONLY_KEY, expect=403)
+    rep = "/v1/reports"
+    await ex("report watched", "POST", rep, rep, key=token, json_body={"items": [report_item()]},
+             expect=201)
+    body = await ex("alerts", "GET", a, a, key=token, expect=200)
+    # the watch, and the query of the same value earlier (a recent query, no ref)
+    assert {(x["ref"], x["source"]) for x in body["alerts"]} == {
+        ("case-1", "watch"),
+        (None, "recent_query"),
+    }
+    alert = body["alerts"][0]
+    assert body["next"] == body["alerts"][-1]["id"]
+    await ex("alerts after", "GET", f"{a}?after={alert['id']}&wait=0&limit=5", a,
+             key=QUERY_ONLY_KEY, headers={"Accept": "application/cbor"}, expect=200)
+    await ex("alerts bad", "GET", a + "?wait=99", a, key=token, expect=400)
+    await ex("alerts no key", "GET", a, a, expect=401)
+    await ex("alerts scope", "GET", a, a, key=REPORT_ONLY_KEY, expect=403)
+    await ex("stream bad", "GET", s, s, key=token, headers={"Last-Event-ID": "x"}, expect=400)
+    await ex("stream no key", "GET", s, s, expect=401)
+    await ex("stream scope", "GET", s, s, key=REPORT_ONLY_KEY, expect=403)
+    # an event stream never ends: read its first event, then hang up
+    resp = await ex.client.get(
+        s, headers={"Authorization": f"Bearer {token}", "Last-Event-ID": "0"}
+    )
+    text = ""
+    while "data: " not in text or not text.endswith("\n\n"):
+        text += (await resp.content.readline()).decode()
+    resp.close()
+    assert f"id: {alert['id']}" in text
+    ex.seen.append(Seen("get", s, resp.status, resp.content_type, text, "stream"))
+    gone = {"items": [{"kind": "phone", "value": "13800138000"}]}
+    body = await ex("unwatch", "DELETE", w, w, key=token, json_body=gone, expect=200)
+    assert body == {"removed": 1, "recent_queries": 1}  # the same value and ref: one watch
+    await ex("unwatch no key", "DELETE", w, w, json_body=gone, expect=401)
+    await ex("unwatch scope", "DELETE", w, w, key=REPORT_ONLY_KEY, json_body=gone, expect=403)
+    await ex("unwatch bad body", "DELETE", w, w, key=token, json_body=[1], expect=400)
+    many = {"items": [gone["items"][0]] * (max_batch + 1)}
+    await ex("unwatch too many", "DELETE", w, w, key=token, json_body=many, expect=413)
+    await ex("unwatch invalid", "DELETE", w, w, key=token, json_body=bad, expect=422)
+
+
 async def exercise_not_ready(ex: Exerciser, token: str) -> None:
     """A node with no charter installed answers 409 on the paths that need one."""
     q1 = "/v1/query/{kind}/{value}"
@@ -598,12 +672,23 @@ async def test_handlers_answer_as_documented(
     await exercise(ex, api_token, max_ops, max_batch)
     await exercise_admin(ex, api_token, (tmp_path / "bank-a" / "join-request.cbor").read_bytes())
     await exercise_operator(ex, api_token)
+    await exercise_alerts(ex, api_token, max_batch)
 
     bare = tmp_path / "bare"
     init_home(bare, name="bare", endpoint="http://127.0.0.1:1/peer", api_listen="127.0.0.1:0")
     bare_app = create_app(load_config(bare, env={}), jobs=False)
     ex_bare = Exerciser(await aiohttp_client(bare_app))
     await exercise_not_ready(ex_bare, (bare / "api-token").read_text().strip())
+    watch = {"items": [{"kind": "phone", "value": "13800138000"}]}
+    await ex_bare(
+        "nr watch",
+        "POST",
+        "/v1/watches",
+        "/v1/watches",
+        key=(bare / "api-token").read_text().strip(),
+        json_body=watch,
+        expect=409,
+    )
 
     seen = ex.seen + ex_bare.seen
     problems = check_seen(doc, seen)

@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from alertkit import Mesh
 from nodeproc import call, free_port, node_process
 
+from contracts.errors import RequestRefused
 from node.server import RedactingAccessLogger
 
 READY_DEADLINE_S = 20.0
@@ -223,6 +225,90 @@ async def test_report_and_query_leave_no_raw_value_on_disk_or_in_logs(
     )
     found = leaks_in_text(log_text)
     assert not found, f"log carries raw identifiers {found}"
+
+
+# -- watches and alerts: the store, the logs and the peer API ---------------------------
+
+
+class RecordingMesh(Mesh):
+    """Two members in process; every gossip message (before sealing) is kept."""
+
+    def __init__(self, root: Path) -> None:
+        self.wire: list[bytes] = []
+        super().__init__(root, "ab")
+
+    def _converse(self, src: str, dst: str, data: bytes) -> None:
+        msg: bytes | None = data
+        a, b = src, dst
+        while msg is not None:
+            self.wire.append(msg)
+            msg = self.nodes[b].receive(self.id(a), msg, self.clock())
+            a, b = b, a
+
+
+async def test_watches_and_alerts_leave_no_raw_value_on_disk_in_logs_or_on_the_peer_api(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    mesh = RecordingMesh(tmp_path)
+    a, b = mesh["a"], mesh["b"]
+    now = mesh.clock
+    # a watches every value (with refs), and queries them all (recent queries)
+    watched = [
+        {"kind": k, "value": v, "ref": f"case-{i}"}
+        for i, (k, v) in enumerate([(k, v) for k, v, _ in REPORTED] + QUERIED_ONLY)
+    ]
+    valid = []
+    for item in watched:
+        try:
+            a.alerts.watch([item], now())
+            valid.append(item)
+        except Exception as e:  # an invalid value is refused: its message names no value
+            assert not leaks_in_text(str(e)), e
+    assert len(valid) == len(watched) - 4
+    a.query([{**i, "ref": "q"} for i in watched], now())
+    a.alerts.upkeep(now())
+    # b reports them (urgent ones pushed at once), then retracts one; a is alerted
+    mesh.clock.advance(1_000)
+    items = report_items()
+    try:
+        b.report(items, now())
+    except RequestRefused as e:  # values on a warning list are refused: report the rest
+        refused = {i["index"] for i in e.items or []}
+        assert len(refused) < len(items) and not leaks_in_text(json.dumps(e.items))
+        items = [x for i, x in enumerate(items) if i not in refused]
+        b.report(items, now())
+    mesh.flush()
+    mesh.sync("b", "a")
+    mesh.clock.advance(1_000)
+    gone = items[0]
+    b.retract([{"kind": gone["kind"], "value": gone["value"], "reason": "resolved"}], now())
+    mesh.flush()
+    alerts = a.alerts.after(0, 1000)
+    assert {x["event"] for x in alerts} == {"reported", "retracted"}
+    # each report alerts every watch of its value (one value, several spellings and refs)
+    assert len([x for x in alerts if x["source"] == "watch"]) >= len(items) + 1
+    # the alerts carry the value (local API only) ...
+    assert leaks_in_text(json.dumps(alerts))
+    # ... but nothing else does: status, the watch list, the peer API, the logs, the disk
+    for view in (a.status(now()), a.alerts.watches(now()), b.status(now())):
+        found = leaks_in_text(json.dumps(view))
+        assert not found, found
+    assert mesh.wire, "no gossip was carried: the check would be vacuous"
+    found = leaks_in_bytes(b"".join(mesh.wire))
+    assert not found, f"the peer API carried raw values {found}"
+    log_text = caplog.text + "\n".join(
+        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
+    )
+    assert "alert(s) on entry" in log_text  # alerts were logged: the check is not vacuous
+    found = leaks_in_text(log_text)
+    assert not found, f"log carries raw identifiers {found}"
+    mesh.close()
+    for name in "ab":
+        home = tmp_path / name
+        for p in files_under(home):
+            found = leaks_in_bytes(p.read_bytes())
+            assert not found, f"{name}/{p.relative_to(home)} contains raw identifiers {found}"
 
 
 # -- a real `riskmesh serve`: its stderr, access log included -------------------------

@@ -94,6 +94,14 @@ BENCHES: tuple[Bench, ...] = (
         timeout_s=900,
     ),
     Bench(
+        script="bench_alerts.py",
+        what="alert latency across four real nodes at 2 s rounds: urgent reports "
+        "(pushed at once) and non-urgent ones (gossip rounds)",
+        full=("--urgent", "200", "--normal", "60"),
+        quick=("--urgent", "20", "--normal", "8"),
+        timeout_s=600,
+    ),
+    Bench(
         script="bench_gossip.py",
         what="gossip: catch-up of a fresh node from one peer, idle exchange bytes",
         full=("--ops", "1000000"),

@@ -8,7 +8,7 @@
     support    = reporters + sightings / 2
     agreement  = support / (support + disputes)
     decay      = H / (H + age)                          H: the category's half-life
-    confidence = floor(100 * belief * agreement * decay)
+    confidence = round(100 * belief * agreement * decay)      (halves round up)
 
 ``severity`` is the verdict's highest severity, ``reporters``, ``sightings``
 and ``disputes`` count distinct members, ``age`` is the time since the latest
@@ -64,4 +64,6 @@ def confidence(
         raise ValueError("counts are non-negative and the half-life positive")
     ba = _belief_agreement(severity, reporters, sightings, disputes)
     age = max(0, age_ms)
-    return (100 * ba.numerator * half_life_ms) // (ba.denominator * (half_life_ms + age))
+    num = 200 * ba.numerator * half_life_ms
+    den = 2 * ba.denominator * (half_life_ms + age)
+    return (num + den // 2) // den  # round half up, exactly

@@ -90,6 +90,13 @@ STATUS: Mapping[str, int] = {
     "no_change": 422,
     "bad_scope": 422,
     "bad_name": 422,
+    # after the match (node/aftermatch.py)
+    "warning_listed": 422,
+    "not_listed": 422,
+    "unknown_appeal": 404,
+    "already_appealed": 409,
+    "already_decided": 409,
+    "over_quota": 429,
 }
 
 _CLASS_STATUS: tuple[tuple[type[RiskmeshError], int], ...] = (
@@ -185,6 +192,11 @@ ROUTE_SCOPE: Mapping[str, str | None] = {
     "admin_key_revoke": "admin",
     "admin_key_rotate": "admin",
     "audit": "admin",
+    "sightings": "report",
+    "disputes": "report",
+    "appeals_file": "report",
+    "appeals": "report",
+    "appeal_decision": "report",
 }
 
 
@@ -290,6 +302,41 @@ async def handle_retractions(request: web.Request) -> web.Response:
 
 async def handle_status(request: web.Request) -> web.Response:
     return respond(request, request.app[NODE].status(request.app[NOW]()))
+
+
+# -- sightings, disputes, appeals (node/aftermatch.py) -----------------------------------
+
+
+def _published(accepted: int, entry: Any) -> dict[str, Any]:
+    return {"accepted": accepted, "entry": {"seq": entry.seq, "hash": entry.hash.hex()}}
+
+
+async def handle_sightings(request: web.Request) -> web.Response:
+    items = items_of(await read_body(request))
+    r = request.app[NODE].after_match.sightings(items, request.app[NOW]())
+    return respond(request, _published(r.accepted, r.entry), 201)
+
+
+async def handle_disputes(request: web.Request) -> web.Response:
+    items = items_of(await read_body(request))
+    r = request.app[NODE].after_match.disputes(items, request.app[NOW]())
+    return respond(request, _published(r.accepted, r.entry), 201)
+
+
+async def handle_appeals_file(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    view = request.app[NODE].after_match.file_appeal(body, request.app[NOW]())
+    return respond(request, view, 201)
+
+
+async def handle_appeals(request: web.Request) -> web.Response:
+    return respond(request, request.app[NODE].after_match.appeals(request.app[NOW]()))
+
+
+async def handle_appeal_decision(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    view = request.app[NODE].after_match.decide(request.match_info["id"], body, request.app[NOW]())
+    return respond(request, view, 201)
 
 
 # -- administration ----------------------------------------------------------------------
@@ -556,6 +603,11 @@ def create_api_app(
         "/v1/admin/keys/{name}/rotate", handle_admin_key_rotate, name="admin_key_rotate"
     )
     app.router.add_get("/v1/audit", handle_audit, name="audit")
+    app.router.add_post("/v1/sightings", handle_sightings, name="sightings")
+    app.router.add_post("/v1/disputes", handle_disputes, name="disputes")
+    app.router.add_post("/v1/appeals", handle_appeals_file, name="appeals_file")
+    app.router.add_get("/v1/appeals", handle_appeals, name="appeals")
+    app.router.add_post("/v1/appeals/{id}/decision", handle_appeal_decision, name="appeal_decision")
     app.router.add_post("/v1/watches", handle_watches_add, name="watches_add")
     app.router.add_delete("/v1/watches", handle_watches_remove, name="watches_remove")
     app.router.add_get("/v1/watches", handle_watches, name="watches")

@@ -55,6 +55,7 @@ from contracts.errors import (
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS
 from contracts.taxonomy import RETRACT_REASONS
+from node.aftermatch import AfterMatch
 from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings, check_ref
 from node.audit import current_actor, detail
 from node.index import TokenIndex
@@ -65,9 +66,10 @@ from node.version import version_info
 from protocol import codec, governance
 from protocol.charter_chain import CharterChain
 from protocol.cose import verify1
-from protocol.entries import MAX_REF_CHARS, AddOp, Entry, Op, RetractOp
+from protocol.entries import MAX_REF_CHARS, RETRACTABLE, AddOp, Entry, Op, RetractOp
 from protocol.feeds import Feeds
 from protocol.gossip import (
+    AppealItemArrived,
     CharterAdvanced,
     EntriesAccepted,
     Event,
@@ -83,6 +85,7 @@ from protocol.gossip import (
 )
 from protocol.grants import make_grant
 from protocol.keys import MemberId, MemberKey, member_id_text, parse_member_id, short_id
+from protocol.listed import WarningTokens
 from protocol.proposals import Proposal, ProposalOffer
 from protocol.store import IndicatorState
 from protocol.tokens import EpochKeys
@@ -103,7 +106,7 @@ gossip_log = logging.getLogger("riskmesh.gossip")
 
 DEFAULT_TTL_DAYS = 365
 REPORT_FIELDS = frozenset({"kind", "value", "category", "severity", "ttl_days", "ref"})
-RETRACT_FIELDS = frozenset({"kind", "value", "reason"})
+RETRACT_FIELDS = frozenset({"kind", "value", "reason", "of"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,8 @@ class Node:
         self.index = TokenIndex(1024, error_rate)
         #: watchlist, recent queries and alert log (node/alerts.py)
         self.alerts = Alerts(store, self, alerts, metrics=metrics)
+        #: sightings, disputes, appeals and what verdicts add from them (node/aftermatch.py)
+        self.after_match = AfterMatch(self)
         #: members whose feed a fork proof froze: their reports drop out of verdicts
         self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
         self._outbox: deque[Send] = deque()
@@ -229,6 +234,8 @@ class Node:
         self.chain = chain
         self.feeds = Feeds(self.store, chain)
         self.feeds.listeners.append(self._index_entry)
+        # an entry adding a warning-listed value is refused by its token (DESIGN §15)
+        self.feeds.listed = WarningTokens(self.epoch_keys)
         self.feeds.listeners.append(self.alerts.on_entry)
         self.feeds.fork_listeners.append(lambda proof: self.frozen.add(proof.log))
         policy = chain.current.policy
@@ -429,6 +436,7 @@ class Node:
         for i, item in enumerate(items):
             try:
                 kind, canon = self._item_canonical(item, REPORT_FIELDS)
+                self.after_match.check_listed(policy, kind, canon)
                 cat = item.get("category")
                 if cat is None:
                     raise RequestRefused("missing_field", "category is required")
@@ -479,6 +487,14 @@ class Node:
                     raise RequestRefused(
                         "bad_reason", "reason must be one of " + ", ".join(RETRACT_REASONS)
                     )
+                of = item.get("of", "report")
+                if of != "report":  # a sighting, dispute or appeal (node/aftermatch.py)
+                    if of not in RETRACTABLE:
+                        raise RequestRefused(
+                            "bad_of", "of is report, seen, dispute or appeal (default report)"
+                        )
+                    ops.extend(self.after_match.retract_ops(kind, canon, of, str(reason), now))
+                    continue
                 found = False
                 for ep in self.live_epochs(now):
                     tok = self.epoch_keys.tokenizer(ep).token(kind, canon)
@@ -576,12 +592,18 @@ class Node:
         disclose = chain.current.policy.disclose_reporters
         names = {m.id: m.name for m in chain.current.members} if disclose else {}
         dropped = self._dropped_authors(chain)
+        ctx = self.after_match.context(positives, chain)
+
+        def base(kind: str, live: list[IndicatorState]) -> dict[str, Any]:
+            return _verdict(kind, live, names, disclose)
+
         for j, i in enumerate(slots):
             found: list[IndicatorState] = []
-            for t in toks[j * n_ep : (j + 1) * n_ep]:
+            item_toks = toks[j * n_ep : (j + 1) * n_ep]
+            for t in item_toks:
                 found.extend(states.get(t, ()))
             live = [s for s in found if s.live(now) and s.author not in dropped]
-            results[i] = _verdict(kinds[j], live, names, disclose)
+            results[i] = self.after_match.verdict(ctx, kinds[j], item_toks, live, now, base)
         return [r for r in results if r is not None]
 
     def counted_reports(self, toks: Sequence[bytes], now: int) -> list[IndicatorState]:
@@ -708,6 +730,7 @@ class Node:
             )
         elif isinstance(ev, KeysGranted):
             self._add_epoch_keys(ev.keys)
+            self._engine().retry_waiting(now)  # entries that waited for the key
             gossip_log.info(
                 "key grant from %s opened: epochs %s", short_id(ev.grant.issuer), sorted(ev.keys)
             )
@@ -723,6 +746,8 @@ class Node:
         elif isinstance(ev, CharterAdvanced):
             gossip_log.info("charter version %d accepted", ev.version)
             self._charter_advanced(ev.version, now)
+        elif isinstance(ev, AppealItemArrived):
+            self.after_match.on_item(ev.kind, ev.raw, now)
         elif isinstance(ev, ProposalUpdated):
             gossip_log.info("proposal %s for version %d: %s", ev.id, ev.version, ev.status)
         elif isinstance(ev, PeerQuarantined):
@@ -1071,7 +1096,7 @@ def _entry_detail(entry: Entry, ops: Sequence[Op]) -> str:
     return detail(
         seq=entry.seq,
         hash=entry.hash,
-        tokens=[f"{op.tok.hex()}/{op.ep}" for op in ops],
+        tokens=[f"{op.tok.hex()}/{op.ep}" for op in ops if isinstance(op, AddOp | RetractOp)],
         refs=[op.ref for op in ops if isinstance(op, AddOp) and op.ref] or None,
         reasons=sorted({op.why for op in ops if isinstance(op, RetractOp)}) or None,
     )
@@ -1105,8 +1130,10 @@ def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def _invalid_items(errors: list[ItemError]) -> RequestRefused:
+    # a batch refused only for warning-listed values says so (DESIGN §15)
+    listed = all(e.code == "warning_listed" for e in errors)
     return RequestRefused(
-        "invalid_items",
+        "warning_listed" if listed else "invalid_items",
         f"{len(errors)} item(s) refused; nothing was accepted",
         [e.to_json() for e in errors],
     )

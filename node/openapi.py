@@ -6,6 +6,7 @@ from typing import Any
 
 from contracts.indicators import KINDS
 from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
+from node.openapi_aftermatch import VERDICT_FIELDS, after_match_paths, after_match_schemas
 from node.openapi_alerts import add_alert_documents
 
 __all__ = ["openapi_document"]
@@ -27,7 +28,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Not found",
         409: "Node not ready (no charter or no key)",
         413: "Body or batch too large",
-        422: "Invalid items; nothing accepted",
+        422: "Invalid items (or a warning-listed value); nothing accepted",
+        429: "Over the policy's quota of disputes or appeals per 24 hours",
         503: "Not ready; the message says why",
     }
     return {str(c): {"description": text[c], "content": _json(_ref("Error"))} for c in codes}
@@ -92,6 +94,7 @@ def openapi_document() -> dict[str, Any]:
                 "first_reported": {"type": "string", "format": "date-time"},
                 "last_reported": {"type": "string", "format": "date-time"},
                 "expires": {"type": "string", "format": "date-time"},
+                **VERDICT_FIELDS,
             },
         },
         "QueryResult": {
@@ -134,6 +137,11 @@ def openapi_document() -> dict[str, Any]:
                 "kind": kind,
                 "value": {"type": "string"},
                 "reason": {"type": "string", "enum": list(RETRACT_REASONS)},
+                "of": {
+                    "enum": ["report", "seen", "dispute", "appeal"],
+                    "default": "report",
+                    "description": "what of this member's to withdraw",
+                },
             },
         },
         "Published": {
@@ -728,6 +736,8 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     add_alert_documents(schemas, paths, auth)
+    schemas.update(after_match_schemas(kind, _ref))
+    paths.update(after_match_paths(auth, _json, _ref, _errors))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -27,8 +27,10 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from contracts.errors import StoreError
+from node.aftermatch_store import SCHEMA as AFTER_MATCH_SCHEMA
+from node.aftermatch_store import AfterMatchStore
 from node.audit import GENESIS, row_hash
-from protocol.entries import AddOp, Entry, decode_entry
+from protocol.entries import AddOp, Entry, RetractOp, decode_entry
 from protocol.forks import ForkProof, decode_fork_proof
 from protocol.grants import Grant
 from protocol.keys import MemberId, MemberKey
@@ -134,6 +136,14 @@ def m003_alerts(db: sqlite_utils.Database) -> None:
 
 
 @MIGRATIONS()
+def m004_after_match(db: sqlite_utils.Database) -> None:
+    # Sightings, disputes, appeals and decisions from every feed; sealed appeal items
+    # relayed by gossip; this member's own appeals, opened cases and notes, sealed
+    # (node/aftermatch_store.py).
+    db.executescript(AFTER_MATCH_SCHEMA)
+
+
+@MIGRATIONS()
 def m005_operators(db: sqlite_utils.Database) -> None:
     # API keys: when last used, when revoked (a rotated key is revoked and re-made).
     # Audit rows: hash-chained (prev, hash); ``actor`` is the acting API key's name.
@@ -171,7 +181,7 @@ def _state(row: Sequence[Any]) -> IndicatorState:
 _STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
 
 
-class SqliteStore:
+class SqliteStore(AfterMatchStore):
     """The protocol's FeedStore in SQLite, plus what only a node keeps."""
 
     def __init__(self, path: str | Path | None, member_key: MemberKey | None = None) -> None:
@@ -259,12 +269,17 @@ class SqliteStore:
             )
             adds = []
             retracts = []
+            after = []
             ts, log = entry.ts, entry.log
             for op in entry.ops:
                 if isinstance(op, AddOp):
                     adds.append((op.tok, op.ep, log, op.kind, op.cat, op.sev, op.exp, ts, ts))
-                else:
+                elif isinstance(op, RetractOp) and op.of is None:
                     retracts.append((ts, op.tok, op.ep, log))
+                else:  # sightings, disputes, appeals, decisions (node/aftermatch_store.py)
+                    after.append(op)
+            if after:
+                self._append_after_match(entry, after)
             if adds:
                 c.executemany(
                     "INSERT INTO indicators (tok, ep, author, kind, cat, sev, exp, first_ts,"

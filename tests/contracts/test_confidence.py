@@ -57,13 +57,15 @@ def test_worked_values() -> None:
     h = 365 * DAY_MS
     assert confidence(severity=5, reporters=1, half_life_ms=h) == 85
     assert confidence(severity=3, reporters=1, half_life_ms=h) == 65
-    assert confidence(severity=3, reporters=2, half_life_ms=h) == 87  # 1 - 0.35^2
+    assert confidence(severity=3, reporters=2, half_life_ms=h) == 88  # 1 - 0.35^2 = .8775
     # one dispute against one reporter halves it; one half-life of silence halves it
-    assert confidence(severity=5, reporters=1, disputes=1, half_life_ms=h) == 42
-    assert confidence(severity=5, reporters=1, age_ms=h, half_life_ms=h) == 42
+    assert confidence(severity=5, reporters=1, disputes=1, half_life_ms=h) == 43  # 42.5, rounded up
+    assert confidence(severity=5, reporters=1, age_ms=h, half_life_ms=h) == 43
     # a sighting counts for half a reporter
     assert confidence(severity=3, reporters=1, sightings=1, half_life_ms=h) == 76  # 1 - .35 * .675
     assert confidence(severity=3, reporters=0, half_life_ms=h) == 0
+    # a few seconds of age do not cost a point
+    assert confidence(severity=4, reporters=1, age_ms=60_000, half_life_ms=h) == 75
 
 
 def test_bad_inputs_are_refused() -> None:

@@ -15,7 +15,7 @@ from node.client import AsyncClient, Client, ClientError, ItemProblem, Verdict
 
 ITEMS = [
     {"kind": "phone", "value": "+86 138 0013 8000", "category": "telecom_fraud", "severity": 4},
-    {"kind": "email", "value": "Mule@Example.com", "category": "money_mule"},
+    {"kind": "email", "value": "Mule@Mule-Ring.cn", "category": "money_mule"},
 ]
 
 
@@ -38,7 +38,7 @@ async def test_async_client_typed_results(server: Any, api_token: str) -> None:
         assert v.reported_by == ("bank-a",)
         assert v.first_reported is not None and v.first_reported.tzinfo == UTC
         [good, bad] = await c.query(
-            [{"kind": "email", "value": "mule@example.com"}, {"kind": "phone", "value": "12"}]
+            [{"kind": "email", "value": "mule@mule-ring.cn"}, {"kind": "phone", "value": "12"}]
         )
         assert isinstance(good, Verdict) and good.match
         assert isinstance(bad, ItemProblem) and bad.index == 1 and bad.code == "invalid_value"
@@ -49,9 +49,9 @@ async def test_async_client_typed_results(server: Any, api_token: str) -> None:
             await c.report([{"kind": "phone", "value": "12", "category": "telecom_fraud"}])
         assert e.value.status == 422 and e.value.reason == "invalid_items"
         assert e.value.items[0]["index"] == 0
-        r = await c.retract([{"kind": "email", "value": "mule@example.com", "reason": "resolved"}])
+        r = await c.retract([{"kind": "email", "value": "mule@mule-ring.cn", "reason": "resolved"}])
         assert r.seq == 2
-        assert not (await c.check("email", "MULE@example.com")).match
+        assert not (await c.check("email", "MULE@mule-ring.cn")).match
     async with AsyncClient(base, "rm_wrong") as c:
         with pytest.raises(ClientError) as e:
             await c.status()
@@ -63,7 +63,7 @@ async def test_sync_client_typed_results(server: Any, api_token: str) -> None:
     c = Client(base, api_token)
 
     def work() -> tuple[Any, Verdict, Verdict]:
-        return c.report(ITEMS), c.check("email", "mule@example.com"), c.check("ip", "10.0.0.1")
+        return c.report(ITEMS), c.check("email", "mule@mule-ring.cn"), c.check("ip", "10.0.0.1")
 
     receipt, hit, miss = await asyncio.get_running_loop().run_in_executor(None, work)
     assert receipt.accepted == 2

@@ -15,9 +15,9 @@ READY_DEADLINE_S = 20.0
 
 REPORTS = [
     ({"kind": "phone", "value": "+86 139 1234 5678"}, "telecom_fraud"),
-    ({"kind": "email", "value": "Mule.Account@Example.com"}, "money_mule"),
-    ({"kind": "bank_card", "value": "5500 0000 0000 0004"}, "card_cashout"),
-    ({"kind": "ip", "value": "198.51.100.99"}, "phishing"),
+    ({"kind": "email", "value": "Mule.Account@Mule-Ring.cn"}, "money_mule"),
+    ({"kind": "bank_card", "value": "5180 2466 9811 2042"}, "card_cashout"),
+    ({"kind": "ip", "value": "36.112.44.99"}, "phishing"),
     ({"kind": "device", "value": "imei:490154203237518"}, "device_risk"),
     ({"kind": "account", "value": "alipay:mule_7781"}, "money_laundering"),
 ]

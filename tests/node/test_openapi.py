@@ -23,6 +23,7 @@ from typing import Any
 
 import cbor2
 import pytest
+from aftermatch_exercise import exercise_after_match
 from aiohttp import web
 
 from node.api import CONFIG
@@ -673,6 +674,8 @@ async def test_handlers_answer_as_documented(
     await exercise_admin(ex, api_token, (tmp_path / "bank-a" / "join-request.cbor").read_bytes())
     await exercise_operator(ex, api_token)
     await exercise_alerts(ex, api_token, max_batch)
+    await exercise_after_match(ex, api_token, max_ops)
+
 
     bare = tmp_path / "bare"
     init_home(bare, name="bare", endpoint="http://127.0.0.1:1/peer", api_listen="127.0.0.1:0")

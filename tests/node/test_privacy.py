@@ -32,10 +32,10 @@ STOP_DEADLINE_S = 20.0
 # (kind, raw value as a platform sends it, category) — reported, then queried.
 REPORTED = [
     ("phone", "+86 138 0013 8000", "telecom_fraud"),
-    ("email", " Fraud.Ster@Example.COM ", "phishing"),
-    ("bank_card", "4111 1111 1111 1111", "card_cashout"),
+    ("email", " Fraud.Ster@Mule-Ring.CN ", "phishing"),
+    ("bank_card", "4532 0151 1283 0366", "card_cashout"),
     ("id_number", "CN:11010519491231002X", "fake_account_opening"),
-    ("ip", "203.0.113.77", "account_takeover"),
+    ("ip", "36.112.44.77", "account_takeover"),
     ("device", "imei:490154203237518", "device_risk"),
     ("account", "alipay:scam_acct_771", "money_mule"),
     ("merchant", "uscc:91350100M000100Y43", "merchant_fraud"),
@@ -68,8 +68,11 @@ SECRETS = sorted(
         "+8613800138000",
         "13800138000",
         "138 0013 8000",
-        "fraud.ster@example.com",
-        "Fraud.Ster@Example.COM",
+        "fraud.ster@mule-ring.cn",
+        "Fraud.Ster@Mule-Ring.CN",
+        "4532015112830366",
+        "4532 0151 1283 0366",
+        "36.112.44.77",
         "4111111111111111",
         "4111 1111 1111 1111",
         "11010519491231002X",
@@ -143,7 +146,7 @@ def test_secret_list_is_sane() -> None:
     # The scan must not trip on the words the node legitimately stores.
     for harmless in (b"phone", b"email", b"bank_card", b"telecom_fraud", b"bank-a"):
         assert not leaks_in_bytes(harmless)
-    assert "+8613800138000" in SECRETS and "4111111111111111" in SECRETS
+    assert "+8613800138000" in SECRETS and "4532015112830366" in SECRETS
 
 
 # -- in process: database files and every log record ------------------------------------
@@ -200,11 +203,11 @@ async def test_report_and_query_leave_no_raw_value_on_disk_or_in_logs(
     # Retract one, then query it again.
     resp = await client.post(
         "/v1/retractions",
-        json={"items": [{"kind": "ip", "value": "203.0.113.77", "reason": "false_positive"}]},
+        json={"items": [{"kind": "ip", "value": "36.112.44.77", "reason": "false_positive"}]},
         headers=auth,
     )
     assert resp.status == 201
-    resp = await client.get(query_path("ip", "203.0.113.77"), headers=auth)
+    resp = await client.get(query_path("ip", "36.112.44.77"), headers=auth)
     assert (await resp.json())["match"] is False
 
     # While the node runs: the database, its -wal and -shm, config, keys, everything.
@@ -344,7 +347,7 @@ def test_served_node_stderr_and_access_log_carry_no_raw_value(
             api_token,
             "POST",
             "/v1/retractions",
-            {"items": [{"kind": "ip", "value": "203.0.113.77", "reason": "resolved"}]},
+            {"items": [{"kind": "ip", "value": "36.112.44.77", "reason": "resolved"}]},
         )
         assert status == 201
         proc.send_signal(signal.SIGTERM)

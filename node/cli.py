@@ -15,7 +15,7 @@ import click
 
 from contracts.errors import RiskmeshError
 from contracts.indicators import KINDS
-from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
+from contracts.taxonomy import APPEAL_DECISIONS, CATEGORIES, DISPUTE_REASONS, RETRACT_REASONS
 
 HOME_HELP = "The node's home directory (config, keys, database)."
 KIND_CHOICE = click.Choice(sorted(KINDS))
@@ -333,6 +333,14 @@ def report(
 @click.option("--kind", type=KIND_CHOICE, help="Indicator kind.")
 @click.option("--value", help="The raw identifier you reported.")
 @click.option("--reason", type=REASON_CHOICE, help="Why the report is retracted.")
+@click.option(
+    "--of",
+    "of",
+    type=click.Choice(["report", "seen", "dispute", "appeal"]),
+    default="report",
+    show_default=True,
+    help="What of this member's to withdraw: its report, sighting, dispute or appeal.",
+)
 @file_options
 @json_option
 def retract(
@@ -340,6 +348,7 @@ def retract(
     kind: str | None,
     value: str | None,
     reason: str | None,
+    of: str,
     csv_file: Any,
     echo_value: bool,
     as_json: bool,
@@ -347,11 +356,13 @@ def retract(
     """Retract this member's own report of an indicator, or a CSV file of them.
 
     A file has the columns kind,value,reason; exit status 1 if any row was refused.
+    With --of, withdraw this member's sighting, dispute or appeal instead.
 
     \b
     Example:
         riskmesh retract --home ./bank-a --kind phone --value 13800138000 --reason appeal_upheld
         riskmesh retract --home ./bank-a --file resolved.csv
+        riskmesh retract --home ./shop-c --kind phone --value 13800138000 --reason other --of seen
     """
     if csv_file is not None:
         from node.csvbatch import RETRACT_COLUMNS
@@ -360,7 +371,10 @@ def retract(
         return
     if kind is None or value is None or reason is None:
         fail("give --kind, --value and --reason, or --file")
-    r = _call(_client(home).retract, [{"kind": kind, "value": value, "reason": reason}])
+    item = {"kind": kind, "value": value, "reason": reason}
+    if of != "report":
+        item["of"] = of
+    r = _call(_client(home).retract, [item])
     click.echo(json.dumps(r) if as_json else f"retracted: entry seq {r['entry']['seq']}")
 
 
@@ -560,6 +574,212 @@ def status(home: Path, long: bool, as_json: bool) -> None:
                 str(row["invalid"]) + (" QUARANTINED" if row["quarantined_until"] else ""),
             )
         console.print(p)
+
+
+# -- after the match: sightings, disputes, appeals (node/aftermatch.py) -------------------
+
+SIGNAL_COLUMNS = (("kind", "value"), ("ttl_days",))
+DISPUTE_COLUMNS = (("kind", "value", "reason"), ("ttl_days",))
+
+
+def _signal(
+    home: Path,
+    what: str,
+    item: dict[str, Any] | None,
+    csv_file: Any,
+    echo_value: bool,
+    as_json: bool,
+) -> None:
+    client = _client(home)
+    send = client.seen if what == "seen" else client.dispute
+    if csv_file is not None:
+        from node.csvbatch import publish_rows
+
+        rows = _read_file(csv_file, SIGNAL_COLUMNS if what == "seen" else DISPUTE_COLUMNS)
+        outcomes = _call(publish_rows, rows, send, _batch_size(home, client))
+
+        def describe(r: dict[str, Any]) -> str:
+            if "error" in r:
+                return f"refused {r['error']['code']}: {r['error']['message']}"
+            return f"{what}: entry seq {r['entry']['seq']}"
+
+        _print_outcomes(outcomes, echo_value, as_json, describe)
+        return
+    if item is None:
+        need = "--kind, --value and --reason" if what == "dispute" else "--kind and --value"
+        fail(f"give {need}, or --file")
+    r = _call(send, [item])
+    click.echo(json.dumps(r) if as_json else f"{what}: entry seq {r['entry']['seq']}")
+
+
+@main.command()
+@home_option
+@click.option("--kind", type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", help="The raw identifier (stays on this node).")
+@click.option("--ttl-days", type=click.IntRange(min=1), default=None, help="Days until it lapses.")
+@file_options
+@json_option
+def seen(
+    home: Path,
+    kind: str | None,
+    value: str | None,
+    ttl_days: int | None,
+    csv_file: Any,
+    echo_value: bool,
+    as_json: bool,
+) -> None:
+    """Say this member saw an indicator in fraud too: a sighting of other members' reports.
+
+    Verdicts everywhere count the members that saw it (sightings), and it raises
+    their confidence. Withdraw it with `riskmesh retract --of seen`. A file has
+    the columns kind,value and optionally ttl_days.
+
+    \b
+    Example:
+        riskmesh seen --home ./shop-c --kind phone --value 13800138000
+        riskmesh seen --home ./shop-c --file seen.csv
+    """
+    item: dict[str, Any] | None = None
+    if kind is not None and value is not None:
+        item = {"kind": kind, "value": value}
+        if ttl_days is not None:
+            item["ttl_days"] = ttl_days
+    _signal(home, "seen", item, csv_file, echo_value, as_json)
+
+
+@main.command()
+@home_option
+@click.option("--kind", type=KIND_CHOICE, help="Indicator kind.")
+@click.option("--value", help="The raw identifier (stays on this node).")
+@click.option(
+    "--reason", type=click.Choice(list(DISPUTE_REASONS)), help="Why this member disagrees."
+)
+@click.option("--ttl-days", type=click.IntRange(min=1), default=None, help="Days until it lapses.")
+@file_options
+@json_option
+def dispute(
+    home: Path,
+    kind: str | None,
+    value: str | None,
+    reason: str | None,
+    ttl_days: int | None,
+    csv_file: Any,
+    echo_value: bool,
+    as_json: bool,
+) -> None:
+    """Dispute other members' reports of an indicator: our evidence says otherwise.
+
+    Verdicts everywhere count the members that dispute it (disputes), and it
+    lowers their confidence. Withdraw it with `riskmesh retract --of dispute`.
+    A file has the columns kind,value,reason and optionally ttl_days.
+
+    \b
+    Example:
+        riskmesh dispute --home ./shop-c --kind phone --value 13800138000 \\
+            --reason legitimate_customer
+        riskmesh dispute --home ./shop-c --file disputes.csv
+    """
+    item: dict[str, Any] | None = None
+    if kind is not None and value is not None and reason is not None:
+        item = {"kind": kind, "value": value, "reason": reason}
+        if ttl_days is not None:
+            item["ttl_days"] = ttl_days
+    _signal(home, "dispute", item, csv_file, echo_value, as_json)
+
+
+@main.group()
+def appeal() -> None:
+    """Data subjects' appeals: file one for a customer, list and decide those received.
+
+    An appeal reaches the members that report the value, sealed, without this
+    node learning who they are; each decides it within the policy's appeal_days.
+    """
+
+
+@appeal.command("file")
+@home_option
+@click.option("--kind", type=KIND_CHOICE, required=True, help="Indicator kind.")
+@click.option("--value", required=True, help="Your customer's identifier (stays on this node).")
+@click.option("--case-ref", required=True, help="Your case id, for the reporters (sealed).")
+@click.option("--grounds", required=True, help="What the customer says (sealed).")
+@json_option
+def appeal_file(
+    home: Path, kind: str, value: str, case_ref: str, grounds: str, as_json: bool
+) -> None:
+    """File a data subject's appeal against the reports of an identifier.
+
+    Prints the appeal id and the deadline by which the reporters must decide.
+
+    \b
+    Example:
+        riskmesh appeal file --home ./pay-b --kind phone --value 13800138000 \\
+            --case-ref B-2024-117 --grounds "number ported to my client in May"
+    """
+    r = _call(_client(home).appeal_file, kind, value, case_ref, grounds)
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(f"appeal {r['id']} filed; the reporters decide by {r['deadline']}")
+
+
+@appeal.command("list")
+@home_option
+@json_option
+def appeal_list(home: Path, as_json: bool) -> None:
+    """List appeals received as a reporter (with the grounds) and appeals filed here.
+
+    \b
+    Example:
+        riskmesh appeal list --home ./bank-a
+    """
+    r = _call(_client(home).appeals)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    for a in r["inbound"]:
+        due = " OVERDUE" if a["overdue"] else ""
+        click.echo(
+            f"received {a['id']} from {a['appellant']} ({a['kind']}, case {a['case_ref']}): "
+            f"{a['status']}{due}, decide by {a['deadline']}\n    {a['grounds']}"
+        )
+    for a in r["outbound"]:
+        click.echo(
+            f"filed {a['id']} ({a['kind']}, case {a['case_ref']}): {a['status']}, "
+            f"{a['upheld']} upheld, {a['rejected']} rejected, {a['pending']} pending"
+        )
+        for n in a["notes"]:
+            click.echo(f"    {n['decision']}: {n['note']}")
+    if not r["inbound"] and not r["outbound"]:
+        click.echo("no appeals")
+
+
+@appeal.command("decide")
+@home_option
+@click.argument("appeal_id")
+@click.option(
+    "--decision",
+    type=click.Choice(list(APPEAL_DECISIONS)),
+    required=True,
+    help="upheld retracts this member's reports of the value; rejected keeps them.",
+)
+@click.option("--note", default="", help="A note for the appellant (sealed to it).")
+@json_option
+def appeal_decide(home: Path, appeal_id: str, decision: str, note: str, as_json: bool) -> None:
+    """Decide appeal APPEAL_ID, received as a reporter of the value.
+
+    \b
+    Example:
+        riskmesh appeal decide --home ./bank-a 3f9a0c1d2e4b5a69 --decision rejected \\
+            --note "two chargebacks on this number since"
+    """
+    r = _call(_client(home).appeal_decide, appeal_id, decision, note)
+    if as_json:
+        click.echo(json.dumps(r))
+    else:
+        click.echo(
+            f"appeal {r['id']} {r['decision']}: entry seq {r['entry']['seq']}, "
+            f"{r['retracted']} report(s) retracted"
+        )
 
 
 # -- administration ----------------------------------------------------------------------

@@ -90,6 +90,27 @@ class LocalClient:
     def retract(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         return _obj(self._request("POST", "/v1/retractions", {"items": items}))
 
+    # -- after the match (scope report) --------------------------------------------------
+
+    def seen(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _obj(self._request("POST", "/v1/sightings", {"items": items}))
+
+    def dispute(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _obj(self._request("POST", "/v1/disputes", {"items": items}))
+
+    def appeal_file(self, kind: str, value: str, case_ref: str, grounds: str) -> dict[str, Any]:
+        body = {"kind": kind, "value": value, "case_ref": case_ref, "grounds": grounds}
+        return _obj(self._request("POST", "/v1/appeals", body))
+
+    def appeals(self) -> dict[str, Any]:
+        return _obj(self._request("GET", "/v1/appeals"))
+
+    def appeal_decide(self, appeal_id: str, decision: str, note: str = "") -> dict[str, Any]:
+        aid = urllib.parse.quote(appeal_id, safe="")
+        body = {"decision": decision, "note": note}
+        return _obj(self._request("POST", f"/v1/appeals/{aid}/decision", body))
+
+
     def status(self) -> dict[str, Any]:
         return _obj(self._request("GET", "/v1/status"))
 

@@ -35,6 +35,7 @@ from node.console import add_console_routes
 from node.core import Node, rfc3339
 from node.delivery import ALERT_FEED, AlertFeed, stream_alerts
 from node.health import not_ready_reasons
+from node.listen import BodyTimeout, read_body_within
 from node.metrics import CONTENT_TYPE_LATEST, Metrics
 from node.openapi import openapi_document
 from node.version import VERSION
@@ -75,10 +76,12 @@ STATUS: Mapping[str, int] = {
     "not_ready": 409,
     "syncing": 409,
     "revoked": 409,
+    "frozen": 409,
     "already_member": 409,
     "name_taken": 409,
     "superseded": 409,
     "already_final": 409,
+    "body_timeout": 408,
     "body_too_large": 413,
     "batch_too_large": 413,
     "invalid_items": 422,
@@ -141,17 +144,52 @@ def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
     )
 
 
+#: deepest nesting a request body may have (a JSON or CBOR bomb of brackets is refused
+#: before the parser recurses into it)
+MAX_DEPTH = 32
+
+
 async def read_body(request: web.Request) -> Any:
-    raw = await request.read()
+    try:
+        raw = await read_body_within(request, request.app[CONFIG]["http.body_timeout_s"])
+    except BodyTimeout:
+        raise RequestRefused("body_timeout", "the request body did not arrive in time") from None
     if request.content_type == CBOR:
         try:
             return cbor2.loads(raw, allow_indefinite=False, allow_duplicate_keys=False)
-        except Exception:
+        except Exception:  # cbor2 raises many kinds on hostile input, RecursionError included
             raise RequestRefused("bad_cbor", "request body is not valid CBOR") from None
+    if _too_deep(raw):
+        raise RequestRefused("bad_json", f"request body nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise RequestRefused("bad_json", "request body is not valid JSON") from None
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether JSON text opens more than MAX_DEPTH brackets at once (strings aside)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    in_str = escaped = False
+    for c in raw:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:
+                in_str = False
+        elif c == 0x22:
+            in_str = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return False
 
 
 def items_of(body: Any) -> list[Any]:
@@ -228,7 +266,10 @@ async def api_middleware(
         if e.status >= 500:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
-        return respond(request, error_body(code, e.reason), e.status)
+        resp = respond(request, error_body(code, e.reason), e.status)
+        if "Allow" in e.headers:
+            resp.headers["Allow"] = e.headers["Allow"]
+        return resp
     finally:
         metrics.requests.labels(route, str(status)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - t0)
@@ -239,7 +280,10 @@ def check_auth(request: web.Request, scope: str | None) -> str:
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
         raise RequestRefused("unauthorized", "missing API key (Authorization: Bearer <key>)")
-    key = request.app[NODE].keys.check(header[7:].strip(), request.app[NOW]())
+    secret = header[7:].strip()
+    if not secret.isascii() or not secret.isprintable():
+        raise RequestRefused("unauthorized", "unknown API key")
+    key = request.app[NODE].keys.check(secret, request.app[NOW]())
     if key is None:
         raise RequestRefused("unauthorized", "unknown API key")
     if scope is not None and scope not in key.scopes:

@@ -48,6 +48,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Default region for phone numbers written without a country code (ISO 3166 alpha-2).",
     ),
     Setting(
+        "node",
+        "warning_list",
+        str,
+        "",
+        "JSON file ({kind: [entry, ...]}, relative to HOME) of values this node never "
+        "reports, on top of the shipped and the charter's warning lists; empty: none.",
+    ),
+    Setting(
         "api",
         "listen",
         str,
@@ -63,6 +71,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("api", "max_batch", int, 10_000, "Most items in one /v1/query batch."),
     Setting(
+        "api",
+        "max_connections",
+        int,
+        1000,
+        "Most open connections to the local API; past it a new connection is closed at once.",
+    ),
+    Setting(
         "peer",
         "listen",
         str,
@@ -75,6 +90,27 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "",
         "URL other members use to reach this node's peer API (published in the charter).",
+    ),
+    Setting(
+        "peer",
+        "max_connections",
+        int,
+        512,
+        "Most open connections to the peer API; past it a new connection is closed at once.",
+    ),
+    Setting(
+        "http",
+        "header_timeout_s",
+        float,
+        10.0,
+        "Seconds a new connection (either listener) has to send a whole request head.",
+    ),
+    Setting(
+        "http",
+        "body_timeout_s",
+        float,
+        30.0,
+        "Seconds a request (either listener) has to send its whole body; later gets 408.",
     ),
     Setting("gossip", "interval_s", float, 2.0, "Seconds between gossip rounds (jittered)."),
     Setting("gossip", "fanout", int, 3, "Peers contacted per gossip round."),

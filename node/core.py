@@ -42,6 +42,7 @@ from typing import Any
 
 from contracts.charter import Member
 from contracts.errors import (
+    CharterRejected,
     DecodeError,
     GovernanceError,
     InvalidValue,
@@ -64,7 +65,7 @@ from node.metrics import Metrics
 from node.store import SqliteStore
 from node.version import version_info
 from protocol import codec, governance
-from protocol.charter_chain import CharterChain
+from protocol.charter_chain import CharterChain, decode_charter
 from protocol.cose import verify1
 from protocol.entries import MAX_REF_CHARS, RETRACTABLE, AddOp, Entry, Op, RetractOp
 from protocol.feeds import Feeds
@@ -187,9 +188,16 @@ class Node:
         now: int = 0,
         software: str | None = None,
         alerts: AlertSettings | None = None,
+        find_next_key: Callable[[], MemberKey | None] | None = None,
+        on_key_adopted: Callable[[MemberKey], None] | None = None,
     ) -> None:
         self.store = store
         self.key = key
+        #: where to find a key `riskmesh rekey` prepared (it may appear while the node
+        #: runs): adopted once a charter version makes it active in place of this
+        #: member's current key (rekey-member)
+        self.find_next_key = find_next_key
+        self.on_key_adopted = on_key_adopted
         self.region = region
         self.error_rate = error_rate
         self.gossip = gossip or GossipSettings()
@@ -210,6 +218,7 @@ class Node:
         self.after_match = AfterMatch(self)
         #: members whose feed a fork proof froze: their reports drop out of verdicts
         self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
+        self._synced = False
         self._outbox: deque[Send] = deque()
         #: called (with no argument) whenever there is something to send or the
         #: engine's timer may have moved: the peer transport subscribes here
@@ -308,8 +317,102 @@ class Node:
         return self.engine
 
     def claimed_own_head(self) -> int:
-        """The highest seq of this member's own feed that any peer says it holds."""
-        return 0 if self.engine is None else self.engine.claimed_head(MemberId(self.key.id))
+        """The highest seq of this member's own feed that a peer has *shown* this node:
+        entries signed by this member's key, beyond its head, held until the gap before
+        them fills. A peer's word alone (its heads) changes nothing (the engine counts an
+        unproven claim against the peer)."""
+        me = MemberId(self.key.id)
+        best = 0
+        for e in self.store.held(me):
+            try:
+                e.verify_signature()
+            except SignatureError:
+                continue
+            best = max(best, e.seq)
+        return best
+
+    def _maybe_adopt_next_key(self, now: int) -> None:
+        """If the charter now has this member under its prepared next key (rekey-member),
+        in place of its current key: adopt it and republish the live reports."""
+        chain = self.chain
+        if chain is None or self.find_next_key is None or chain.current.is_active(self.key.id):
+            return
+        new = self.find_next_key()
+        if new is None:
+            return
+        cur = chain.current
+        if not cur.is_active(new.id) or cur.is_active(self.key.id):
+            return
+        old = self.key
+        resealed = self.store.reseal(new)
+        self.key = new
+        if self.on_key_adopted is not None:
+            self.on_key_adopted(new)
+        self._set_chain(chain, now)  # a new feed and engine under the new key
+        self._synced = True  # the new feed is empty everywhere: no seq to reuse
+        n = self.republish(now, author=old.id)
+        log.warning(
+            "adopted the new member key %s in place of %s (charter version %d); resealed "
+            "%d rows and republished %d live reports in the new feed",
+            short_id(new.id),
+            short_id(old.id),
+            cur.version,
+            resealed,
+            n,
+        )
+        self._wake()
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the charter this node holds says this member was removed."""
+        me = None if self.chain is None else self.chain.current.member(self.key.id)
+        return me is not None and me.status == "revoked"
+
+    def learn_charters(self, raws: Sequence[bytes], now: int) -> int:
+        """Signed charter versions a peer sent along with its refusal (it no longer counts
+        this member in); append those that follow the chain, each checked as always
+        (predecessor hash, a quorum of admin signatures). Returns how many were new."""
+        chain = self.chain
+        if chain is None:
+            return 0
+        added = 0
+        for raw in raws:
+            if not isinstance(raw, bytes):
+                continue
+            try:
+                cv = decode_charter(raw)
+                if cv.charter.version != chain.current.version + 1:
+                    continue
+                with self.store.atomic(durable=True):
+                    chain.append(raw)
+                    self.store.put_charter(cv.charter.version, raw)
+            except (CharterRejected, DecodeError, SignatureError) as e:
+                gossip_log.warning(
+                    "a charter version sent with a refusal is invalid: %s", e.message
+                )
+                break
+            added += 1
+        if added:
+            self._maybe_adopt_next_key(now)
+        if added and self.revoked:
+            gossip_log.error(
+                "this member was REMOVED from the consortium in charter version %d: its "
+                "reports are refused and its feed no longer gossips",
+                chain.current.version,
+            )
+        return added
+
+    @property
+    def syncing(self) -> bool:
+        """Whether this node still holds its own publishing after a start: until it has
+        completed one exchange with a peer (which brings back any of its own entries that
+        peers hold and it lacks: a restored backup), unless it is the only active member."""
+        if self._synced:
+            return False
+        chain = self.chain
+        if chain is None:
+            return True
+        return any(m.id != self.key.id for m in chain.current.active_members())
 
     def own_head(self) -> int:
         head = self.store.head(MemberId(self.key.id))
@@ -317,6 +420,26 @@ class Node:
 
     def _ready_to_publish(self) -> tuple[CharterChain, Feeds]:
         chain, feeds = self._ready()
+        if self.key.id in self.frozen:
+            raise NotReady(
+                "this member's feed is frozen by a fork proof (two entries signed at one seq): "
+                "nothing more can be added to it; an admin gives it a new key and feed with "
+                "`riskmesh admin propose rekey-member` (see `riskmesh status`)",
+                reason="frozen",
+            )
+        if self.revoked:
+            raise NotReady(
+                f"this member was removed from the consortium (charter version "
+                f"{chain.current.version}); it may no longer report",
+                reason="revoked",
+            )
+        if self.syncing:
+            raise NotReady(
+                "this node has just started and holds its own reports until it has completed "
+                "one exchange with a peer (so that it never signs over entries of its own "
+                "that peers hold and it lacks, after a restore); see `riskmesh status`",
+                reason="syncing",
+            )
         claimed, mine = self.claimed_own_head(), self.own_head()
         if claimed > mine:
             raise NotReady(
@@ -347,9 +470,13 @@ class Node:
             out.append(ep)
         return out
 
-    def republish(self, now: int) -> int:
+    def republish(self, now: int, *, author: bytes | None = None) -> int:
         """Republish this member's live reports under the current epoch (after a key
-        rotation), from its sealed store of raw values; returns how many."""
+        rotation), from its sealed store of raw values; returns how many.
+
+        With ``author`` (this member's former identity, after a rekey), republish that
+        identity's live reports, whatever their epoch, in this member's new feed.
+        """
         chain, feeds = self.chain, self.feeds
         if chain is None or feeds is None or not chain.current.can_publish(self.key.id):
             return 0
@@ -359,25 +486,28 @@ class Node:
             return 0
         tk = self.epoch_keys.tokenizer(ce)
         me = self.key.id
+        source = me if author is None else author
         ops: list[Op] = []
         own: list[tuple[bytes, int, str, str]] = []
+        done: set[bytes] = set()
         for ep in self.live_epochs(now):
-            if ep == ce:
+            if ep == ce and author is None:
                 continue
             for tok, kind, value in list(self.store.own_values(ep)):
                 mine = [
                     s
                     for s in self.store.indicators(tok)
-                    if s.author == me and s.ep == ep and s.live(now)
+                    if s.author == source and s.ep == ep and s.live(now)
                 ]
                 if not mine:
                     continue
                 new_tok = tk.token(kind, value)
-                if any(
+                if new_tok in done or any(
                     s.author == me and s.ep == ce and s.live(now)
                     for s in self.store.indicators(new_tok)
                 ):
                     continue
+                done.add(new_tok)
                 s0 = mine[0]
                 ops.append(AddOp(new_tok, kind, ce, s0.cat, s0.sev, s0.exp))
                 own.append((new_tok, ce, kind, value))
@@ -453,7 +583,9 @@ class Node:
                 if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
                     raise RequestRefused("bad_ttl", "ttl_days must be a positive integer")
                 ref = item.get("ref")
-                if ref is not None and (not isinstance(ref, str) or len(ref) > MAX_REF_CHARS):
+                if ref is not None and (
+                    not isinstance(ref, str) or len(ref) > MAX_REF_CHARS or not _utf8(ref)
+                ):
                     raise RequestRefused("bad_ref", f"ref is text of at most {MAX_REF_CHARS} chars")
                 exp = now + ttl * DAY_MS
                 policy.check_add(kind=kind, category=cat, severity=sev, exp=exp, ts=now)
@@ -571,7 +703,12 @@ class Node:
                 if not isinstance(item, Mapping):
                     raise RequestRefused("bad_item", "an item is an object with kind and value")
                 kind, value = _kind_value(item)
-                canon = value if canonical_input else canonical(kind, value, region=region)
+                if not canonical_input:
+                    canon = canonical(kind, value, region=region)
+                elif value.isascii() or _utf8(value):
+                    canon = value
+                else:
+                    raise InvalidValue(kind, "encoding", "not valid Unicode text")
                 ref = item.get("ref")
                 if ref is not None:
                     ref = check_ref(ref)
@@ -746,6 +883,7 @@ class Node:
         elif isinstance(ev, CharterAdvanced):
             gossip_log.info("charter version %d accepted", ev.version)
             self._charter_advanced(ev.version, now)
+            self._maybe_adopt_next_key(now)
         elif isinstance(ev, AppealItemArrived):
             self.after_match.on_item(ev.kind, ev.raw, now)
         elif isinstance(ev, ProposalUpdated):
@@ -766,8 +904,14 @@ class Node:
                 ev.failures,
                 rfc3339(ev.backoff_until),
             )
-        elif isinstance(ev, ExchangeCompleted) and m is not None:
-            m.exchanges.labels("initiated" if ev.initiator else "answered").inc()
+        elif isinstance(ev, ExchangeCompleted):
+            if not self._synced:
+                self._synced = True
+                gossip_log.info(
+                    "first exchange completed (with %s): reporting open", short_id(ev.peer)
+                )
+            if m is not None:
+                m.exchanges.labels("initiated" if ev.initiator else "answered").inc()
 
     # -- administration ----------------------------------------------------------------
 
@@ -874,6 +1018,8 @@ class Node:
         chain = self._engine().chain
         members = chain.current.members
         by_name = [m for m in members if m.name == who]
+        if len(by_name) > 1:  # a rekeyed member: its old identity is revoked
+            by_name = [m for m in by_name if m.status == "active"]
         if len(by_name) == 1:
             return by_name[0].id
         try:
@@ -972,6 +1118,7 @@ class Node:
             "charter": None,
             "members": [],
             "epochs": self.live_epochs(now),
+            "syncing": self.syncing,
             "index": dataclasses.asdict(self.index.statistics()),
             "forks": [
                 {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
@@ -991,6 +1138,7 @@ class Node:
             me = c.member(self.key.id)
             if me is not None:
                 out["member"]["name"] = me.name
+                out["member"]["status"] = me.status
             for m in c.members:
                 h = heads.get(MemberId(m.id))
                 out["members"].append(
@@ -1127,6 +1275,15 @@ def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:
     if not isinstance(value, str):
         raise RequestRefused("bad_value", "value must be a string")
     return kind, value
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` can be encoded as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _invalid_items(errors: list[ItemError]) -> RequestRefused:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.errors import RiskmeshError
-from node.localnet import LocalNet, wait_until
+from node.localnet import LocalNet, open_for_reports, wait_until
 
 FOUNDERS = ("bank-a", "pay-b", "shop-c")
 NEWCOMER = "lend-d"
@@ -82,7 +82,7 @@ def _walk(net: LocalNet, console: Console) -> None:
         )
     wait_until(
         "every founder's key grant",
-        lambda: all(net.status(n)["epochs"] == [1] for n in FOUNDERS),
+        lambda: all(open_for_reports(net.status(n)) for n in FOUNDERS),
         DEADLINE_S,
     )
     console.print("bank-a made key epoch 1 at genesis; its key grants reached pay-b and shop-c")
@@ -130,7 +130,7 @@ def _walk(net: LocalNet, console: Console) -> None:
     net.start(NEWCOMER)
     wait_until(
         f"{NEWCOMER} to sync the charter and open its key grant",
-        lambda: net.status(NEWCOMER)["epochs"] == [1],
+        lambda: open_for_reports(net.status(NEWCOMER)),
         DEADLINE_S,
     )
     st = net.status(NEWCOMER)

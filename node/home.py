@@ -39,7 +39,11 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent.name == "keys":  # keys/ holds the member key: the node's user alone
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -81,10 +85,7 @@ def init_home(
     store.add_api_key(token, DEFAULT_KEY, SCOPES, int(time.time() * 1000))
     store.close()
     _write_private(config.token_path, token.encode())
-    join = codec.dumps(
-        {"v": 1, "id": key.id, "name": name, "endpoint": endpoint, "ts": int(time.time() * 1000)}
-    )
-    (home / "join-request.cbor").write_bytes(sign1(join, key))
+    (home / "join-request.cbor").write_bytes(_join_request(key, name, endpoint))
 
 
 def _open(home: Path) -> tuple[Config, MemberKey, SqliteStore]:
@@ -161,3 +162,70 @@ def install_charter_file(home: Path, file: Path) -> str:
         )
     finally:
         store.close()
+
+
+def backup_database(home: Path, out: Path) -> int:
+    """A consistent online copy of the node's database at ``out`` (mode 0600), made with
+    SQLite's backup API through a read-only connection; returns the pages copied."""
+    import sqlite3
+
+    config = load_config(home)
+    if not config.db_path.exists():
+        raise ConfigError(f"no database at {config.db_path} (run `riskmesh init`)")
+    out = out.resolve()
+    if out == config.db_path.resolve():
+        raise ConfigError("the backup must not overwrite the live database")
+    tmp = out.with_name(out.name + ".partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    src = sqlite3.connect(f"file:{config.db_path}?mode=ro", uri=True)
+    dst = sqlite3.connect(tmp)
+    try:
+        src.backup(dst)
+        pages = int(dst.execute("PRAGMA page_count").fetchone()[0])
+        dst.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+    finally:
+        dst.close()
+        src.close()
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, out)
+    return pages
+
+
+NEXT_KEY = "member.next.key"
+OLD_KEY = "member.old.key"
+
+
+def _join_request(key: MemberKey, name: str, endpoint: str) -> bytes:
+    join = codec.dumps(
+        {"v": 1, "id": key.id, "name": name, "endpoint": endpoint, "ts": int(time.time() * 1000)}
+    )
+    return sign1(join, key)
+
+
+def prepare_rekey(home: Path) -> Path:
+    """A new member key at ``keys/member.next.key`` and ``join-request.cbor`` signed by
+    it (same name and endpoint), for a rekey-member proposal. Returns the join request."""
+    config = load_config(home)
+    next_path = config.key_path.with_name(NEXT_KEY)
+    if next_path.exists():
+        key = MemberKey.from_seed(next_path.read_bytes())  # again: the same key, not a new one
+    else:
+        key = MemberKey.generate()
+        _write_private(next_path, key.seed())
+    out = home / "join-request.cbor"
+    out.write_bytes(_join_request(key, config["node.name"], config["peer.endpoint"]))
+    return out
+
+
+def read_next_key(config: Config) -> MemberKey | None:
+    """The key `riskmesh rekey` prepared, if any."""
+    path = config.key_path.with_name(NEXT_KEY)
+    return MemberKey.from_seed(path.read_bytes()) if path.exists() else None
+
+
+def adopt_next_key(config: Config) -> None:
+    """Make the prepared key the member key (the old one kept as ``member.old.key``)."""
+    keys = config.key_path.parent
+    os.replace(config.key_path, keys / OLD_KEY)
+    os.replace(keys / NEXT_KEY, config.key_path)

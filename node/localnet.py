@@ -51,6 +51,7 @@ __all__ = [
     "clean_env",
     "free_port",
     "http_call",
+    "open_for_reports",
     "riskmesh",
     "riskmesh_command",
     "wait_until",
@@ -69,6 +70,12 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def open_for_reports(status: Mapping[str, Any]) -> bool:
+    """Whether a node's ``/v1/status`` says it takes reports: it holds a consortium key
+    and is not holding its own publishing until its first exchange after a start."""
+    return bool(status.get("epochs")) and not status.get("syncing", False)
 
 
 def wait_until(

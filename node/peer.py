@@ -34,6 +34,7 @@ from aiohttp import web
 
 from contracts.errors import EnvelopeError, GossipError, NotReady
 from node.core import Node
+from node.listen import BodyTimeout, read_body_within
 from node.metrics import Metrics
 from protocol.gossip import max_message_bytes
 from protocol.keys import MemberId, short_id
@@ -65,9 +66,23 @@ PEER_STATUS: Mapping[str, int] = {
 
 
 class _PeerAnswered(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, body: bytes = b"") -> None:
         super().__init__(f"peer answered {status}")
         self.status = status
+        self.body = body
+
+
+#: how many charter versions a refusal of a removed member carries at most
+MAX_CHARTERS_WITH_REFUSAL = 16
+
+
+class Refusal(Exception):
+    """A refusal of a removed member's request, with the signed charter versions that
+    removed it (public signed data, sent only once its Box has opened: it is that member)."""
+
+    def __init__(self, charters: list[bytes]) -> None:
+        super().__init__("not a member")
+        self.charters = charters
 
 
 class PeerTransport:
@@ -80,14 +95,17 @@ class PeerTransport:
         clock: Callable[[], int],
         timeout_s: float,
         metrics: Metrics | None = None,
+        body_timeout_s: float = 30.0,
     ) -> None:
         self.node = node
         self.clock = clock
         self.timeout_s = timeout_s
+        self.body_timeout_s = body_timeout_s
         self.metrics = metrics
         self.sealer = Sealer(node.key)
         self._opener: Opener | None = None
         self._opener_for: tuple[int, int] | None = None
+        self._removed_opener: Opener | None = None
         self.session: aiohttp.ClientSession | None = None
         self._group: asyncio.TaskGroup | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,7 +141,39 @@ class PeerTransport:
                 max_bytes=params[1],
             )
             self._opener_for = params
+            self._removed_opener = Opener(
+                self.node.key,
+                is_member=self._is_removed,
+                skew_ms=params[0],
+                max_bytes=params[1],
+            )
         return self._opener
+
+    def _is_removed(self, member_id: bytes) -> bool:
+        chain = self.node.chain
+        m = None if chain is None else chain.current.member(member_id)
+        return m is not None and m.status == "revoked"
+
+    def _charters_for_removed(self, body: bytes, now: int) -> list[bytes] | None:
+        """If ``body`` is a genuine request from a removed member (its Box opens), the
+        charter versions that removed it, up to the current one."""
+        opener, chain = self._removed_opener, self.node.chain
+        if opener is None or chain is None:
+            return None
+        try:
+            sender, _ = opener.open(body, now)
+        except EnvelopeError:
+            return None
+        first = next(
+            (
+                v.charter.version
+                for v in chain.versions()
+                if (m := v.charter.member(sender)) is not None and m.status == "revoked"
+            ),
+            chain.current.version,
+        )
+        versions = chain.versions()[first - 1 :][-MAX_CHARTERS_WITH_REFUSAL:]
+        return [v.raw for v in versions]
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -157,6 +207,9 @@ class PeerTransport:
         group, loop = self._group, self._loop
         if group is None or loop is None:
             return
+        if self.sealer.id != self.node.key.id:  # the node adopted a new member key
+            self.sealer = Sealer(self.node.key)
+            self._opener = self._removed_opener = None
         for send in self.node.take_sends():
             task = group.create_task(self._converse(send.peer, send.data))
             self._tasks.add(task)
@@ -206,8 +259,11 @@ class PeerTransport:
                         self._count(len(body), len(answer))
                         return
                     if resp.status != 200:
-                        raise _PeerAnswered(resp.status)
-            except (aiohttp.ClientError, TimeoutError, _PeerAnswered) as e:
+                        raise _PeerAnswered(resp.status, answer)
+            except _PeerAnswered as e:
+                self._refused_by(peer, e)
+                return
+            except (aiohttp.ClientError, TimeoutError) as e:
                 log.debug("gossip with %s failed: %s", short_id(peer), str(e) or type(e).__name__)
                 self.node.connection_failed(peer, self.clock())
                 return
@@ -223,6 +279,22 @@ class PeerTransport:
                 self.node.connection_failed(peer, now)
                 return
 
+    def _refused_by(self, peer: MemberId, e: _PeerAnswered) -> None:
+        """A peer refused us: count the failure, and if it says we are no member and
+        shows the signed charter versions that say so, learn them."""
+        self.node.connection_failed(peer, self.clock())
+        if e.status != 403:
+            return
+        try:
+            body = cbor2.loads(e.body[:1 << 20])
+        except Exception:  # a peer's garbage is not our error
+            return
+        charters = body.get("charters") if isinstance(body, dict) else None
+        error = body.get("error") if isinstance(body, dict) else None
+        refused = isinstance(error, dict) and error.get("code") == "not_member"
+        if refused and isinstance(charters, list):
+            self.node.learn_charters(charters[:MAX_CHARTERS_WITH_REFUSAL], self.clock())
+
     def _count(self, sent: int, received: int) -> None:
         self.bytes_sent += sent
         self.bytes_received += received
@@ -236,7 +308,14 @@ class PeerTransport:
     def handle(self, body: bytes) -> bytes | None:
         """One sealed request from a peer; the sealed answer, or None (nothing to say)."""
         now = self.clock()
-        sender, plain = self.opener().open(body, now)
+        try:
+            sender, plain = self.opener().open(body, now)
+        except EnvelopeError as e:
+            if e.reason == "not_member":
+                charters = self._charters_for_removed(body, now)
+                if charters is not None:
+                    raise Refusal(charters) from None
+            raise
         reply = self.node.receive(sender, plain, now)
         self._count(0, len(body))
         if reply is None:
@@ -260,11 +339,24 @@ def _error(code: str, message: str, status: int) -> web.Response:
 async def handle_gossip(request: web.Request) -> web.StreamResponse:
     transport = request.app[TRANSPORT]
     try:
-        body = await request.read()
+        body = await read_body_within(request, transport.body_timeout_s)
     except web.HTTPRequestEntityTooLarge:
         return _error("too_large", "request body is too large", 413)
+    except BodyTimeout:
+        return _error("body_timeout", "the request body did not arrive in time", 408)
     try:
         answer = transport.handle(body)
+    except Refusal as r:
+        return web.Response(
+            body=cbor2.dumps(
+                {
+                    "error": {"code": "not_member", "message": "this member was removed"},
+                    "charters": r.charters,
+                }
+            ),
+            status=403,
+            content_type=CBOR,
+        )
     except (EnvelopeError, GossipError, NotReady) as e:
         return _error(e.reason, e.message, PEER_STATUS.get(e.reason, 400))
     if answer is None:

@@ -23,11 +23,20 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from contracts.errors import StoreError
+from node.aftermatch import read_local_list
 from node.alerts import AlertSettings
 from node.api import CONFIG, METRICS, NODE, NOW, create_api_app, now_ms
 from node.config import Config, load_config, parse_listen
 from node.core import GossipSettings, Node
 from node.delivery import ALERT_FEED, alerts_context
+from node.home import adopt_next_key, read_next_key
+from node.listen import (
+    HardenedRunner,
+    Limits,
+    quiet_accept_errors,
+    raise_open_file_limit,
+)
 from node.logs import setup_logging
 from node.metrics import Metrics
 from node.peer import PeerTransport, create_peer_app
@@ -42,13 +51,16 @@ log = logging.getLogger("riskmesh")
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log without paths that could carry a raw identifier."""
+    """Access log that names the route, never the path: a path may carry a raw identifier
+    (``/v1/query/phone/…``, however it is spelled), and an unknown path may be anything."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = request.path
-        if path.startswith("/v1/query/"):
-            path = "/v1/query/{kind}/{value}"
-        self.logger.info("%s %s %d %.1fms", request.method, path, response.status, time * 1000)
+        match = getattr(request, "match_info", None)
+        route = getattr(match, "route", None) if match is not None else None
+        resource = getattr(route, "resource", None)
+        path = resource.canonical if resource is not None else "(no route)"
+        method = request.method if request.method.isalpha() and len(request.method) < 16 else "?"
+        self.logger.info("%s %s %d %.1fms", method, path, response.status, time * 1000)
 
 
 def load_member_key(config: Config) -> MemberKey:
@@ -60,9 +72,22 @@ def open_node(
 ) -> Node:
     """The node of the home ``config`` describes, its index built from the store."""
     key = load_member_key(config)
+    next_key = read_next_key(config)
+    store = SqliteStore(config.db_path, key)
+    if next_key is not None:
+        try:
+            store.epoch_keys()
+        except StoreError:
+            # a rekey was adopted (the store resealed) but the key files not yet swapped
+            store.close()
+            adopt_next_key(config)
+            key = next_key
+            store = SqliteStore(config.db_path, key)
     return Node(
-        SqliteStore(config.db_path, key),
+        store,
         key,
+        find_next_key=lambda: read_next_key(config),
+        on_key_adopted=lambda _key: adopt_next_key(config),
         region=config["node.region"],
         error_rate=config["index.error_rate"],
         gossip=GossipSettings(
@@ -95,6 +120,7 @@ def create_app(
     if node is None:
         node = open_node(config, clock=clock, metrics=metrics)
     app = create_api_app(node, config, metrics, clock=clock)
+    node.after_match.local_list = read_local_list(config)  # node.warning_list
     if jobs:
         app.cleanup_ctx.append(_maintenance)
         # alert upkeep and webhook delivery: their own tasks, never in a request's way
@@ -161,12 +187,30 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     node = open_node(config, metrics=metrics)
     app = create_app(config, node=node)
     transport = PeerTransport(
-        node, clock=now_ms, timeout_s=config["gossip.timeout_s"], metrics=metrics
+        node,
+        clock=now_ms,
+        timeout_s=config["gossip.timeout_s"],
+        metrics=metrics,
+        body_timeout_s=config["http.body_timeout_s"],
     )
     peer_app = create_peer_app(transport)
-    api_runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+    soft, _ = raise_open_file_limit()
+    quiet_accept_errors(asyncio.get_running_loop())
+    timeouts = {
+        "header_timeout_s": config["http.header_timeout_s"],
+        "body_timeout_s": config["http.body_timeout_s"],
+    }
+    api_limits = Limits(max_connections=config["api.max_connections"], **timeouts)
+    peer_limits = Limits(max_connections=config["peer.max_connections"], **timeouts)
+    if api_limits.max_connections + peer_limits.max_connections + 64 > soft:
+        log.warning(
+            "the open-file limit (%d) is below the listeners' connection caps; raise "
+            "LimitNOFILE or lower api.max_connections / peer.max_connections",
+            soft,
+        )
+    api_runner = HardenedRunner(app, api_limits, access_log_class=RedactingAccessLogger)
     # the peer API's access log would only repeat the gossip metrics at debug volume
-    peer_runner = web.AppRunner(peer_app, access_log=None)
+    peer_runner = HardenedRunner(peer_app, peer_limits, access_log=None)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread() and sys.platform != "win32":

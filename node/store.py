@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -188,11 +189,18 @@ class SqliteStore(AfterMatchStore):
         if path is None:
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         else:
+            _private_file(Path(path))
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
         if path is not None:
             self.db.enable_wal()
+            # SQLite makes the WAL and SHM files with the database's mode; an older
+            # database (made 0644) gets its companions tightened here as well
+            for suffix in ("-wal", "-shm"):
+                companion = Path(f"{path}{suffix}")
+                if companion.exists():
+                    companion.chmod(0o600)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         # indicator rows are keyed by random tokens: a large page cache keeps
@@ -417,6 +425,26 @@ class SqliteStore(AfterMatchStore):
 
     # -- secrets at rest ---------------------------------------------------------
 
+    def reseal(self, new_key: MemberKey) -> int:
+        """Seal everything sealed at rest (epoch keys, own raw values, pending keys, any
+        other ``sealed`` column) under ``new_key`` instead, in one durable transaction,
+        and use it from now on (a member adopting a new key). Returns the rows resealed."""
+        old = self._sealer()
+        new = nacl.secret.SecretBox(_at_rest_key(new_key))
+        count = 0
+        with self.atomic(durable=True):
+            for table in self.db.table_names():
+                if "sealed" not in self.db[table].columns_dict:
+                    continue
+                for (blob,) in self.conn.execute(f"SELECT sealed FROM [{table}]").fetchall():
+                    fresh = bytes(new.encrypt(old.decrypt(blob)))
+                    self.conn.execute(
+                        f"UPDATE [{table}] SET sealed = ? WHERE sealed = ?", (fresh, blob)
+                    )
+                    count += 1
+        self._box = new
+        return count
+
     def _sealer(self) -> nacl.secret.SecretBox:
         if self._box is None:
             raise StoreError("this store was opened without the member key")
@@ -578,6 +606,14 @@ class SqliteStore(AfterMatchStore):
                 value = box.decrypt(sealed).decode()
             out.append((bytes(tok), ep, kind, cat, sev, first_ts, exp, value))
         return out
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` (if new) or tighten it to mode 0600: the database holds sealed
+    keys and sealed raw values, for the node's user alone."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
 
 
 def _api_key_hash(secret: str) -> bytes:

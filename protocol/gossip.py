@@ -1248,7 +1248,26 @@ class GossipEngine:
         st.consecutive_failures = 0
         st.backoff_until = 0
         st.last_success = now
+        self._check_claim_on_us(peer, p, now)
         self._events.append(ExchangeCompleted(peer, initiator, entries_in, entries_out))
+
+    def _check_claim_on_us(self, peer: MemberId, p: _Peer, now: int) -> None:
+        """A peer that says it holds our own feed past our head must have shown us those
+        entries, signed by us, by the end of the exchange: an unproven claim changes
+        nothing here (we never hold back on a claim alone) and counts against it."""
+        if p.known is None:
+            return
+        claimed = p.known.get(self.me, (0, b""))[0]
+        ours = self._heads.get(self.me, (0, b""))[0]
+        if claimed > ours and not self.store.held_count(self.me):
+            self._invalid(
+                peer,
+                p,
+                "heads",
+                "unproven_claim",
+                now,
+                f"claims our feed at seq {claimed}, we hold {ours}, and it showed no entry",
+            )
 
     def _fail(self, peer: MemberId, p: _Peer, now: int) -> None:
         st = p.stats

@@ -32,7 +32,7 @@ from typing import Any
 
 from contracts.errors import LiveError
 from node.client import ClientError
-from node.localnet import LocalNet, LocalNode, wait_until
+from node.localnet import LocalNet, LocalNode, open_for_reports, wait_until
 from sim.figures import (
     DESIGN_ROUNDS_99,
     SHARES,
@@ -69,7 +69,7 @@ def _consortium(sc: Scenario, root: Path, log: Callable[[str], None]) -> Iterato
         log(f"started {k} nodes (`riskmesh serve`) on loopback; waiting for their key grants")
         wait_until(
             "every node to hold the epoch key (key grants travel by gossip)",
-            lambda: all(net.status(n).get("epochs") == [1] for n in names),
+            lambda: all(open_for_reports(net.status(n)) for n in names),
             READY_DEADLINE_S,
         )
         yield [net[n] for n in names]

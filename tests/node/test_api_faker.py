@@ -18,6 +18,7 @@ from faker_corpus import KIND_ORDER, corpus
 
 from contracts.errors import InvalidValue
 from contracts.indicators import canonical
+from contracts.warninglists import DEFAULT_LIST
 from node.config import load_config
 
 BATCH = 10_000
@@ -81,7 +82,15 @@ async def test_a_batch_of_10000_faker_identifiers_gets_no_server_error(
 
     # Reports of accepted values are accepted (one entry carries at most 1000 ops),
     # and then match, however they were written.
-    reports = [{**item, "category": "other"} for item in accepted[::9][:1000]]
+    # (values on the shipped warning list — example domains, private addresses — are
+    # never reportable; Faker makes many of them)
+    reportable = [
+        item
+        for item in accepted
+        if DEFAULT_LIST.listed(item["kind"], canonical(item["kind"], item["value"], region=region))
+        is None
+    ]
+    reports = [{**item, "category": "other"} for item in reportable[::9][:1000]]
     r = await client.post("/v1/reports", json={"items": reports}, headers=auth(api_token))
     assert r.status == 201, await r.text()
     assert (await r.json())["accepted"] == len(reports)

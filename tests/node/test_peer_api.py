@@ -198,20 +198,94 @@ def test_an_equivocators_reports_drop_out_of_verdicts(homes: dict[str, Path], cl
         core.store.close()
 
 
-def test_a_node_behind_on_its_own_feed_refuses_to_sign(homes: dict[str, Path], clock: Any) -> None:
-    key_a = key_of(homes["a"])
-    core = Node(SqliteStore(load_config(homes["a"], env={}).db_path, key_a), key_a)
+def open_node(home: Path, clock: Any) -> Node:
+    key = key_of(home)
+    return Node(SqliteStore(load_config(home, env={}).db_path, key), key, now=clock())
+
+
+REPORT = [{"kind": "phone", "value": "+8613800138000", "category": "telecom_fraud"}]
+
+
+def test_a_node_holds_its_reports_until_its_first_exchange(
+    homes: dict[str, Path], clock: Any
+) -> None:
+    a, b = open_node(homes["a"], clock), open_node(homes["b"], clock)
     try:
-        report = [{"kind": "phone", "value": "+8613800138000", "category": "telecom_fraud"}]
-        core.claimed_own_head = lambda: 3  # type: ignore[method-assign]  # a peer holds entries 1..3 of our own feed
+        assert a.syncing and a.status(clock())["syncing"] is True
         with pytest.raises(NotReady) as e:
-            core.report(report, clock())
-        assert "catching up" in e.value.message
-        assert core.store.head(key_a.id) is None  # nothing signed
-        core.claimed_own_head = lambda: 0  # type: ignore[method-assign]
-        assert core.report(report, clock()).entry.seq == 1
+            a.report(REPORT, clock())
+        assert e.value.reason == "syncing" and "exchange with a peer" in e.value.message
+        assert a.store.head(MemberId(a.key.id)) is None  # nothing signed
+        b.start_exchange(MemberId(a.key.id), clock())
+        converse(b, a, clock())
+        assert not a.syncing and a.report(REPORT, clock()).entry.seq == 1
     finally:
-        core.store.close()
+        a.close()
+        b.close()
+
+
+def test_a_node_shown_its_own_later_entry_refuses_to_sign(
+    homes: dict[str, Path], clock: Any
+) -> None:
+    from contracts.policy import DAY_MS
+    from protocol.entries import AddOp, build_entry
+
+    a, b = open_node(homes["a"], clock), open_node(homes["b"], clock)
+    try:
+        b.start_exchange(MemberId(a.key.id), clock())
+        converse(b, a, clock())
+        assert not a.syncing
+        # entries 1..3 of a's own feed, signed by a's key (as a backup restored to an
+        # older state would lack them); only entry 3 reaches the node at first
+        now = clock()
+        tk = a.epoch_keys.tokenizer(1)
+        entries, prev = [], None
+        for seq in (1, 2, 3):
+            op = AddOp(
+                tk.token("phone", f"+86138001380{seq:02d}"), "phone", 1, "phishing", 3, now + DAY_MS
+            )
+            entry = build_entry(a.key, seq=seq, prev=prev, ts=now, cv=1, ops=[op])
+            entries.append(entry)
+            prev = entry.hash
+        assert a.accept_entry(entries[2].raw, now).startswith("held")
+        assert a.claimed_own_head() == 3
+        with pytest.raises(NotReady) as e:
+            a.report(REPORT, now)
+        assert "catching up" in e.value.message
+        assert a.store.head(MemberId(a.key.id)) is None  # nothing signed
+        for entry in entries[:2]:
+            assert a.accept_entry(entry.raw, now) == "accepted"
+        assert a.store.head(MemberId(a.key.id)).seq == 3  # type: ignore[union-attr]
+        assert a.report(REPORT, now).entry.seq == 4
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_unproven_claim_on_our_feed_changes_nothing_and_counts_against_the_liar(
+    homes: dict[str, Path], clock: Any
+) -> None:
+    a_id = key_of(homes["a"]).id
+    # b's node says it holds a's feed up to seq 1 000 000, and holds no entry of it
+    b_store = SqliteStore(load_config(homes["b"], env={}).db_path, key_of(homes["b"]))
+    b_store.conn.execute(
+        "INSERT INTO feeds (log, seq, hash, ts, cv) VALUES (?, ?, ?, ?, ?)",
+        (a_id, 1_000_000, bytes(32), clock(), 1),
+    )
+    b_store.conn.commit()
+    b_store.close()
+    a, b = open_node(homes["a"], clock), open_node(homes["b"], clock)
+    try:
+        for _ in range(3):
+            b.start_exchange(MemberId(a_id), clock())
+            converse(b, a, clock())
+        assert a.claimed_own_head() == 0
+        assert a.report(REPORT, clock()).entry.seq == 1  # not held back
+        [row] = [p for p in a.peer_status(clock()) if p["name"] == "b"]
+        assert row["invalid_reasons"].get("unproven_claim", 0) >= 1
+    finally:
+        a.close()
+        b.close()
 
 
 def converse(initiator: Node, responder: Node, now: int) -> int:
@@ -237,6 +311,8 @@ async def test_index_counts_each_token_once_published_or_replicated(
     clients = {n: await aiohttp_client(app) for n, app in apps.items()}
     tokens = {n: (homes[n] / "api-token").read_text().strip() for n in "ab"}
     a, b = apps["a"][NODE], apps["b"][NODE]
+    b.start_exchange(MemberId(a.key.id), clock())
+    converse(b, a, clock())  # a's first exchange: it takes reports from now on
     n = 250
     items = [
         {"kind": "device", "value": f"fp:dev-{i}", "category": "device_risk"} for i in range(n)
@@ -266,3 +342,42 @@ async def test_index_counts_each_token_once_published_or_replicated(
     b.start_exchange(MemberId(a.key.id), clock())
     converse(b, a, clock())
     assert await count("a") == n and await count("b") == n
+
+
+async def test_a_removed_members_node_learns_it_from_the_refusal(
+    homes: dict[str, Path], clock: Any, aiohttp_client: Any
+) -> None:
+    from node.peer import _PeerAnswered
+
+    a, b = open_node(homes["a"], clock), open_node(homes["b"], clock)
+    try:
+        b.start_exchange(MemberId(a.key.id), clock())
+        converse(b, a, clock())  # b holds its key grant and is synced
+        assert b.report(REPORT, clock()).entry.seq == 1
+        p = a.propose_remove_member("b", clock())  # a is the only admin: final at once
+        assert a.proposal_view(p)["status"] == "final" and not b.revoked
+        ta = PeerTransport(a, clock=clock, timeout_s=5.0)
+        tb = PeerTransport(b, clock=clock, timeout_s=5.0)
+        client = await aiohttp_client(create_peer_app(ta, run_transport=False))
+        b.start_exchange(MemberId(a.key.id), clock())
+        send = b.take_sends()[-1]  # the hello of the exchange just started
+        resp = await client.post(GOSSIP_PATH, data=tb.sealer.seal(a.key.id, send.data, clock()))
+        assert resp.status == 403
+        body = await resp.read()
+        assert cbor2.loads(body)["error"]["code"] == "not_member"
+        # b's transport learns the signed versions that removed it
+        tb._refused_by(MemberId(a.key.id), _PeerAnswered(403, body))
+        assert b.revoked and b.status(clock())["member"]["status"] == "revoked"
+        with pytest.raises(NotReady) as e:
+            b.report(REPORT, clock())
+        assert e.value.reason == "revoked"
+        # a stranger claiming to be b (its Box does not open) learns nothing
+        stranger = Sealer(MemberKey.from_seed(bytes(range(32))))
+        forged = stranger.seal(a.key.id, b"x", clock())
+        forged_b = cbor2.loads(forged)
+        forged_b["from"] = b.key.id
+        resp = await client.post(GOSSIP_PATH, data=cbor2.dumps(forged_b))
+        assert resp.status == 403 and "charters" not in cbor2.loads(await resp.read())
+    finally:
+        a.close()
+        b.close()

@@ -234,6 +234,29 @@ def backup(home: Path, file: Path) -> None:
     click.echo(f"backed up {pages} pages to {file}")
 
 
+@main.command()
+@home_option
+def rekey(home: Path) -> None:
+    """Make a new member key for this node, for when its feed is frozen by a fork proof.
+
+    Writes `keys/member.next.key` and a new `join-request.cbor` signed by it. Hand
+    the join request to an admin, who proposes `riskmesh admin propose
+    rekey-member`; once that version is final, the running node adopts the new
+    key by itself and republishes its live reports under it.
+
+    \b
+    Example:
+        riskmesh rekey --home ./shop-d
+    """
+    from node.home import prepare_rekey
+
+    try:
+        path = prepare_rekey(home)
+    except (RiskmeshError, OSError) as e:
+        fail(str(e))
+    click.echo(f"new key ready; hand {path} to an admin (riskmesh admin propose rekey-member)")
+
+
 # -- talking to the running node ------------------------------------------------------
 
 
@@ -845,6 +868,30 @@ def propose_remove_member(home: Path, member: str, as_json: bool) -> None:
         riskmesh admin propose remove-member --home ./bank-a g2bep2g6
     """
     _print_proposal(_call(_client(home).admin_propose, "remove-member", member=member), as_json)
+
+
+@propose.command("rekey-member")
+@home_option
+@click.argument("member")
+@click.argument("join", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+def propose_rekey_member(home: Path, member: str, join: Path, as_json: bool) -> None:
+    """Propose giving MEMBER a new key and a new feed, from the join request JOIN that
+    `riskmesh rekey` wrote at that member. Its old feed stays (frozen, if a fork proof
+    froze it) as evidence; its node adopts the new key once the version is final and
+    republishes its live reports under it.
+
+    \b
+    Example:
+        riskmesh admin propose rekey-member --home ./bank-a shop-d ./shop-d/join-request.cbor
+    """
+    view = _call(
+        _client(home).admin_propose,
+        "rekey-member",
+        member=member,
+        join_request=join.read_bytes(),
+    )
+    _print_proposal(view, as_json)
 
 
 @propose.command("rotate-key")

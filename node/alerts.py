@@ -54,6 +54,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
@@ -477,36 +478,62 @@ class Alerts:
         if not self._pending:
             return 0
         window = self.settings.recent_query_hours * HOUR_MS
-        items: list[list[Any]] = []
-        rows: list[tuple[bytes, str, int, int]] = []  # tok, ref, idx, expires
-        first = last = self._pending[0][0]
-        while self._pending and (limit is None or len(items) < limit):
-            at, kinds, values, refs, toks, per = self._pending.popleft()
-            last = max(last, at)
-            for j, kind in enumerate(kinds):
-                idx = len(items)
-                ref = refs[j]
-                items.append([kind, values[j], ref, at])
-                for t in toks[j * per : (j + 1) * per]:
-                    rows.append((t, ref or "", idx, at + window))
-        self._pending_items -= len(items)
+        taken: list[_Queried] = []
+        n = 0
+        while self._pending and (limit is None or n < limit):
+            q = self._pending.popleft()
+            taken.append(q)
+            n += len(q[1])
+        # the sealed blob: [[at, kinds, values, refs], ...]; an item's idx counts across
+        items = [[at, kinds, values, refs] for at, kinds, values, refs, _, _ in taken]
+        self._pending_items -= n
         if not self._pending:
             self._pending_toks.clear()
         c = self.conn
         (bid,) = c.execute(
             "INSERT INTO recent_batches (at, expires, items, sealed) VALUES (?, ?, ?, ?)"
             " RETURNING id",
-            (first, last + window, len(items), self._seal(json.dumps(items).encode())),
+            (
+                taken[0][0],
+                max(q[0] for q in taken) + window,
+                n,
+                self._seal(json.dumps(items, separators=(",", ":")).encode()),
+            ),
         ).fetchone()
+        rows: list[tuple[bytes, str, int, int, int]] = []  # tok, ref, batch, idx, expires
+        idx = 0
+        for at, kinds, _, refs, toks, per in taken:
+            exp = at + window
+            if per == 1:
+                rows += zip(
+                    toks,
+                    [r or "" for r in refs],
+                    repeat(bid),
+                    range(idx, idx + len(kinds)),
+                    repeat(exp),
+                    strict=False,
+                )
+            else:
+                for j in range(len(kinds)):
+                    for t in toks[j * per : (j + 1) * per]:
+                        rows.append((t, refs[j] or "", bid, idx + j, exp))
+            idx += len(kinds)
+        rows.sort()  # in key order: each B-tree page is written once per flush
         c.executemany(
             "INSERT INTO recent_tokens (tok, ref, batch, idx, expires) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (tok, ref) DO UPDATE SET batch = excluded.batch, idx = excluded.idx,"
             " expires = excluded.expires",
-            [(t, ref, bid, idx, exp) for t, ref, idx, exp in rows],
+            rows,
         )
-        self._filter.add_many(r[0] for r in rows)
-        self._recent_items += len(items)
-        return len(items)
+        self._filter.add_many([r[0] for r in rows])
+        self._recent_items += n
+        return n
+
+    def _batch_items(self, sealed: bytes) -> Iterable[tuple[str, str, str | None, int]]:
+        """(kind, value, ref, at) of each item of a stored batch, in idx order."""
+        for at, kinds, values, refs in json.loads(self._open(sealed)):
+            for kind, value, ref in zip(kinds, values, refs, strict=True):
+                yield kind, value, ref, at
 
     # -- key rotation ----------------------------------------------------------------
 
@@ -535,7 +562,7 @@ class Alerts:
                 "SELECT id, sealed FROM recent_batches WHERE expires > ?", (now,)
             ).fetchall():
                 rows = []
-                for idx, (kind, value, ref, at) in enumerate(json.loads(self._open(sealed))):
+                for idx, (kind, value, ref, at) in enumerate(self._batch_items(sealed)):
                     if at + window <= now:
                         continue
                     for _, t in self._tokens(kind, value, eps):
@@ -577,7 +604,7 @@ class Alerts:
         ref (a watch wins over a recent query of the same value and ref)."""
         c = self.conn
         found: dict[tuple[str, str, str | None], tuple[str, set[bytes]]] = {}
-        batches: dict[int, list[list[Any]]] = {}
+        batches: dict[int, list[tuple[str, str, str | None, int]]] = {}
 
         def note(kind: str, value: str, ref: str | None, source: str, tok: bytes) -> None:
             key = (kind, value, ref)
@@ -603,7 +630,7 @@ class Alerts:
             ):
                 items = batches.get(bid)
                 if items is None:
-                    items = batches[bid] = json.loads(self._open(sealed))
+                    items = batches[bid] = list(self._batch_items(sealed))
                 kind, value, ref, _at = items[idx]
                 note(kind, value, ref, "recent_query", tok)
         return [

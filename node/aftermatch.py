@@ -33,15 +33,18 @@ one), ``under_appeal``, ``appeal_overdue`` and ``confidence``
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from contracts.confidence import confidence
 from contracts.errors import (
     AppealItemRejected,
+    ConfigError,
     InvalidValue,
     NotReady,
     PolicyViolation,
@@ -50,9 +53,10 @@ from contracts.errors import (
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS, DataPolicy
 from contracts.taxonomy import APPEAL_DECISIONS, DISPUTE_REASONS
-from contracts.warninglists import WarningList
+from contracts.warninglists import WarningList, check_additions
 from node.aftermatch_store import InboundAppeal, OutboundAppeal
 from node.audit import current_actor, detail
+from node.config import Config
 from node.store import SqliteStore
 from protocol.appeals import (
     CASE,
@@ -86,7 +90,7 @@ from protocol.keys import MemberKey, short_id
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
 from protocol.tokens import EpochKeys
 
-__all__ = ["AfterMatch", "Host", "VerdictContext"]
+__all__ = ["AfterMatch", "Host", "VerdictContext", "read_local_list"]
 
 log = logging.getLogger("riskmesh.appeals")
 
@@ -688,6 +692,28 @@ class AfterMatch:
             )
         host._wake()
         return entry
+
+
+def read_local_list(config: Config) -> WarningList | None:
+    """This node's own warning list (setting ``node.warning_list``), or None."""
+    name = config["node.warning_list"]
+    if not name:
+        return None
+    path = Path(name)
+    path = path if path.is_absolute() else config.home / path
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"node.warning_list: cannot read {path}: {e}") from None
+    if not isinstance(entries, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in entries.values()
+    ):
+        raise ConfigError("node.warning_list: a JSON object of kinds to lists of entries")
+    try:
+        check_additions(entries)
+        return WarningList.from_entries(entries, "local")
+    except PolicyViolation as e:
+        raise ConfigError(f"node.warning_list: {e.message}") from None
 
 
 def _tokref(tok: bytes, ep: int) -> str:

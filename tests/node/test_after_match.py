@@ -552,3 +552,27 @@ async def test_the_routes_answer_as_documented(tmp_path: Path, aiohttp_client: A
         assert not problems, "\n".join(problems)
     finally:
         t.close()
+
+
+async def test_a_local_warning_list_from_the_setting(
+    node_home: Path, aiohttp_client: Any, api_token: str
+) -> None:
+    from contracts.errors import ConfigError
+    from node.aftermatch import read_local_list
+    from node.server import create_app
+
+    (node_home / "never.json").write_text(json.dumps({"merchant": ["pay:our-test-shop"]}))
+    config = load_config(node_home, env={"RISKMESH_NODE_WARNING_LIST": "never.json"})
+    client = await aiohttp_client(create_app(config, jobs=False))
+    item = {"kind": "merchant", "value": "pay:our-test-shop", "category": "merchant_fraud"}
+    resp = await client.post(
+        "/v1/reports", json={"items": [item]}, headers={"Authorization": f"Bearer {api_token}"}
+    )
+    body = await resp.json()
+    assert (resp.status, body["error"]["code"]) == (422, "warning_listed")
+    assert "this node" in body["error"]["items"][0]["message"]
+    assert read_local_list(load_config(node_home, env={})) is None
+    for bad in ("[1]", '{"ip": ["10.0.0.1/8"]}', "not json"):
+        (node_home / "bad.json").write_text(bad)
+        with pytest.raises(ConfigError, match="node.warning_list"):
+            read_local_list(load_config(node_home, env={"RISKMESH_NODE_WARNING_LIST": "bad.json"}))

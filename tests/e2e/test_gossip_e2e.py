@@ -125,10 +125,10 @@ def test_a_partition_delays_delivery_and_healing_restores_it(cluster: Cluster) -
         (ids[y], x) for x in left for y in right
     }
     try:
-        cluster["A"].report([item("email", "split.left@example.com", "phishing")])
-        cluster["C"].report([item("email", "split.right@example.com", "phishing")])
-        left_item = [q("email", "Split.Left@Example.com")]
-        right_item = [q("email", "split.right@example.com")]
+        cluster["A"].report([item("email", "split.left@mule-ring.cn", "phishing")])
+        cluster["C"].report([item("email", "split.right@mule-ring.cn", "phishing")])
+        left_item = [q("email", "Split.Left@Mule-Ring.cn")]
+        right_item = [q("email", "split.right@mule-ring.cn")]
         wait_until(
             "B to see A's report", lambda: matches_everywhere(cluster, "B", left_item), DEADLINE_S
         )

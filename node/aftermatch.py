@@ -579,7 +579,7 @@ class AfterMatch:
         for c in self.store.appeals_in():
             if c.id in inbound:
                 continue
-            states = self.store.appeal(c.id)
+            states = [a for a in self.store.appeal(c.id) if a.author == c.appellant]
             mine = {d.author: d for d in self.store.decisions(c.id)}.get(me)
             reported = [s for s in self.store.indicators(c.tok) if s.author == me]
             first = min((s.first_ts for s in reported), default=c.filed)
@@ -601,7 +601,7 @@ class AfterMatch:
         outbound = []
         dropped = host._dropped_authors(chain)
         for o in self.store.appeals_out():
-            states = self.store.appeal(o.id)
+            states = [a for a in self.store.appeal(o.id) if a.author == me]
             withdrawn = bool(states) and all(a.withdrawn for a in states)
             decisions = self.store.decisions(o.id)
             decided = {d.author for d in decisions}

@@ -34,7 +34,7 @@ CREATE INDEX IF NOT EXISTS signals_author ON signals (author, what, ts);
 CREATE TABLE IF NOT EXISTS appeals (
     id TEXT NOT NULL, tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL,
     kind TEXT NOT NULL, ts INTEGER NOT NULL, withdrawn INTEGER NOT NULL,
-    PRIMARY KEY (id, tok, ep)) WITHOUT ROWID;
+    PRIMARY KEY (id, tok, ep, author)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS appeals_tok ON appeals (tok);
 CREATE INDEX IF NOT EXISTS appeals_author ON appeals (author, ts);
 CREATE TABLE IF NOT EXISTS appeal_decisions (
@@ -133,11 +133,8 @@ class AfterMatchStore:
                     (op.tok, op.ep, log, what, why, op.exp, ts),
                 )
             elif isinstance(op, AppealOp):
-                # an id stays with its first appellant (as protocol.store.MemoryStore)
                 c.execute(
-                    f"INSERT INTO appeals ({_APPEAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, 0)"
-                    " ON CONFLICT (id, tok, ep) DO UPDATE SET ts = excluded.ts, withdrawn = 0"
-                    " WHERE author = excluded.author",
+                    f"INSERT OR REPLACE INTO appeals ({_APPEAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, 0)",
                     (op.id, op.tok, op.ep, log, op.kind, ts),
                 )
             elif isinstance(op, AppealDecidedOp):

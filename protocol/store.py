@@ -154,8 +154,8 @@ class MemoryStore:
         self._proposals: dict[str, bytes] = {}
         self._signals: dict[tuple[bytes, int, MemberId, str], SignalState] = {}
         self._signals_by_tok: dict[bytes, list[tuple[bytes, int, MemberId, str]]] = {}
-        self._appeals: dict[tuple[str, bytes, int], AppealState] = {}
-        self._appeals_by_tok: dict[bytes, list[tuple[str, bytes, int]]] = {}
+        self._appeals: dict[tuple[str, bytes, int, MemberId], AppealState] = {}
+        self._appeals_by_tok: dict[bytes, list[tuple[str, bytes, int, MemberId]]] = {}
         self._decisions: dict[str, dict[MemberId, Decision]] = {}
         self._appeal_items: dict[bytes, tuple[str, str, bytes]] = {}  # hash -> (kind, id, raw)
 
@@ -240,12 +240,10 @@ class MemoryStore:
                 retracted=False,
             )
         elif isinstance(op, AppealOp):
-            akey = (op.id, op.tok, op.ep)
-            old = self._appeals.get(akey)
-            if old is None:
+            # keyed by author too: what a node holds never depends on which feed came first
+            akey = (op.id, op.tok, op.ep, log)
+            if akey not in self._appeals:
                 self._appeals_by_tok.setdefault(op.tok, []).append(akey)
-            elif old.author != log:
-                return  # the id is another member's case: the first appellant keeps it
             self._appeals[akey] = AppealState(
                 id=op.id,
                 tok=op.tok,

@@ -194,13 +194,16 @@ def test_retracting_a_sighting_dispute_or_appeal_only_by_its_author() -> None:
     assert [x.withdrawn for x in w.store.appeals(tok)] == [True]
 
 
-def test_an_appeal_id_stays_with_its_first_appellant() -> None:
-    w = make_world()
-    b, c = Feed(w, "B"), Feed(w, "C")
-    assert b.offer([appeal(w)]) == ACCEPTED
-    assert c.offer([appeal(w)]) == ACCEPTED  # valid, but the case stays B's
-    [ap] = w.store.appeals(w.tok(PHONE))
-    assert ap.author == w.keys["B"].id
+def test_an_appeal_id_used_by_two_members_is_held_for_both_whatever_came_first() -> None:
+    held = []
+    for first, second in ("BC", "CB"):
+        w = make_world()
+        x, y = Feed(w, first), Feed(w, second)
+        assert x.offer([appeal(w)]) == ACCEPTED
+        assert y.offer([appeal(w)]) == ACCEPTED
+        held.append(sorted((a.id, a.author) for a in w.store.appeals(w.tok(PHONE))))
+        assert w.store.recent_signals(w.keys["C"].id, "appeal", T0 - 1) == 1
+    assert held[0] == held[1] and len(held[0]) == 2
 
 
 def test_dispute_and_appeal_quotas_per_24_hours() -> None:

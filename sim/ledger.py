@@ -167,10 +167,6 @@ class Ledger:
         """The token of a fresh identifier of ``kind`` (one nobody will report)."""
         return self.token(self.new_value(kind), ep)
 
-    def knows(self, tok: bytes) -> bool:
-        """Whether ``tok`` is the token of an identifier the run made."""
-        return tok in self.value_of
-
     # -- publishing -----------------------------------------------------------------------
 
     def record(

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sim.figures import dumps_figures, push_pull_async_share, push_pull_curve
+from sim.figures import Figures, dumps_figures, push_pull_async_share, push_pull_curve
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["PLOTS", "write_live_report", "write_report"]
 
 PLOTS = ("delivery_cdf.png", "spread.png", "traffic.png", "backlog.png", "queries.png")
 
 
-def _fmt(v: Any, unit: str = "") -> str:
+def _fmt(v: object, unit: str = "") -> str:
     if v is None:
         return "—"
     if isinstance(v, float):
@@ -34,7 +37,7 @@ def _bytes(v: float | None) -> str:
     return "—" if v is None else f"{v:,.0f}"
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         out.append("| " + " | ".join(_fmt(x) for x in r) + " |")
@@ -44,7 +47,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 # -- plots ---------------------------------------------------------------------------------
 
 
-def _plots(f: dict[str, Any], out: Path) -> list[str]:
+def _plots(f: Figures, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -218,7 +221,7 @@ def _plots(f: dict[str, Any], out: Path) -> list[str]:
     return made
 
 
-def _shade(ax: Any, f: dict[str, Any]) -> None:
+def _shade(ax: Axes, f: Figures) -> None:
     for p in f["faults"]["partitions"]:
         ax.axvspan(p["at_s"], p["heal_s"] or f["run"]["virtual_seconds"], color="red", alpha=0.08)
 
@@ -227,7 +230,7 @@ def _shade(ax: Any, f: dict[str, Any]) -> None:
 
 
 def write_report(
-    figures: dict[str, Any], out: Path, *, wall_s: float | None = None, command: str = ""
+    figures: Figures, out: Path, *, wall_s: float | None = None, command: str = ""
 ) -> list[Path]:
     """Write figures.json, the plots and report.md into ``out``; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
@@ -237,9 +240,7 @@ def write_report(
     return [out / "figures.json", out / "report.md", *(out / p for p in plots)]
 
 
-def render_markdown(
-    f: dict[str, Any], plots: Sequence[str], *, wall_s: float | None, command: str
-) -> str:
+def render_markdown(f: Figures, plots: Sequence[str], *, wall_s: float | None, command: str) -> str:
     sc = f["scenario"]
     run = f["run"]
     d = f["delivery"]
@@ -580,7 +581,7 @@ def render_markdown(
 # -- live mode ------------------------------------------------------------------------------------
 
 
-def write_live_report(f: dict[str, Any], out: Path, *, command: str = "") -> list[Path]:
+def write_live_report(f: Figures, out: Path, *, command: str = "") -> list[Path]:
     """Write a live run's figures.json, its delivery plot and report.md into ``out``."""
     import matplotlib
 

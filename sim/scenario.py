@@ -228,13 +228,17 @@ class Scenario:
         w = self.workload
         return w.stop_s if w.stop_s is not None else 0.75 * self.duration_s
 
-    def replace(self, **changes: Any) -> Scenario:
+    def replace(self, **changes: object) -> Scenario:
         """A copy with ``changes``; nested parts by ``part={"key": value}``."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {}  # field name -> value, each field of its own type
         for k, v in changes.items():
-            cur = getattr(self, k)
-            if isinstance(v, Mapping) and dataclasses.is_dataclass(cur):
-                v = dataclasses.replace(cur, **v)  # type: ignore[type-var]
+            cur: object = getattr(self, k)
+            if (
+                isinstance(v, Mapping)
+                and dataclasses.is_dataclass(cur)
+                and not isinstance(cur, type)
+            ):
+                v = dataclasses.replace(cur, **v)
             out[k] = v
         new = dataclasses.replace(self, **out)
         _validate(new)

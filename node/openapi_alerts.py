@@ -54,7 +54,15 @@ def _items_body(item: str) -> dict[str, Any]:
             {
                 "type": "object",
                 "required": ["items"],
-                "properties": {"items": {"type": "array", "items": _ref(item)}},
+                "properties": {
+                    "items": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 10_000,
+                        "description": "at most api.max_batch (10 000 by default)",
+                        "items": _ref(item),
+                    }
+                },
             }
         ),
     }
@@ -72,10 +80,12 @@ def add_alert_documents(
         "description": "your own case id, given back in alerts",
     }
     time = {"type": "string", "format": "date-time"}
+    # no maxLength here: a query item out of bounds is refused in its own slot of a 200
     schemas["QueryItem"].setdefault("properties", {})["ref"] = {
-        **ref,
-        "description": "your own case id: the value is watched for alerts.recent_query_hours "
-        "and an alert on it carries this ref",
+        "type": "string",
+        "description": f"your own case id (at most {MAX_REF_CHARS} characters, else this "
+        "item's result is an error): the value is watched for alerts.recent_query_hours and "
+        "an alert on it carries this ref",
     }
     schemas["Status"].setdefault("properties", {})["alerts"] = _ref("AlertStatus")
     schemas.update(

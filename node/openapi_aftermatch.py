@@ -76,11 +76,13 @@ def after_match_schemas(kind: Schema, ref: Callable[[str], Schema]) -> dict[str,
                 "value": {"type": "string", "description": "the data subject's identifier"},
                 "case_ref": {
                     "type": "string",
+                    "minLength": 1,
                     "maxLength": MAX_CASE_REF_CHARS,
                     "description": "your case id; sealed, for the reporters only",
                 },
                 "grounds": {
                     "type": "string",
+                    "minLength": 1,
                     "maxLength": MAX_GROUNDS_CHARS,
                     "description": "what the subject says; sealed, for the reporters only",
                 },
@@ -215,7 +217,7 @@ def after_match_paths(
             {
                 "type": "object",
                 "required": ["items"],
-                "properties": {"items": {"type": "array", "items": ref(item)}},
+                "properties": {"items": {"type": "array", "minItems": 1, "items": ref(item)}},
             }
         )
 

@@ -293,16 +293,16 @@ def test_an_alert_appears_live(net: LocalNet, browser: Any) -> None:
 
 def test_query_box(net: LocalNet, browser: Any) -> None:
     a, c = net["bank-a"], net["shop-c"]
-    a.client.report([{"kind": "email", "value": "mule@bad.example.com", "category": "money_mule"}])
+    a.client.report([{"kind": "email", "value": "mule@bad.example.cn", "category": "money_mule"}])
     wait_until(
         "the report at shop-c",
-        lambda: c.client.query([{"kind": "email", "value": "mule@bad.example.com"}])[0]["match"],
+        lambda: c.client.query([{"kind": "email", "value": "mule@bad.example.cn"}])[0]["match"],
         DEADLINE_S,
     )
     sign_in(browser, c.base, c.token)
     go(browser, c.base, "query")
     Select(browser.find_element(By.ID, "query-kind")).select_by_visible_text("email")
-    browser.find_element(By.ID, "query-value").send_keys(" Mule@Bad.Example.com ")
+    browser.find_element(By.ID, "query-value").send_keys(" Mule@Bad.Example.cn ")
     browser.find_element(By.ID, "query-button").click()
     wait(browser, "the verdict", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-match=true]"))
     assert "money_mule" in text_of(browser, "#query-result")

@@ -93,9 +93,9 @@ def test_report_query_retract_files(node: tuple[LocalNet, Path], tmp_path: Path)
         codecs.BOM_UTF8 + b"kind;value;category;severity\n"
         b"phone;+86 138 0013 8001;telecom_fraud;4\n"
         b"phone;12;telecom_fraud;4\n"
-        b"email;a@bad.example.com;phishing;3\n"
-        b"email;b@bad.example.com;phishing;3\n"
-        b"email;c@bad.example.com;not_a_category;3\n"
+        b"email;a@bad.example.cn;phishing;3\n"
+        b"email;b@bad.example.cn;phishing;3\n"
+        b"email;c@bad.example.cn;not_a_category;3\n"
     )
     code, out, err = cli("report", "--home", str(home), "--file", str(reports), "--json")
     assert code == 1, err  # two rows refused
@@ -111,8 +111,8 @@ def test_report_query_retract_files(node: tuple[LocalNet, Path], tmp_path: Path)
     # the valid rows were published, in batches of api.max_batch = 3
     queries = tmp_path / "q.csv"
     queries.write_text(
-        "kind,value\nphone,13800138001\nemail,A@bad.example.com\nemail,d@ok.example.com\n"
-        "email,b@bad.example.com\nfax,1\n"
+        "kind,value\nphone,13800138001\nemail,A@bad.example.cn\nemail,d@ok.example.com\n"
+        "email,b@bad.example.cn\nfax,1\n"
     )
     code, out, err = cli("query", "--home", str(home), "--file", str(queries), "--echo-value")
     assert code == 1  # the fax row is refused
@@ -130,7 +130,7 @@ def test_report_query_retract_files(node: tuple[LocalNet, Path], tmp_path: Path)
     assert code == 0 and "exported 3" in err
     text = export.read_text()
     assert text.startswith("kind,value,category,severity,ttl_days\n")
-    assert "+8613800138001" in text and "a@bad.example.com" in text
+    assert "+8613800138001" in text and "a@bad.example.cn" in text
     # retract from a file, then nothing is live
     retracts = tmp_path / "r.csv"
     retracts.write_text(

@@ -102,6 +102,13 @@ BENCHES: tuple[Bench, ...] = (
         timeout_s=600,
     ),
     Bench(
+        script="bench_slow_clients.py",
+        what="local single-item queries while 1 100 slow connections hold the peer port",
+        full=("--slow", "1100", "--queries", "400"),
+        quick=("--slow", "200", "--queries", "50"),
+        timeout_s=300,
+    ),
+    Bench(
         script="bench_gossip.py",
         what="gossip: catch-up of a fresh node from one peer, idle exchange bytes",
         full=("--ops", "1000000"),

@@ -297,7 +297,9 @@ def check_auth(request: web.Request, scope: str | None) -> str:
 async def handle_query(request: web.Request) -> web.Response:
     body = await read_body(request)
     items = items_of(body)
-    canonical_input = bool(body.get("canonical", False))
+    canonical_input = body.get("canonical", False)
+    if not isinstance(canonical_input, bool):
+        raise RequestRefused("bad_request", "canonical is true or false")
     results = request.app[NODE].query(
         items,
         request.app[NOW](),
@@ -480,7 +482,10 @@ _KEY_FIELDS = frozenset({"name", "scopes"})
 
 
 async def handle_admin_keys(request: web.Request) -> web.Response:
-    revoked = request.query.get("revoked", "false") == "true"
+    flag = request.query.get("revoked", "false")
+    if flag not in ("true", "false"):
+        raise RequestRefused("bad_request", "revoked is true or false")
+    revoked = flag == "true"
     keys = request.app[NODE].keys.list(revoked=revoked)
     return respond(request, {"keys": [k.to_json(rfc3339) for k in keys]})
 

@@ -165,21 +165,28 @@ def _frames(exc: BaseException | None) -> str:
     return " < ".join(reversed(out[-8:])) or "(no traceback)"
 
 
+class _Refuse(asyncio.Protocol):
+    """A connection past the cap: closed as soon as it is made, before any HTTP."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+        else:
+            transport.close()
+
+
 class _Server(web.Server):
     _limits: Limits = Limits()
 
     def __call__(self) -> RequestHandler:
-        handler = _Handler(self, loop=self._loop, **self._kwargs)
-        handler._limits = self._limits
-        return handler
-
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        if len(self._connections) > self._limits.max_connections:
+        if len(self._connections) >= self._limits.max_connections:
             _errors.warning(
                 "connection_cap", "connection cap of %d reached", self._limits.max_connections
             )
-            transport.abort()
+            return _Refuse()  # type: ignore[return-value]
+        handler = _Handler(self, loop=self._loop, **self._kwargs)
+        handler._limits = self._limits
+        return handler
 
 
 class HardenedRunner(web.AppRunner):

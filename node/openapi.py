@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.indicators import KINDS
+from contracts.policy import DataPolicy
 from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
 from node.openapi_aftermatch import VERDICT_FIELDS, after_match_paths, after_match_schemas
 from node.openapi_alerts import add_alert_documents
@@ -44,6 +45,30 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
 
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+#: a value to report, retract, watch...: text with something besides white space
+VALUE: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": "\\S"}
+JOIN: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "contentEncoding": "base64",
+    "description": "the join-request.cbor, base64 (bytes in CBOR)",
+}
+MEMBER: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "description": "a member's name, full id, or unambiguous id prefix",
+}
+
+
+def _action(name: str, fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["action", *required],
+        "additionalProperties": False,
+        "properties": {"action": {"const": name}, **fields},
+    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -122,7 +147,7 @@ def openapi_document() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {
                 "kind": kind,
-                "value": {"type": "string"},
+                "value": VALUE,
                 "category": {"type": "string", "enum": list(CATEGORIES)},
                 "severity": {"type": "integer", "minimum": 1, "maximum": 5, "default": 3},
                 "ttl_days": {"type": "integer", "minimum": 1},
@@ -135,7 +160,7 @@ def openapi_document() -> dict[str, Any]:
             "additionalProperties": False,
             "properties": {
                 "kind": kind,
-                "value": {"type": "string"},
+                "value": VALUE,
                 "reason": {"type": "string", "enum": list(RETRACT_REASONS)},
                 "of": {
                     "enum": ["report", "seen", "dispute", "appeal"],
@@ -257,18 +282,33 @@ def openapi_document() -> dict[str, Any]:
             },
         },
         "ProposalRequest": {
-            "type": "object",
-            "required": ["action"],
-            "properties": {
-                "action": {"enum": ["add-member", "remove-member", "rotate-key", "policy"]},
-                "join_request": {
-                    "type": "string",
-                    "description": "add-member: the join-request.cbor, base64 (bytes in CBOR)",
-                },
-                "admin": {"type": "boolean", "description": "add-member: as an admin"},
-                "member": {"type": "string", "description": "remove-member: the member id"},
-                "set": {"type": "object", "description": "policy: fields to change"},
-            },
+            "description": "One charter change; each action takes its own fields and no other",
+            "oneOf": [
+                _action(
+                    "add-member",
+                    {"join_request": JOIN, "admin": {"type": "boolean"}},
+                    ["join_request"],
+                ),
+                _action("remove-member", {"member": MEMBER}, ["member"]),
+                _action(
+                    "rekey-member",
+                    {"member": MEMBER, "join_request": JOIN},
+                    ["member", "join_request"],
+                ),
+                _action("rotate-key", {}, []),
+                _action(
+                    "policy",
+                    {
+                        "set": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "propertyNames": {"enum": sorted(DataPolicy().to_map())},
+                            "description": "policy fields to change",
+                        }
+                    },
+                    ["set"],
+                ),
+            ],
         },
         "Peer": {
             "type": "object",
@@ -387,7 +427,13 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "type": "object",
                             "required": ["items"],
-                            "properties": {"items": {"type": "array", "items": _ref("ReportItem")}},
+                            "properties": {
+                                "items": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": _ref("ReportItem"),
+                                }
+                            },
                         }
                     ),
                 },
@@ -404,7 +450,11 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "This member's own live reports, by token (raw values if asked)",
                 "security": auth,
                 "parameters": [
-                    _query("after", {"type": "string"}, "token to start after (hex)"),
+                    _query(
+                        "after",
+                        {"type": "string", "pattern": "^([0-9a-f]{2})*$"},
+                        "token to start after (hex)",
+                    ),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
                     _query("values", {"enum": ["true", "false"]}, "include raw values"),
                 ],
@@ -438,7 +488,11 @@ def openapi_document() -> dict[str, Any]:
                             "type": "object",
                             "required": ["items"],
                             "properties": {
-                                "items": {"type": "array", "items": _ref("RetractItem")}
+                                "items": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": _ref("RetractItem"),
+                                }
                             },
                         }
                     ),
@@ -537,7 +591,7 @@ def openapi_document() -> dict[str, Any]:
                             }
                         ),
                     },
-                    **_errors(401, 403),
+                    **_errors(400, 401, 403),
                 },
             },
             "post": {
@@ -597,7 +651,11 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "The audit trail: every local action with the acting key, hash-chained",
                 "security": auth,
                 "parameters": [
-                    _query("after", {"type": "integer", "minimum": 0}, "rows after this id"),
+                    _query(
+                        "after",
+                        {"type": "integer", "minimum": 0, "maximum": 2**62},
+                        "rows after this id",
+                    ),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}),
                 ],
                 "responses": {

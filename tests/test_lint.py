@@ -1,4 +1,4 @@
-"""ruff over the project and mypy --strict over contracts/ and protocol/."""
+"""ruff over the project and mypy --strict over contracts/, protocol/, node/ and sim/."""
 
 import pathlib
 import shutil
@@ -25,7 +25,17 @@ def test_ruff() -> None:
 
 def test_mypy_strict() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "contracts", "protocol"],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "contracts",
+            "protocol",
+            "node",
+            "sim",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.codec import DEFAULT_MAX_BYTES, MAX_DEPTH, dumps, loads, obj_hash
 from contracts.errors import DecodeError, LocalProtocolError
+from protocol.codec import DEFAULT_MAX_BYTES, MAX_DEPTH, dumps, loads, obj_hash
 
 ints64 = st.integers(min_value=-(2**64), max_value=2**64 - 1)
 scalars = st.one_of(ints64, st.binary(max_size=40), st.text(max_size=20), st.booleans(), st.none())

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.codec import dumps, loads
 from protocol.cose import (
     ALG_EDDSA,
@@ -26,7 +27,6 @@ from protocol.cose import (
     verify_multi,
     verify_signed1,
 )
-from contracts.errors import DecodeError, LocalProtocolError, SignatureError
 from protocol.keys import MemberKey, short_id
 
 ALICE = MemberKey.from_seed(b"\x01" * 32)

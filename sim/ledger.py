@@ -43,17 +43,21 @@ def _luhn_digit(body: str) -> str:
 
 
 def synthetic_value(kind: str, n: int) -> str:
-    """The ``n``-th raw identifier of ``kind``, as a member's platform would report it."""
+    """The ``n``-th raw identifier of ``kind``, as a member's platform would report it.
+
+    None is on the shipped warning list (``contracts.warninglists``): no e-mail at a
+    reserved domain, no private or documentation address, so a node takes every one.
+    """
     if kind == "phone":
         return f"+86 139 {n // 10_000 % 10_000:04d} {n % 10_000:04d}"
     if kind == "email":
-        return f"User{n}@Example.COM"
+        return f"User{n}@Corp-Mail.CN"
     if kind == "device":
         return f"fp:DEV-{n:08X}"
     if kind == "account":
         return f"alipay:{n:010d}"
-    if kind == "ip":
-        return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+    if kind == "ip":  # 36.0.0.0/8: public (APNIC)
+        return f"36.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
     if kind == "merchant":
         return f"pay:shop-{n}"
     if kind == "bank_card":

@@ -7,8 +7,11 @@ import random
 
 from simkit import simulate, small
 
+from contracts.indicators import canonical
+from contracts.warninglists import DEFAULT_LIST
 from node.index import TokenIndex
 from sim.figures import fp_tolerance
+from sim.ledger import synthetic_value
 
 
 def test_measured_false_positive_rate_is_within_tolerance_of_the_configured_one() -> None:
@@ -67,3 +70,12 @@ def test_answers_during_the_run_lag_and_at_the_end_agree() -> None:
     assert fin["honest_nodes"] == 30
     assert fin["agree_with_ground_truth"] == fin["answers"] > 0
     assert not math.isnan(f["queries"]["false_positive_rate"]["measured"])
+
+
+def test_synthetic_identifiers_are_canonical_and_never_warning_listed() -> None:
+    """Every kind the simulator reports: canonical, and reportable at a real node."""
+    kinds = ("phone", "email", "device", "account", "ip", "merchant", "bank_card", "id_number")
+    for kind in kinds:
+        for n in (*range(2_000), 65_535, 1 << 20):
+            value = canonical(kind, synthetic_value(kind, n), region="CN")
+            assert DEFAULT_LIST.listed(kind, value) is None, (kind, value)

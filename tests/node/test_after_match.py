@@ -574,5 +574,5 @@ async def test_a_local_warning_list_from_the_setting(
     assert read_local_list(load_config(node_home, env={})) is None
     for bad in ("[1]", '{"ip": ["10.0.0.1/8"]}', "not json"):
         (node_home / "bad.json").write_text(bad)
-        with pytest.raises(ConfigError, match="node.warning_list"):
+        with pytest.raises(ConfigError, match=r"node\.warning_list"):
             read_local_list(load_config(node_home, env={"RISKMESH_NODE_WARNING_LIST": "bad.json"}))

@@ -755,13 +755,30 @@ class Node:
             s for t in hits for s in states.get(t, ()) if s.live(now) and s.author not in dropped
         ]
 
-    def verdict_of(self, kind: str, live: Sequence[IndicatorState]) -> dict[str, Any]:
+    def verdict_of(
+        self,
+        kind: str,
+        live: Sequence[IndicatorState],
+        *,
+        now: int | None = None,
+        toks: Sequence[bytes] | None = None,
+    ) -> dict[str, Any]:
         """The verdict :meth:`query` answers, from :meth:`counted_reports` (alerts and
-        the retro-hunt of a new watch use it: keep the two alike)."""
+        the retro-hunt of a new watch use it: keep the two alike). Given ``now`` (and
+        the value's tokens, else those of ``live``), with what sightings, disputes and
+        appeals add (node/aftermatch.py), as :meth:`query` answers."""
         chain = self.chain
         disclose = chain is not None and chain.current.policy.disclose_reporters
         names = {m.id: m.name for m in chain.current.members} if chain and disclose else {}
-        return _verdict(kind, list(live), names, disclose)
+        if now is None or chain is None:
+            return _verdict(kind, list(live), names, disclose)
+        item_toks = list(toks) if toks is not None else sorted({s.tok for s in live})
+
+        def base(k: str, lv: list[IndicatorState]) -> dict[str, Any]:
+            return _verdict(k, lv, names, disclose)
+
+        ctx = self.after_match.context(item_toks, chain)
+        return self.after_match.verdict(ctx, kind, item_toks, list(live), now, base)
 
     def _push_urgent(self, ops: Sequence[Op], now: int) -> None:
         """An entry reporting (or retracting) in an urgent category is offered to every

@@ -576,3 +576,19 @@ async def test_a_local_warning_list_from_the_setting(
         (node_home / "bad.json").write_text(bad)
         with pytest.raises(ConfigError, match=r"node\.warning_list"):
             read_local_list(load_config(node_home, env={"RISKMESH_NODE_WARNING_LIST": "bad.json"}))
+
+
+def test_verdict_of_with_the_time_answers_as_the_query_does(trio: Trio) -> None:
+    trio.report("a")
+    trio.sync_all()
+    trio["b"].after_match.sightings([{"kind": "phone", "value": PHONE}], trio.clock.advance(1000))
+    file(trio, "c")
+    trio.sync_all()
+    a, now = trio["a"], trio.clock()
+    toks = [
+        a.epoch_keys.tokenizer(ep).token("phone", "+8613912345678") for ep in a.live_epochs(now)
+    ]
+    live = a.counted_reports(toks, now)
+    assert a.verdict_of("phone", live, now=now, toks=toks) == trio.query("a")
+    plain = a.verdict_of("phone", live)  # without the time: the report fields alone
+    assert "confidence" not in plain and plain["reporters"] == 1

@@ -1259,7 +1259,12 @@ class GossipEngine:
             return
         claimed = p.known.get(self.me, (0, b""))[0]
         ours = self._heads.get(self.me, (0, b""))[0]
-        if claimed > ours and not self.store.held_count(self.me):
+        # (a frozen feed of ours: the peer holds what a fork proof froze; no lie)
+        if (
+            claimed > ours
+            and not self.store.held_count(self.me)
+            and not self.store.is_frozen(self.me)
+        ):
             self._invalid(
                 peer,
                 p,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,14 @@ import aiohttp
 import cbor2
 from aiohttp import web
 
-from node.localnet import STOP_DEADLINE_S, LocalNet, LocalNode, free_port
+from node.localnet import (
+    STOP_DEADLINE_S,
+    LocalNet,
+    LocalNode,
+    free_port,
+    open_for_reports,
+    wait_until,
+)
 
 
 @dataclass
@@ -174,3 +182,20 @@ class Cluster(LocalNet):
     def close(self) -> None:
         self.kill()
         self.proxy.close()
+
+
+@contextmanager
+def running_net(
+    root: Path, names: str, *, admins: str, env: dict[str, str], deadline_s: float = 30.0
+) -> Iterator[LocalNet]:
+    """A consortium of ``names`` (one letter each) founded through the CLI, every node
+    served and open for reports."""
+    with LocalNet(root, list(names), env=env) as net:
+        net.found(root.name, founders=list(names), admins=list(admins))
+        net.start(*names)
+        wait_until(
+            "every node to take reports",
+            lambda: all(open_for_reports(net.status(x)) for x in names),
+            deadline_s,
+        )
+        yield net

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster import running_net
 
 from contracts.policy import DAY_MS
 from node.localnet import LocalNet, open_for_reports, riskmesh, wait_until
@@ -43,14 +44,7 @@ QUERY = [{"kind": "device", "value": "fp:mule-phone-7"}]
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[LocalNet]:
-    with LocalNet(tmp_path / "net", ["a", "b", "c"], env=ENV) as n:
-        n.found("rekey-test", founders=["a", "b", "c"], admins=["a"])
-        n.start("a", "b", "c")
-        wait_until(
-            "every node to take reports",
-            lambda: all(open_for_reports(n.status(x)) for x in "abc"),
-            DEADLINE_S,
-        )
+    with running_net(tmp_path / "rekey-test", "abc", admins="a", env=ENV) as n:
         yield n
 
 

@@ -48,3 +48,15 @@ def make_app(node_home: Path, clock: Clock) -> Callable[[], web.Application]:
         return create_app(load_config(node_home, env={}), clock=clock, jobs=False)
 
     return make
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> dict[str, Path]:
+    """Two members' homes, a (the founding admin) and b, with one genesis installed."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    init_home(a, name="a", endpoint="http://127.0.0.1:1", api_listen="127.0.0.1:0")
+    init_home(b, name="b", endpoint="http://127.0.0.1:2", api_listen="127.0.0.1:0")
+    make_genesis(a, "peer-test", [str(b / "join-request.cbor")], tmp_path / "g.cbor")
+    install_charter_file(a, tmp_path / "g.cbor")
+    install_charter_file(b, tmp_path / "g.cbor")
+    return {"a": a, "b": b}

@@ -15,7 +15,6 @@ import cbor2
 import pytest
 
 from node.config import load_config
-from node.home import init_home, install_charter_file, make_genesis
 from node.peer import GOSSIP_PATH, PeerTransport, create_peer_app
 from node.server import open_node
 from protocol import codec
@@ -24,17 +23,6 @@ from protocol.sealed import Sealer
 
 T0 = 1_700_000_000_000
 COUNT = {"messages": 0}
-
-
-@pytest.fixture
-def homes(tmp_path: Path) -> dict[str, Path]:
-    a, b = tmp_path / "a", tmp_path / "b"
-    init_home(a, name="a", endpoint="http://127.0.0.1:1", api_listen="127.0.0.1:0")
-    init_home(b, name="b", endpoint="http://127.0.0.1:2", api_listen="127.0.0.1:0")
-    make_genesis(a, "fuzz", [str(b / "join-request.cbor")], tmp_path / "g.cbor")
-    install_charter_file(a, tmp_path / "g.cbor")
-    install_charter_file(b, tmp_path / "g.cbor")
-    return {"a": a, "b": b}
 
 
 def key_of(home: Path) -> MemberKey:

@@ -7,7 +7,7 @@ transport counts gossip exchanges and bytes. ``/metrics`` renders the registry.
 Names follow Prometheus conventions: counters end in ``_total`` (the client
 adds it), durations are ``_seconds``, sizes ``_bytes``; ``riskmesh_build_info``
 is 1 with the version in its labels. ``promtool check metrics`` passes on the
-output (tests/node/test_keys.py runs it where promtool is installed).
+output (tests/node/test_api_keys.py runs it where promtool is installed).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ server error, and the document says what the server really accepts and answers.
 
 Bounded: a few thousand generated cases over every operation. The key-management
 routes that revoke or rotate a key by name are left out (Schemathesis would revoke
-the very key it tests with; tests/node/test_keys.py covers them), and so are the
+the very key it tests with; tests/node/test_api_keys.py covers them), and so are the
 alert routes, which long-poll (up to a minute) or stream without end by design
 (tests/node/test_alerts*.py and test_openapi.py exercise them against the document).
 """

@@ -832,9 +832,7 @@ class Alerts:
             "DELETE FROM recent_batches WHERE expires <= ? RETURNING items", (now,)
         ).fetchall()
         self._recent_items -= sum(int(r[0]) for r in gone)
-        c.execute(
-            "DELETE FROM alerts WHERE at < ?", (now - self.settings.retention_days * DAY_MS,)
-        )
+        c.execute("DELETE FROM alerts WHERE at < ?", (now - self.settings.retention_days * DAY_MS,))
 
     def purge_lapsed_tokens(self, now: int) -> None:
         """Sweep every slice at once (tests, and an operator's maintenance)."""

@@ -196,8 +196,10 @@ def add_alert_documents(
                 ],
                 "additionalProperties": False,
                 "properties": {
-                    "id": {"type": "integer", "description": "only grows: deliveries are "
-                           "idempotent by id"},
+                    "id": {
+                        "type": "integer",
+                        "description": "only grows: deliveries are idempotent by id",
+                    },
                     "at": time,
                     "event": {"enum": ["reported", "retracted"]},
                     "kind": kind,

@@ -54,9 +54,7 @@ class Mesh:
         )
         first, *others = names
         for n in names:
-            init_home(
-                root / n, name=n, endpoint=f"http://{n}.test", api_listen="127.0.0.1:0"
-            )
+            init_home(root / n, name=n, endpoint=f"http://{n}.test", api_listen="127.0.0.1:0")
         make_genesis(
             root / first,
             "alerts-test",

@@ -255,9 +255,7 @@ class Endpoint:
 
 def hook_for(app: web.Application, url: str, **kw: Any) -> WebhookDelivery:
     node: Node = app[NODE]
-    return WebhookDelivery(
-        node.alerts, app[ALERT_FEED], url, SECRET, rng=random.Random(1), **kw
-    )
+    return WebhookDelivery(node.alerts, app[ALERT_FEED], url, SECRET, rng=random.Random(1), **kw)
 
 
 async def test_a_webhook_gets_every_alert_in_order_with_a_valid_signature(
@@ -379,8 +377,9 @@ async def test_a_dead_endpoint_never_blocks_serving(api: Any) -> None:
         resp = await asyncio.wait_for(client.get("/v1/alerts", headers=auth), 2)
         assert [a["id"] for a in (await resp.json())["alerts"]] == [1, 2]
         resp = await asyncio.wait_for(
-            client.post("/v1/query", json={"items": [{"kind": "phone", "value": PHONE}]},
-                        headers=auth),
+            client.post(
+                "/v1/query", json={"items": [{"kind": "phone", "value": PHONE}]}, headers=auth
+            ),
             2,
         )
         assert (await resp.json())["results"][0]["match"] is True

@@ -80,10 +80,9 @@ def add_alert_documents(
         "description": "your own case id, given back in alerts",
     }
     time = {"type": "string", "format": "date-time"}
-    # no maxLength here: a query item out of bounds is refused in its own slot of a 200
+    # no type or bounds here: a query item's bad ref is refused in its own slot of a 200
     schemas["QueryItem"].setdefault("properties", {})["ref"] = {
-        "type": "string",
-        "description": f"your own case id (at most {MAX_REF_CHARS} characters, else this "
+        "description": f"your own case id, text (at most {MAX_REF_CHARS} characters, else this "
         "item's result is an error): the value is watched for alerts.recent_query_hours and "
         "an alert on it carries this ref",
     }
@@ -279,7 +278,7 @@ def add_alert_documents(
     )
     after = _param(
         "after",
-        {"type": "integer", "minimum": 0},
+        {"type": "integer", "minimum": 0, "maximum": 2**62},
         "the last alert id already handled (default 0: every alert kept)",
     )
     paths["/v1/watches"] = {
@@ -309,7 +308,11 @@ def add_alert_documents(
             "summary": "Counts and refs of the watches, never their values",
             "security": auth,
             "parameters": [
-                _param("after", {"type": "integer", "minimum": 0}, "the last watch id seen"),
+                _param(
+                    "after",
+                    {"type": "integer", "minimum": 0, "maximum": 2**62},
+                    "the last watch id seen",
+                ),
                 _param("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}, "page"),
             ],
             "responses": {

@@ -135,8 +135,16 @@ class Host(Protocol):
         """The live reports on ``toks`` that a verdict counts."""
         ...
 
-    def verdict_of(self, kind: str, live: Sequence[IndicatorState]) -> dict[str, Any]:
-        """The verdict a query answers, from :meth:`counted_reports`."""
+    def verdict_of(
+        self,
+        kind: str,
+        live: Sequence[IndicatorState],
+        *,
+        now: int | None = None,
+        toks: Sequence[bytes] | None = None,
+    ) -> dict[str, Any]:
+        """The verdict a query answers at ``now`` for the value whose tokens are
+        ``toks``, from :meth:`counted_reports`."""
         ...
 
 
@@ -354,8 +362,9 @@ class Alerts:
                     [(t, ep, wid) for ep, t in toks],
                 )
                 self._filter.add_many(t for _, t in toks)
-                live = self.host.counted_reports([t for _, t in toks], now)
-                results.append(self.host.verdict_of(kind, live))
+                value_toks = [t for _, t in toks]
+                live = self.host.counted_reports(value_toks, now)
+                results.append(self.host.verdict_of(kind, live, now=now, toks=value_toks))
         log.info("watching %d more values", len(parsed))
         return {"watching": len(parsed), "results": results}
 
@@ -644,7 +653,8 @@ class Alerts:
         if not watchers:
             return
         epochs = self.host.live_epochs(now)
-        values: dict[tuple[str, str], tuple[list[IndicatorState], str | None]] = {}
+        # per value: the event this entry is for it, and the verdict after the change
+        values: dict[tuple[str, str], tuple[str | None, dict[str, Any]]] = {}
         rows: list[tuple[int, bytes]] = []
         latency = max(0, now - entry.ts)
         for w in watchers:
@@ -653,8 +663,12 @@ class Alerts:
             if got is None:
                 toks = [t for _, t in self._tokens(w.kind, w.value, epochs)]
                 live = self.host.counted_reports(toks, now)
-                got = values[key] = (live, self._event(entry, ops, toks, live, now))
-            live, event = got
+                ev = self._event(entry, ops, toks, live, now)
+                verdict = (
+                    {} if ev is None else self.host.verdict_of(w.kind, live, now=now, toks=toks)
+                )
+                got = values[key] = (ev, verdict)
+            event, verdict = got
             if event is None:
                 continue
             alert = {
@@ -664,7 +678,7 @@ class Alerts:
                 "ref": w.ref,
                 "value": w.value,
                 "source": w.source,
-                "verdict": self.host.verdict_of(w.kind, live),
+                "verdict": verdict,
                 "entry": {
                     "log": member_id_text(entry.log),
                     "seq": entry.seq,

@@ -80,6 +80,9 @@ def test_an_urgent_report_elsewhere_alerts_the_watching_node(mesh: Mesh) -> None
     }
     v = alert["verdict"]
     assert v["match"] is True and v["categories"] == ["money_mule"] and v["max_severity"] == 5
+    # the verdict is what a query answers at that time (confidence and all)
+    query = mesh["a"].query([{"kind": "phone", "value": PHONE}], made, record=False)
+    assert v == query[0]
     assert alert["latency_ms"] == mesh.clock() - made - 40 == 0  # carried at the same instant
     assert alert["at"].endswith("Z")
     # nobody else watches it

@@ -440,7 +440,11 @@ class GossipEngine:
         self.proposals = ProposalBook(self.store, self.chain)
         for prop in self.proposals.pending():
             self._add_item("p", prop.raw)
+        #: entries appended while this engine takes a peer's entries or retries held
+        #: ones (collected only then: the node's own published entries must not pile
+        #: up here while no peer sends anything)
         self._accepted_now: list[Entry] = []
+        self._collecting = False
         feeds.listeners.append(self._on_append)
         feeds.fork_listeners.append(self._on_fork)
         self._via: MemberId | None = None  # the peer whose proof is being taken
@@ -661,7 +665,8 @@ class GossipEngine:
 
     def _on_append(self, entry: Entry) -> None:
         self._set_head(entry.log, entry.seq, entry.hash)
-        self._accepted_now.append(entry)
+        if self._collecting:
+            self._accepted_now.append(entry)
 
     def _on_fork(self, proof: ForkProof) -> None:
         """A fork proof found or taken here, by gossip or not: it travels as an item."""
@@ -907,7 +912,11 @@ class GossipEngine:
 
     def _after_advance(self, now: int) -> None:
         self._accepted_now.clear()
-        self.feeds.retry_held(now)
+        self._collecting = True
+        try:
+            self.feeds.retry_held(now)
+        finally:
+            self._collecting = False
         if self._accepted_now:
             self._events.append(EntriesAccepted(None, tuple(self._accepted_now)))
             self._accepted_now.clear()
@@ -1031,14 +1040,19 @@ class GossipEngine:
     def _take_entries(self, peer: MemberId, p: _Peer, raws: list[bytes], now: int) -> int:
         self._accepted_now.clear()
         bad = 0
-        for raw in raws:
-            offer = self.feeds.offer(raw, now)
-            if offer.status == REJECTED:
-                reason = offer.reason or "rejected"
-                if reason in SUSPICIOUS_REASONS:
-                    bad += 1
-                    self._events.append(Refused(peer, "entry", reason, offer.message))
-                    p.stats.invalid_reasons[reason] = p.stats.invalid_reasons.get(reason, 0) + 1
+        self._collecting = True
+        try:
+            for raw in raws:
+                offer = self.feeds.offer(raw, now)
+                if offer.status == REJECTED:
+                    reason = offer.reason or "rejected"
+                    if reason in SUSPICIOUS_REASONS:
+                        bad += 1
+                        self._events.append(Refused(peer, "entry", reason, offer.message))
+                        st = p.stats
+                        st.invalid_reasons[reason] = st.invalid_reasons.get(reason, 0) + 1
+        finally:
+            self._collecting = False
         accepted = tuple(self._accepted_now)
         self._accepted_now.clear()
         p.stats.entries_received += len(accepted)

@@ -1033,3 +1033,25 @@ def test_the_default_hook_offers_the_entries_unchanged() -> None:
         [e.raw for e in entries],
         True,
     )
+
+
+def test_a_node_alone_keeps_nothing_of_what_it_publishes() -> None:
+    """An engine that publishes while no peer sends anything holds no growing list of
+    its own entries (they once piled up until entries arrived from a peer)."""
+    import tracemalloc
+
+    w = make_world()
+    net = Net(w, "AB")
+    publish_some(net, "A", 50, 1000)  # warm up
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    publish_some(net, "A", 1000, 2000)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(
+        s.size_diff
+        for s in after.compare_to(before, "filename")
+        if s.traceback[0].filename.endswith(("gossip.py", "entries.py"))
+    )
+    # what stays is the engine's fixed bookkeeping, not 1000 entries (~200 B each)
+    assert grown < 100 * 1024, grown  # it was ~165 KiB

@@ -80,9 +80,11 @@ def add_alert_documents(
         "description": "your own case id, given back in alerts",
     }
     time = {"type": "string", "format": "date-time"}
-    # no type or bounds here: a query item's bad ref is refused in its own slot of a 200
+    # a query item with a bad ref is refused in its own slot of the 200, like a bad value
     schemas["QueryItem"].setdefault("properties", {})["ref"] = {
-        "description": f"your own case id, text (at most {MAX_REF_CHARS} characters, else this "
+        "type": "string",
+        "maxLength": MAX_REF_CHARS,
+        "description": f"your own case id (at most {MAX_REF_CHARS} characters, else this "
         "item's result is an error): the value is watched for alerts.recent_query_hours and "
         "an alert on it carries this ref",
     }

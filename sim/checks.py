@@ -10,6 +10,12 @@ compared with the ledger's ground truth. Never-reported tokens measure the
 Bloom stage's false positives, beside the rate the index reports of itself
 (:meth:`~node.index.TokenIndex.measured_fpr`, from the bits it has set).
 
+When the run has sightings, disputes or appeals, a matching answer also gets
+what the node's verdict adds from them — computed by the node's own
+:class:`node.aftermatch.VerdictContext` over the node's store — and its
+sightings, disputes and ``under_appeal`` are compared with the ground truth
+(:meth:`sim.ledger.Ledger.extras`).
+
 During the run a few random honest nodes are checked every ``queries.every_s``;
 at the end every honest node answers every identifier, and a sample of them
 also answers many never-reported tokens.
@@ -19,11 +25,12 @@ from __future__ import annotations
 
 import random
 
+from node.aftermatch import VerdictContext
 from node.index import TokenIndex
 from protocol.entries import AddOp, RetractOp
-from protocol.store import IndicatorState
+from protocol.store import AppealState, Decision, IndicatorState, SignalState
 from sim.clock import Clock
-from sim.ledger import Ledger, Verdict, verdict_of
+from sim.ledger import Extras, Ledger, Verdict, verdict_of
 from sim.nodes import Fleet, SimNode
 from sim.record import QueryCheck, QueryRecord
 from sim.scenario import Scenario
@@ -45,8 +52,12 @@ class Checks:
         fleet: Fleet,
         ledger: Ledger,
         frame_tokens: list[tuple[str, bytes]],
+        *,
+        extras: bool = False,
     ) -> None:
         self.sc = sc
+        #: compare sightings, disputes and appeals too (the run has some)
+        self.extras = extras
         self.clock = clock
         self.fleet = fleet
         self.ledger = ledger
@@ -106,13 +117,15 @@ class Checks:
         toks = [ledger.token(v, ep) for v in sample for ep in epochs]
         hits = index.contains_many(toks) if toks else []
         removals = bool(ledger.until)
-        agree = disagree = race = fneg = 0
+        agree = disagree = race = fneg = extras_agree = extras_disagree = 0
         for j, value in enumerate(sample):
             found: list[IndicatorState] = []
+            positives: list[bytes] = []
             for k in range(j * n_ep, (j + 1) * n_ep):
                 states = store.indicators(toks[k])
                 if hits[k]:
                     found.extend(states)
+                    positives.append(toks[k])
                 elif verdict_of(states, now) is not None:
                     fneg += 1
             answer = verdict_of(found, now)
@@ -124,6 +137,11 @@ class Checks:
                 )
             if answer == expected[0]:
                 agree += 1
+                if self.extras and answer is not None:
+                    if self._extras(node, positives, found, now) == ledger.extras(value, now):
+                        extras_agree += 1
+                    else:
+                        extras_disagree += 1
             elif removals and answer == expected[1]:
                 race += 1
             else:
@@ -150,9 +168,36 @@ class Checks:
             capacity=index.capacity,
             expected_fpr=index.measured_fpr(),
             textbook_fpr=index.expected_fpr(),
+            extras_agree=extras_agree,
+            extras_disagree=extras_disagree,
         )
         self.checks.append(check)
         return check
+
+    @staticmethod
+    def _extras(
+        node: SimNode, positives: list[bytes], found: list[IndicatorState], now: int
+    ) -> Extras | None:
+        """What the node's verdict adds from sightings, disputes and appeals, by the node's
+        own rules (``VerdictContext`` over what the node holds of the positive tokens)."""
+        store = node.store
+        chain = node.chain
+        assert chain is not None
+        policy = chain.current.policy
+        dropped: set[bytes] = {p.log for p in store.fork_proofs()}
+        if not policy.keep_reports_of_removed:
+            dropped |= {m.id for m in chain.current.members if m.status == "revoked"}
+        signals: dict[bytes, list[SignalState]] = {t: store.signals(t) for t in positives}
+        appeals: dict[bytes, list[AppealState]] = {t: store.appeals(t) for t in positives}
+        ids = {a.id for rows in appeals.values() for a in rows}
+        decisions: dict[str, list[Decision]] = {i: store.decisions(i) for i in sorted(ids)}
+        ctx = VerdictContext(policy, frozenset(dropped), signals, appeals, decisions)
+        live = [s for s in found if s.live(now) and s.author not in dropped]
+        counted = ctx.counted(positives, live, now)
+        if not counted:
+            return None
+        f = ctx.fields(positives, counted, now)
+        return Extras(f["sightings"], f["disputes"], f["under_appeal"])
 
     def final(self) -> None:
         """Every honest node answers every identifier; a sample also probes absent ones."""

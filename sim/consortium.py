@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contracts.charter import Charter, Member
 from contracts.policy import DAY_MS, DataPolicy, GossipSettings
@@ -64,7 +64,10 @@ class Consortium:
         admins: int,
         later: int,
         gossip: GossipSettings,
+        policy: DataPolicy | None = None,
     ) -> Consortium:
+        """``policy``: the genesis charter's data policy (its gossip settings are
+        replaced by ``gossip``); default ``DataPolicy()``."""
         rng = random.Random(f"{seed}:keys")
         keys = [MemberKey.from_seed(rng.randbytes(32)) for _ in range(founders + later)]
         members = [
@@ -73,7 +76,8 @@ class Consortium:
             )
             for i in range(founders)
         ]
-        genesis = governance.genesis("sim", members, T0 - DAY_MS, policy=DataPolicy(gossip=gossip))
+        policy = DataPolicy(gossip=gossip) if policy is None else replace(policy, gossip=gossip)
+        genesis = governance.genesis("sim", members, T0 - DAY_MS, policy=policy)
         raw = sign_charter(genesis, keys[:admins])
         return cls(
             keys=keys,

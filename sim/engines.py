@@ -26,7 +26,18 @@ replayer           re-sends old entries its peers already hold, preferring
                    adds that their author has since retracted
 withholder         answers every exchange but never relays anyone's entries
                    but its own
+disputer           disputes every token another member reports (DESIGN §15);
+                   past the policy's ``max_disputes_per_day``, which its own
+                   feeds enforce like every node's, it signs the entries anyway
+                   and slips them into every message: ``over_quota``
+appeal_spammer     files an appeal on every token another member reports, in
+                   bulk, with a sealed case for the reporters; past
+                   ``max_appeals_per_day`` as the disputer: ``over_quota``
 =================  ===========================================================
+
+The disputer's and the appeal spammer's ops within their quota are ordinary
+entries of their own feeds (published by :mod:`sim.aftermatch`); the engine
+only sends what is over the quota (:attr:`QuotaAbuser.overflow`).
 """
 
 from __future__ import annotations
@@ -49,11 +60,14 @@ from sim.scenario import GossipSpec
 
 __all__ = [
     "ENGINE_CLASSES",
+    "AppealSpammer",
     "Attack",
+    "Disputer",
     "Equivocator",
     "Forger",
     "ObservedFeeds",
     "PolicyViolator",
+    "QuotaAbuser",
     "Replayer",
     "SimEngine",
     "Withholder",
@@ -325,6 +339,67 @@ class Equivocator(_Misbehaving):
         return entries, more
 
 
+class QuotaAbuser(_Misbehaving):
+    """Sends the ops its own feeds refused as over the policy's quota, signed anyway.
+
+    Each message that carries entries gets ``per_message`` entries, each the next seq
+    of its feed (chained to its head, not kept: honest nodes refuse them, so its feed
+    goes on from its head), carrying the next ``max_ops`` ops of :attr:`overflow`.
+    """
+
+    def __init__(
+        self,
+        key: MemberKey,
+        feeds: Feeds,
+        *,
+        rng: random.Random,
+        now: int,
+        gossip: GossipSpec,
+        attack: Attack | None = None,
+    ) -> None:
+        super().__init__(key, feeds, rng=rng, now=now, gossip=gossip, attack=attack)
+        #: ops over the quota, in the order it tried to publish them
+        self.overflow: list[Op] = []
+        self._cursor = 0
+
+    def outgoing_entries(
+        self, peer: MemberId, entries: list[bytes], more: bool, now: int
+    ) -> tuple[list[bytes], bool]:
+        overflow = self.overflow
+        if not overflow:
+            return entries, more
+        head = self.store.head(self.me)
+        step = self.chain.current.policy.max_ops
+        for _ in range(self.plan.per_message):
+            if self._cursor >= len(overflow):
+                self._cursor = 0
+            ops = overflow[self._cursor : self._cursor + step]
+            self._cursor += len(ops)
+            e = build_entry(
+                self.key,
+                seq=1 if head is None else head.seq + 1,
+                prev=None if head is None else head.hash,
+                ts=now if head is None else max(now, head.ts),
+                cv=self.chain.current.version,
+                ops=ops,
+            )
+            entries.append(e.raw)
+            self.sent_bad += 1
+        return entries, more
+
+
+class Disputer(QuotaAbuser):
+    """Disputes every token another member reports."""
+
+    role = "disputer"
+
+
+class AppealSpammer(QuotaAbuser):
+    """Files an appeal on every token another member reports, in bulk."""
+
+    role = "appeal_spammer"
+
+
 ENGINE_CLASSES: dict[str, type[SimEngine]] = {
     "honest": SimEngine,
     "forger": Forger,
@@ -332,4 +407,6 @@ ENGINE_CLASSES: dict[str, type[SimEngine]] = {
     "policy_violator": PolicyViolator,
     "replayer": Replayer,
     "withholder": Withholder,
+    "disputer": Disputer,
+    "appeal_spammer": AppealSpammer,
 }

@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from statistics import median
 from typing import Any
 
+from contracts.policy import DEFAULT_URGENT_CATEGORIES
 from protocol.gossip import SUSPICIOUS_REASONS
 from sim.observe import STARVED_MIN, STARVED_SHARE
-from sim.record import NodeRecord, Observations, RunRecord
+from sim.record import Alert, NodeRecord, Observations, RunRecord
 
 __all__ = [
     "DESIGN_ROUNDS_99",
@@ -31,6 +34,7 @@ __all__ = [
     "compute_figures",
     "dumps_figures",
     "fp_tolerance",
+    "percentiles",
     "push_only_rounds",
     "push_pull_async_rounds",
     "push_pull_async_share",
@@ -137,6 +141,25 @@ def summarize(values: Sequence[float], total: int) -> dict[str, int | float | No
     }
 
 
+def percentiles(values: Sequence[float]) -> dict[str, int | float | None]:
+    """p50, p90, p99 (nearest rank), max and mean of ``values``."""
+    v = sorted(values)
+    if not v:
+        return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
+    n = len(v)
+
+    def rank(p: float) -> float:
+        return _r(v[max(0, math.ceil(p * n) - 1)])
+
+    return {
+        "p50": rank(0.5),
+        "p90": rank(0.9),
+        "p99": rank(0.99),
+        "max": _r(v[-1]),
+        "mean": _r(sum(v) / n),
+    }
+
+
 def _spread_times(held: Mapping[int, float], t0: float, targets: Sequence[int]) -> list[float]:
     return sorted(held[n] - t0 for n in targets if n in held)
 
@@ -164,7 +187,7 @@ def compute_figures(rec: RunRecord) -> Figures:
     n_targets = len(targets_all)
     delivery = _delivery(rec, targets_all, interval)
     obs = rec.observations
-    return {
+    out: Figures = {
         "scenario": sc.to_json(),
         "run": {
             "nodes_started": sum(1 for n in rec.nodes if n.started),
@@ -200,6 +223,14 @@ def compute_figures(rec: RunRecord) -> Figures:
         "governance": _governance(rec, interval),
         "faults": _faults(rec, interval),
     }
+    # parts a scenario has only if it asks for them (the others' figures stay as they were)
+    if sc.gossip.push_urgent:
+        out["run"]["entries_pushed_as_urgent"] = rec.pushed
+    if rec.alerts is not None:
+        out["alerts"] = _alerts(rec, interval)
+    if rec.after_match is not None:
+        out["after_match"] = _after_match(rec)
+    return out
 
 
 def _delivery(rec: RunRecord, targets_all: list[int], interval: float) -> Figures:
@@ -312,6 +343,8 @@ def _misbehaviour(rec: RunRecord) -> Figures:
             "equivocator": frozen > 0,
             "replayer": stale >= STARVED_MIN,
             "withholder": _withholding(obs, p),
+            "disputer": refusals.get("over_quota", 0) > 0,
+            "appeal_spammer": refusals.get("over_quota", 0) > 0,
         }
         members.append(
             {
@@ -572,4 +605,132 @@ def _faults(rec: RunRecord, interval: float) -> Figures:
         "timeline": [{"t_s": t, "event": e} for t, e in rec.faults.timeline],
         "partitions": parts,
         "catch_up": catch,
+    }
+
+
+def _latency(alerts: Sequence[Alert], interval: float) -> Figures:
+    ms = [float(a.latency_ms) for a in alerts]
+    return {
+        "alerts": len(alerts),
+        "ms": percentiles(ms),
+        "rounds": percentiles([x / interval for x in ms]),
+    }
+
+
+def _alerts(rec: RunRecord, interval: float) -> Figures:
+    """Alerts at watching nodes (DESIGN §14): how many, and the latency from the
+    entry's time to the alert, urgent categories apart from the others."""
+    a = rec.alerts
+    assert a is not None
+    sc = rec.scenario
+    urgent = sc.policy.urgent_categories
+    alerts = a.alerts
+    own = [x for x in alerts if x.author == x.node]
+    others = [x for x in alerts if x.author != x.node]
+    keys = Counter((x.node, x.value, x.author, x.seq, x.event) for x in alerts)
+    return {
+        "watching_nodes": len(a.watchers),
+        "watches": a.watches,
+        "values_queried": a.recent_queries,
+        "values_queried_before_anyone_reported_them": a.queried_ahead,
+        "recent_query_s": sc.alerts.recent_query_s,
+        "urgent_categories": sorted(DEFAULT_URGENT_CATEGORIES if urgent is None else urgent),
+        "push_urgent": sc.gossip.push_urgent,
+        "raised": len(alerts),
+        "at_the_entry_author_s_own_node": len(own),
+        "by_event": dict(sorted(Counter(x.event for x in alerts).items())),
+        "by_source": dict(sorted(Counter(x.source for x in alerts).items())),
+        "on_entries_no_member_published": sum(1 for x in alerts if not x.published),
+        "raised_twice": sum(n - 1 for n in keys.values() if n > 1),
+        "latency": {
+            "urgent": _latency([x for x in others if x.urgent], interval),
+            "other": _latency([x for x in others if not x.urgent], interval),
+            "urgent_reported": _latency(
+                [x for x in others if x.urgent and x.event == "reported"], interval
+            ),
+            "other_reported": _latency(
+                [x for x in others if not x.urgent and x.event == "reported"], interval
+            ),
+        },
+    }
+
+
+def _after_match(rec: RunRecord) -> Figures:
+    """Sightings, disputes and appeals (DESIGN §15): what honest members published,
+    what the abusers tried and what the quotas let through, and whether honest
+    nodes' verdicts stayed right."""
+    am = rec.after_match
+    assert am is not None
+    obs = rec.observations
+    nodes = rec.nodes
+    final = [c for c in rec.queries.checks if c.final]
+    abusers = []
+    for x in am.abusers:
+        n = nodes[x.node]
+        abusers.append(
+            {
+                "node": n.name,
+                "role": x.role,
+                "op": x.what,
+                "quota_per_day": x.quota,
+                "tokens_seen": x.tokens_seen,
+                "ops_attempted": x.attempted,
+                "ops_published_within_quota": x.accepted_own,
+                "ops_over_quota": x.over_quota,
+                "over_quota_entries_sent": n.bad_items_sent,
+                "over_quota_refusals_by_honest_nodes": obs.refusals.get(x.node, {}).get(
+                    "over_quota", 0
+                ),
+                "honest_nodes_that_refused": len(obs.refused_by.get(x.node, ())),
+                "honest_nodes_that_quarantined": len(obs.quarantined_by.get(x.node, ())),
+                "most_ops_held_by_an_honest_node": x.max_held_by_an_honest_node,
+                "held_within_quota": x.max_held_by_an_honest_node <= x.quota,
+                "sealed_cases_sent": x.cases_made,
+            }
+        )
+    appeals = am.appeals
+    honest = [a for a in appeals if not a.spam]
+    spam_ok = [a for a in appeals if a.spam and a.op_published]
+    spam_over = [a for a in appeals if a.spam and not a.op_published]
+
+    def part(group: Sequence[Any]) -> Figures:
+        decided = [t for a in group for t, _ in a.decided.values()]
+        waits = [
+            (a.decided[r][0] - a.opened[r]) / 1000.0
+            for a in group
+            for r in a.decided
+            if r in a.opened
+        ]
+        return {
+            "appeals": len(group),
+            "cases_opened_by_reporters": sum(len(a.opened) for a in group),
+            "decisions": len(decided),
+            "upheld": sum(1 for a in group for _, d in a.decided.values() if d == "upheld"),
+            "rejected": sum(1 for a in group for _, d in a.decided.values() if d == "rejected"),
+            "median_s_from_case_to_decision": _r(median(waits), 3) if waits else None,
+        }
+
+    orphan = am.orphan_cases_held
+    return {
+        "honest_ops_published": dict(am.honest_ops),
+        "honest_requests_refused_by_their_own_node": dict(am.honest_refused),
+        "abusers": abusers,
+        "appeals": {
+            "honest": part(honest),
+            "spam_within_quota": part(spam_ok),
+            "spam_over_quota": part(spam_over),
+            "sealed_cases_of_over_quota_appeals_held": {
+                "max_per_honest_node": max(orphan.values(), default=0),
+                "honest_nodes_holding_some": sum(1 for v in orphan.values() if v),
+            },
+            "honest_nodes_holding_an_over_quota_appeal_op": am.orphan_ops_held,
+        },
+        "verdicts": {
+            "matching_answers_compared": sum(c.extras_agree + c.extras_disagree for c in final),
+            "sightings_disputes_appeal_as_ground_truth": sum(c.extras_agree for c in final),
+            "differ": sum(c.extras_disagree for c in final),
+            "answers_equal_to_ground_truth": sum(c.agree for c in final),
+            "answers": sum(c.present for c in final),
+        },
+        "ground_truth_at_end": dict(am.truth),
     }

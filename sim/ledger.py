@@ -20,14 +20,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from contracts.indicators import canonical
-from protocol.entries import AddOp, Op, RetractOp
+from protocol.entries import AddOp, AppealDecidedOp, AppealOp, DisputeOp, Op, RetractOp, SeenOp
 from protocol.store import IndicatorState
 from protocol.tokens import EpochKeys, Tokenizer
 
-__all__ = ["Holder", "Ledger", "Published", "Verdict", "synthetic_value", "verdict_of"]
+__all__ = [
+    "Extras",
+    "Holder",
+    "Ledger",
+    "Published",
+    "Verdict",
+    "is_report_op",
+    "synthetic_value",
+    "verdict_of",
+]
+
+#: An op that is not about a report: a sighting, a dispute, an appeal, or the
+#: retraction of one of them (``RetractOp.of`` set)
+SignalOp = SeenOp | DisputeOp | AppealOp | RetractOp
+
+
+def is_report_op(op: Op) -> bool:
+    """A report (``add``) or its retraction (``retract`` without ``of``): what verdicts
+    are made of. A retract naming ``of`` withdraws a sighting, dispute or appeal."""
+    return isinstance(op, AddOp) or (isinstance(op, RetractOp) and op.of is None)
 
 
 def _luhn_digit(body: str) -> str:
@@ -90,6 +109,15 @@ def verdict_of(states: Iterable[IndicatorState], now: int) -> Verdict | None:
     )
 
 
+class Extras(NamedTuple):
+    """What a matching verdict adds (DESIGN §15) that the simulator compares: distinct
+    members with a live sighting, with a live dispute, and whether an appeal is open."""
+
+    sightings: int
+    disputes: int
+    under_appeal: bool
+
+
 @dataclass(slots=True, eq=False)
 class Published:
     """One entry a member published (or, for an equivocator, its twin)."""
@@ -126,9 +154,14 @@ class Ledger:
         self.region = region
         self.entries: list[Published] = []
         self.by_hash: dict[bytes, Published] = {}
-        #: identifier -> the valid reports and retractions on any of its tokens:
+        #: identifier -> the valid reports and their retractions on any of its tokens:
         #: (author, seq, op)
         self.by_value: dict[int, list[tuple[int, int, AddOp | RetractOp]]] = {}
+        #: identifier -> the valid sightings, disputes, appeals and their retractions
+        #: (author, seq, op)
+        self.signals: dict[int, list[tuple[int, int, SignalOp]]] = {}
+        #: appeal id -> the valid decisions on it: (author, seq, decision)
+        self.decisions: dict[str, list[tuple[int, int, str]]] = {}
         self.kind_of: dict[int, str] = {}  # identifier -> kind
         self.canonical: dict[int, str] = {}
         self.value_of: dict[bytes, int] = {}  # every token made -> its identifier
@@ -201,8 +234,12 @@ class Ledger:
             self.valid_published += 1
             value_of = self.value_of
             for op in ops:
-                if isinstance(op, AddOp | RetractOp):
+                if isinstance(op, AddOp) or (isinstance(op, RetractOp) and op.of is None):
                     self.by_value.setdefault(value_of[op.tok], []).append((author, seq, op))
+                elif isinstance(op, AppealDecidedOp):
+                    self.decisions.setdefault(op.id, []).append((author, seq, op.decision))
+                else:
+                    self.signals.setdefault(value_of[op.tok], []).append((author, seq, op))
         return p
 
     def mark_held(self, node: Holder, rec: Published, t: float) -> None:
@@ -246,16 +283,21 @@ class Ledger:
 
     def _drop(self, p: Published) -> None:
         """Take an entry out of the ground truth."""
+        mine = (p.author, p.seq)
         for op in p.ops:
-            if not isinstance(op, AddOp | RetractOp):
+            if isinstance(op, AppealDecidedOp):
+                got = self.decisions.get(op.id)
+                if got is not None:
+                    got[:] = [x for x in got if (x[0], x[1]) != mine]
                 continue
+            table: dict[int, list[Any]] = self.by_value if is_report_op(op) else self.signals
             value = self.value_of[op.tok]
-            ops = self.by_value.get(value)
+            ops = table.get(value)
             if ops is None:
                 continue
-            ops[:] = [x for x in ops if not (x[0] == p.author and x[1] == p.seq)]
+            ops[:] = [x for x in ops if (x[0], x[1]) != mine]
             if not ops:
-                del self.by_value[value]
+                del table[value]
 
     def values(self) -> list[int]:
         """Every identifier in the ground truth, in the order first reported."""
@@ -267,17 +309,10 @@ class Ledger:
 
     # -- ground truth -------------------------------------------------------------------------
 
-    def truth(
-        self,
-        value: int,
-        now: int,
-        *,
-        authors: set[int] | None = None,
-        ignore_removals: bool = False,
-    ) -> Verdict | None:
-        """What a node holding every valid entry (of ``authors``, if given) answers for
-        ``value``, from all its tokens; ``ignore_removals`` counts entries past until_seq."""
-        # (author, token) -> (category, severity, expiry, retracted), as a store keeps them
+    def _states(
+        self, value: int, authors: set[int] | None, ignore_removals: bool
+    ) -> dict[tuple[int, bytes], tuple[str, int, int, bool]]:
+        """(author, token) -> (category, severity, expiry, retracted), as a store keeps them."""
         states: dict[tuple[int, bytes], tuple[str, int, int, bool]] = {}
         until = {} if ignore_removals else self.until
         for author, seq, op in self.by_value.get(value, ()):
@@ -289,9 +324,22 @@ class Ledger:
             key = (author, op.tok)
             if isinstance(op, AddOp):
                 states[key] = (op.cat, op.sev, op.exp, False)
-            elif isinstance(op, RetractOp) and key in states:
+            elif op.of is None and key in states:  # a retract of a sighting etc. is not one
                 cat, sev, exp, _ = states[key]
                 states[key] = (cat, sev, exp, True)
+        return states
+
+    def truth(
+        self,
+        value: int,
+        now: int,
+        *,
+        authors: set[int] | None = None,
+        ignore_removals: bool = False,
+    ) -> Verdict | None:
+        """What a node holding every valid entry (of ``authors``, if given) answers for
+        ``value``, from all its tokens; ``ignore_removals`` counts entries past until_seq."""
+        states = self._states(value, authors, ignore_removals)
         live = [(a, s) for (a, _), s in states.items() if not s[3] and s[2] > now]
         if not live:
             return None
@@ -301,3 +349,52 @@ class Ledger:
             max_severity=max(s[1] for _, s in live),
             expires=max(s[2] for _, s in live),
         )
+
+    def extras(self, value: int, now: int) -> Extras | None:
+        """What a matching verdict on ``value`` adds, from every valid entry (None: no
+        match): members with a live sighting, with a live dispute, and whether an appeal
+        that is not withdrawn still waits on a live reporter's decision (node.aftermatch's
+        ``VerdictContext``: an appeal is open against each live reporter, other than its
+        appellant, that has not decided it)."""
+        states = self._states(value, None, False)
+        reporters = {a for (a, _), s in states.items() if not s[3] and s[2] > now}
+        if not reporters:
+            return None
+        until = self.until
+        # (author, token, what) -> (expiry, retracted); (appeal id, author, token) -> withdrawn
+        signals: dict[tuple[int, bytes, str], tuple[int, bool]] = {}
+        appeals: dict[tuple[str, int, bytes], bool] = {}
+        for author, seq, op in self.signals.get(value, ()):
+            u = until.get(author)
+            if u is not None and seq > u:
+                continue
+            if isinstance(op, SeenOp):
+                signals[(author, op.tok, "seen")] = (op.exp, False)
+            elif isinstance(op, DisputeOp):
+                signals[(author, op.tok, "dispute")] = (op.exp, False)
+            elif isinstance(op, AppealOp):
+                appeals[(op.id, author, op.tok)] = False
+            elif op.of == "appeal":
+                for key in appeals:
+                    if key[1] == author and key[2] == op.tok:
+                        appeals[key] = True
+            else:
+                assert op.of is not None
+                got = signals.get((author, op.tok, op.of))
+                if got is not None:
+                    signals[(author, op.tok, op.of)] = (got[0], True)
+        live = {(a, w) for (a, _, w), (exp, gone) in signals.items() if not gone and exp > now}
+        seen = {a for a, w in live if w == "seen"}
+        disputed = {a for a, w in live if w == "dispute"}
+        open_ids = {(aid, author) for (aid, author, _), gone in appeals.items() if not gone}
+        under = False
+        for aid, appellant in open_ids:
+            decided = {
+                a
+                for a, seq, _ in self.decisions.get(aid, ())
+                if until.get(a) is None or seq <= until[a]
+            }
+            if reporters - decided - {appellant}:
+                under = True
+                break
+        return Extras(len(seen), len(disputed), under)

@@ -6,7 +6,9 @@ the simulation's collaborators when the run is over: the nodes and entries
 (:class:`NodeRecord`, :class:`EntryRecord`), the time series
 (:class:`Sample`), what honest nodes observed of their peers
 (:class:`Observations`), query checks (:class:`QueryCheck`), governance
-(:class:`GovernanceRecord`) and faults (:class:`FaultRecord`).
+(:class:`GovernanceRecord`), faults (:class:`FaultRecord`), alerts at watching
+nodes (:class:`AlertRecord`) and sightings, disputes and appeals
+(:class:`AfterMatchRecord`).
 
 Mappings in a record are read-only by type; they are the run's own, handed
 over when it ended.
@@ -20,6 +22,11 @@ from dataclasses import dataclass
 from sim.scenario import Scenario
 
 __all__ = [
+    "AbuseRecord",
+    "AfterMatchRecord",
+    "Alert",
+    "AlertRecord",
+    "AppealRecord",
     "CatchUp",
     "ChangeRecord",
     "EntryRecord",
@@ -156,6 +163,10 @@ class QueryCheck:
     capacity: int
     expected_fpr: float
     textbook_fpr: float
+    #: matching answers whose sightings, disputes and appeal state were compared
+    #: with the ground truth (only when the run has any), and how many differed
+    extras_agree: int = 0
+    extras_disagree: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +231,88 @@ class FaultRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert a watching node raised (DESIGN §14), as node/alerts.py decides it."""
+
+    node: int
+    value: int  # the identifier
+    event: str  # "reported" or "retracted"
+    source: str  # "watch" or "recent_query"
+    category: str  # of the report added or retracted
+    urgent: bool  # the category is one of the policy's urgent categories
+    author: int  # of the entry
+    seq: int
+    entry_ts: int  # the entry's ts (ms)
+    t: float  # virtual ms the node accepted the entry
+    latency_ms: int  # from the entry's ts to the alert
+    published: bool  # the entry is one a member published (in the ledger)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    watchers: tuple[int, ...]
+    #: (watcher, identifier) pairs watched explicitly, and values queried and so watched
+    watches: int
+    recent_queries: int
+    queried_ahead: int  # of them, values nobody had reported yet
+    alerts: tuple[Alert, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AbuseRecord:
+    """A disputer's or appeal spammer's ops, and what the policy's quota made of them."""
+
+    node: int
+    role: str
+    what: str  # "dispute" or "appeal"
+    quota: int  # per 24 hours
+    tokens_seen: int  # other members' reported tokens it saw (and went after)
+    attempted: int  # ops it tried to publish
+    accepted_own: int  # ops its own feeds took (within the quota): valid entries
+    over_quota: int  # ops its own feeds refused; signed anyway and sent
+    #: the most of its ops of that kind an honest node holds at the end (all within 24 h)
+    max_held_by_an_honest_node: int
+    cases_made: int  # sealed appeal cases it relayed (appeal spammer)
+
+
+@dataclass(frozen=True, slots=True)
+class AppealRecord:
+    """One appeal filed during the run."""
+
+    id: str
+    appellant: int
+    t: float
+    spam: bool  # an appeal spammer's
+    op_published: bool  # its appeal op is in the appellant's feed (False: over quota)
+    cases: int
+    #: reporter -> virtual ms it opened the sealed case
+    opened: Mapping[int, float]
+    #: reporter -> (virtual ms, decision)
+    decided: Mapping[int, tuple[float, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class AfterMatchRecord:
+    """Sightings, disputes and appeals of the run (DESIGN §15)."""
+
+    #: ops honest members published, by op ("seen", "dispute", "appeal", "upheld",
+    #: "rejected", "retracted_on_appeal")
+    honest_ops: Mapping[str, int]
+    #: honest requests their own node refused, by reason ("not_listed", "over_quota")
+    honest_refused: Mapping[str, int]
+    abusers: tuple[AbuseRecord, ...]
+    appeals: tuple[AppealRecord, ...]
+    #: honest node -> sealed appeal cases it holds for appeal ids no honest node holds
+    #: an appeal op of (the spammer's over-quota appeals), at the end
+    orphan_cases_held: Mapping[int, int]
+    #: honest nodes holding an appeal op of an over-quota appeal (expected 0)
+    orphan_ops_held: int
+    #: the ground truth at the end: identifiers matching, with a live sighting, with a
+    #: live dispute, under appeal (and of them, under an appeal spammer's appeal)
+    truth: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class RunRecord:
     """Everything a report needs of one run (see the module docstring)."""
 
@@ -238,3 +331,9 @@ class RunRecord:
     queries: QueryRecord
     governance: GovernanceRecord
     faults: FaultRecord
+    #: None: no watching nodes in the scenario
+    alerts: AlertRecord | None = None
+    #: None: no sightings, disputes or appeals in the scenario
+    after_match: AfterMatchRecord | None = None
+    #: entries offered to every reachable peer at once as urgent (gossip.push_urgent)
+    pushed: int = 0

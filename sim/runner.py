@@ -23,6 +23,10 @@ its own part of the run:
                     and key rotation, with the node's own drafting rules
 ``faults``          :class:`~sim.faults.Faults`: partitions, crashes, churn, slow links
 ``checks``          :class:`~sim.checks.Checks`: query answers against the ground truth
+``alerts``          :class:`~sim.alerts.Alerts`: watches at watching nodes, the alerts
+                    they raise (only when the scenario has watchers)
+``after_match``     :class:`~sim.aftermatch.AfterMatch`: sightings, disputes, appeals
+                    and decisions, and the disputer's and appeal spammer's abuse
 ==================  ====================================================================
 
 They share the clock, the nodes (:class:`~sim.nodes.Fleet`) and the ground
@@ -36,9 +40,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from contracts.policy import GossipSettings
+from contracts.policy import DEFAULT_URGENT_CATEGORIES, DataPolicy, GossipSettings
 from protocol.keys import MemberId
 from protocol.tokens import EpochKeys
+from sim.aftermatch import AfterMatch
+from sim.alerts import Alerts
 from sim.checks import Checks
 from sim.clock import Clock
 from sim.consortium import Consortium
@@ -50,7 +56,7 @@ from sim.network import Network
 from sim.nodes import Fleet, SimNode
 from sim.observe import Observer
 from sim.record import EntryRecord, NodeRecord, RunRecord
-from sim.scenario import Scenario, count_nodes
+from sim.scenario import PolicySpec, Scenario, count_nodes
 from sim.workload import Workload
 
 __all__ = ["Simulation"]
@@ -75,6 +81,7 @@ class Simulation:
             gossip=GossipSettings(
                 interval_ms=g.interval_ms, fanout=g.fanout, frame_bytes=g.frame_bytes
             ),
+            policy=_policy(sc),
         )
         self.clock = clock = Clock(sc.duration_s * 1000.0)
         self.net = net = Network(sc.network, seed=seed, rng=random.Random(f"{seed}:network"))
@@ -107,7 +114,14 @@ class Simulation:
         )
         driver.subscribe(governance)
         self.faults = Faults(sc, clock, fleet, net, driver, ledger, workload, observer)
-        self.checks = Checks(sc, clock, fleet, ledger, workload.frame_tokens)
+        self.after_match = after = AfterMatch(sc, clock, fleet, ledger, workload, driver)
+        if after.enabled:
+            driver.subscribe(after)
+            driver.subscribe_feeds(after)
+        self.alerts = alerts = Alerts(sc, clock, fleet, ledger, workload, cons.genesis.policy)
+        if alerts.enabled:
+            driver.subscribe_feeds(alerts)
+        self.checks = Checks(sc, clock, fleet, ledger, workload.frame_tokens, extras=after.enabled)
 
     def _assign_roles(self) -> None:
         sc = self.sc
@@ -132,6 +146,8 @@ class Simulation:
         self.checks.schedule()
         self.faults.schedule()
         self.governance.schedule()
+        self.after_match.schedule()
+        self.alerts.schedule()
         self.clock.run(self.progress)
         self.checks.final()
         self.observer.check_catch_up()
@@ -200,4 +216,21 @@ class Simulation:
             queries=self.checks.record(),
             governance=self.governance.record(),
             faults=self.faults.record(),
+            alerts=self.alerts.record(),
+            after_match=self.after_match.record(),
+            pushed=self.workload.pushed,
         )
+
+
+def _policy(sc: Scenario) -> DataPolicy | None:
+    """The genesis charter's data policy: the default one (None), unless the scenario says."""
+    p = sc.policy
+    if p == PolicySpec():
+        return None
+    return DataPolicy(
+        max_disputes_per_day=p.max_disputes_per_day,
+        max_appeals_per_day=p.max_appeals_per_day,
+        urgent_categories=DEFAULT_URGENT_CATEGORIES
+        if p.urgent_categories is None
+        else frozenset(p.urgent_categories),
+    )

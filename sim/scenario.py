@@ -25,9 +25,12 @@ from typing import Any
 
 from contracts.errors import ScenarioError
 from contracts.indicators import KINDS
+from contracts.taxonomy import CATEGORIES
 
 __all__ = [
     "BYZANTINE_ROLES",
+    "AlertsSpec",
+    "AppealsSpec",
     "ByzantineSpec",
     "Churn",
     "Crash",
@@ -40,6 +43,7 @@ __all__ = [
     "MembersSpec",
     "NetworkSpec",
     "Partition",
+    "PolicySpec",
     "QuerySpec",
     "Scenario",
     "ScenarioError",
@@ -49,7 +53,15 @@ __all__ = [
     "parse_scenario",
 ]
 
-BYZANTINE_ROLES = ("forger", "equivocator", "policy_violator", "replayer", "withholder")
+BYZANTINE_ROLES = (
+    "forger",
+    "equivocator",
+    "policy_violator",
+    "replayer",
+    "withholder",
+    "disputer",
+    "appeal_spammer",
+)
 
 
 # -- the parts -----------------------------------------------------------------------
@@ -68,6 +80,10 @@ class GossipSpec:
     frame_bytes: int = 1_048_576
     #: the engine's own exchange timeout (protocol.gossip.EXCHANGE_TIMEOUT_MS)
     timeout_ms: int = 30_000
+    #: offer an entry reporting (or retracting) in one of the policy's urgent categories
+    #: to every reachable peer at once, as the node does (``GossipEngine.push_now``);
+    #: off by default, so that scenarios written before it keep their figures
+    push_urgent: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +126,51 @@ class WorkloadSpec:
     stop_s: float | None = None
     kinds: tuple[str, ...] = ("phone", "device", "account", "email", "ip")
     ttl_days: int = 30
+    #: every op of an entry in one category (a platform's batch of one kind of case)
+    one_category_per_entry: bool = False
+    #: sightings ("seen"), disputes and appeals per second, each by a random honest
+    #: member about another member's live report (DESIGN §15)
+    sightings_per_s: float = 0.0
+    disputes_per_s: float = 0.0
+    appeals_per_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySpec:
+    """The genesis charter's data policy, where it differs from ``DataPolicy()``."""
+
+    max_disputes_per_day: int = 1000
+    max_appeals_per_day: int = 100
+    #: None: the policy's default urgent categories
+    urgent_categories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppealsSpec:
+    """How reporters answer the appeals that reach them (sealed cases they open)."""
+
+    #: a reporter decides this long after it opened the case (uniform)
+    decide_s: tuple[float, float] = (5.0, 30.0)
+    #: share of appeals upheld (the report retracted); a case whose grounds are an
+    #: appeal spammer's boilerplate is always rejected
+    upheld: float = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsSpec:
+    """Watching nodes and their watches (DESIGN §14); off unless ``watchers`` > 0."""
+
+    #: honest founders that watch: a count, or a share
+    watchers: float = 0.0
+    #: each watcher watches this share of the fresh identifiers honest members report,
+    #: from before the first report (a platform's watchlist)
+    watch_share: float = 0.0
+    #: platform queries per second, each of one value at a random watcher; the value
+    #: is watched for ``recent_query_s`` (``alerts.recent_query_hours``)
+    queries_per_s: float = 0.0
+    recent_query_s: float = 0.0
+    #: share of those queries about a value nobody has reported yet (reported later)
+    queried_ahead: float = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,6 +279,9 @@ class Scenario:
     network: NetworkSpec = field(default_factory=NetworkSpec)
     workload: WorkloadSpec = field(default_factory=WorkloadSpec)
     queries: QuerySpec = field(default_factory=QuerySpec)
+    policy: PolicySpec = field(default_factory=PolicySpec)
+    appeals: AppealsSpec = field(default_factory=AppealsSpec)
+    alerts: AlertsSpec = field(default_factory=AlertsSpec)
     faults: tuple[Fault, ...] = ()
     byzantine: tuple[ByzantineSpec, ...] = ()
     governance: tuple[GovernanceSpec, ...] = ()
@@ -340,6 +404,14 @@ class _Table:
             raise ScenarioError(f"{self._name(key)}: must be an integer in [{lo}, {hi}], got {v!r}")
         return v
 
+    def flag(self, key: str, default: bool) -> bool:
+        if key not in self.data:
+            return default
+        v = self.raw(key)
+        if not isinstance(v, bool):
+            raise ScenarioError(f"{self._name(key)}: must be true or false, got {v!r}")
+        return v
+
     def text(self, key: str, default: str, choices: tuple[str, ...] | None = None) -> str:
         if key not in self.data:
             return default
@@ -399,6 +471,9 @@ def _scenario(data: dict[str, Any]) -> Scenario:
         network=_network(t.table("network")),
         workload=_workload(t.table("workload")),
         queries=_queries(t.table("queries")),
+        policy=_policy(t.table("policy")),
+        appeals=_appeals(t.table("appeals")),
+        alerts=_alerts(t.table("alerts")),
         faults=tuple(_fault(f) for f in t.tables("faults")),
         byzantine=tuple(_byzantine(b) for b in t.tables("byzantine")),
         governance=tuple(_governance(g) for g in t.tables("governance")),
@@ -423,6 +498,7 @@ def _gossip(t: _Table) -> GossipSpec:
         fanout=t.integer("fanout", 3, lo=1),
         frame_bytes=t.integer("frame_bytes", 1_048_576, lo=1024),
         timeout_ms=t.integer("timeout_ms", 30_000, lo=100),
+        push_urgent=t.flag("push_urgent", False),
     )
     t.done()
     return g
@@ -475,9 +551,53 @@ def _workload(t: _Table) -> WorkloadSpec:
         stop_s=t.opt_num("stop_s"),
         kinds=kinds,
         ttl_days=t.integer("ttl_days", 30, lo=1, hi=365),
+        one_category_per_entry=t.flag("one_category_per_entry", False),
+        sightings_per_s=t.num("sightings_per_s", 0.0),
+        disputes_per_s=t.num("disputes_per_s", 0.0),
+        appeals_per_s=t.num("appeals_per_s", 0.0),
     )
     t.done()
     return w
+
+
+def _policy(t: _Table) -> PolicySpec:
+    urgent: tuple[str, ...] | None = None
+    if t.has("urgent_categories"):
+        v = t.raw("urgent_categories")
+        if not isinstance(v, list) or not all(isinstance(c, str) and c in CATEGORIES for c in v):
+            raise ScenarioError(
+                f"{t.path}.urgent_categories: must be a list of categories among "
+                f"{', '.join(CATEGORIES)}"
+            )
+        urgent = tuple(v)
+    p = PolicySpec(
+        max_disputes_per_day=t.integer("max_disputes_per_day", 1000, lo=1),
+        max_appeals_per_day=t.integer("max_appeals_per_day", 100, lo=1),
+        urgent_categories=urgent,
+    )
+    t.done()
+    return p
+
+
+def _appeals(t: _Table) -> AppealsSpec:
+    a = AppealsSpec(
+        decide_s=t.pair("decide_s", (5.0, 30.0)),
+        upheld=t.num("upheld", 0.5, hi=1.0),
+    )
+    t.done()
+    return a
+
+
+def _alerts(t: _Table) -> AlertsSpec:
+    a = AlertsSpec(
+        watchers=_nodes(t, 0.0, "watchers"),
+        watch_share=t.num("watch_share", 0.0, hi=1.0),
+        queries_per_s=t.num("queries_per_s", 0.0),
+        recent_query_s=t.num("recent_query_s", 0.0),
+        queried_ahead=t.num("queried_ahead", 0.5, hi=1.0),
+    )
+    t.done()
+    return a
 
 
 def _queries(t: _Table) -> QuerySpec:

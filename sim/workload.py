@@ -9,6 +9,11 @@ publish entries of their own on their own schedule. A retraction takes one of
 its author's live reports and retracts it under every live epoch, as
 ``riskmesh retract`` does.
 
+An entry reporting (or retracting) in one of the policy's urgent categories
+is offered at once to every reachable peer when the scenario says so
+(``gossip.push_urgent``), as the node's ``_push_urgent`` does:
+:meth:`GossipEngine.push_now` with the node's own minimum gap per peer.
+
 After a key rotation a node republishes its live reports under the new epoch
 from its own record of the raw values it reported (:meth:`Workload.republish`,
 the node's ``republish``), once it holds both the charter version that opened
@@ -20,9 +25,11 @@ Everything published goes into the ledger, the ground truth.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 from contracts.policy import DAY_MS, DataPolicy
 from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
+from node.alerts import URGENT_PUSH_GAP_MS
 from protocol.entries import AddOp, Op, RetractOp
 from protocol.keys import MemberId
 from sim.clock import Clock
@@ -32,7 +39,28 @@ from sim.ledger import Ledger, Published
 from sim.nodes import Fleet, SimNode
 from sim.scenario import Scenario
 
-__all__ = ["Workload"]
+__all__ = ["ABUSERS", "Workload", "is_urgent", "live_epochs"]
+
+#: Misbehaving roles whose entries are sightings, disputes or appeals (sim.aftermatch)
+ABUSERS = ("disputer", "appeal_spammer")
+
+
+def is_urgent(node: SimNode, ops: Sequence[Op], policy: DataPolicy) -> bool:
+    """Whether the node pushes an entry of its own with ``ops`` at once (``Alerts.urgent``
+    in node/alerts.py): it reports, or retracts a report of its own, in one of the
+    policy's urgent categories."""
+    cats = policy.urgent_categories
+    if any(isinstance(op, AddOp) and op.cat in cats for op in ops):
+        return True
+    me = node.id
+    return any(
+        isinstance(op, RetractOp)
+        and any(
+            s.author == me and s.ep == op.ep and s.cat in cats
+            for s in node.store.indicators(op.tok)
+        )
+        for op in ops
+    )
 
 
 def live_epochs(node: SimNode) -> list[int]:
@@ -76,6 +104,13 @@ class Workload:
         self.pool: list[int] = []
         #: epoch -> [entries, ops] republished under it
         self.republished: dict[int, list[int]] = {}
+        #: kind -> identifiers made before anyone reported them (a platform queried them,
+        #: sim.alerts): the next fresh reports of that kind take them first
+        self.ahead: dict[str, list[int]] = {}
+        #: called with each fresh identifier an honest member is about to report
+        self.on_fresh: list[Callable[[int], None]] = []
+        #: entries pushed at once as urgent (gossip.push_urgent)
+        self.pushed = 0
 
     def attack(self, node: SimNode) -> Attack | None:
         """What a misbehaving member's engine is lent (None: an honest member)."""
@@ -98,7 +133,12 @@ class Workload:
             self.clock.at(start, self._on_report)
         for node in self.fleet:
             spec = node.spec
-            if spec is not None and node.role != "policy_violator" and spec.reports_per_min > 0:
+            if (
+                spec is not None
+                and node.role != "policy_violator"
+                and node.role not in ABUSERS
+                and spec.reports_per_min > 0
+            ):
                 self.clock.at(start, self._on_own_report, node)
         if w.retractions_per_s > 0:
             self.clock.at(start + 1000.0 / w.retractions_per_s, self._on_retract)
@@ -106,21 +146,22 @@ class Workload:
     # -- who may publish -------------------------------------------------------------------
 
     def publishers(self, *, byzantine: bool = True) -> list[SimNode]:
-        out = []
-        for n in self.fleet:
-            if not (n.up and n.removed_at is None and n.role != "policy_violator"):
-                continue
-            chain = n.chain
-            assert chain is not None
-            if chain.current.current_epoch() not in n.keys:
-                continue  # the node refuses reports until it holds the current key
-            if not byzantine and not n.honest:
-                continue
-            if not self._resynced(n):
-                continue
-            if chain.current.can_publish(n.key.id) and not n.store.is_frozen(n.id):
-                out.append(n)
-        return out
+        return [n for n in self.fleet if self.can_publish(n, byzantine=byzantine)]
+
+    def can_publish(self, n: SimNode, *, byzantine: bool = True) -> bool:
+        """Whether ``n``'s platforms can publish now (up, not removed, holding the current
+        epoch's key, its own feed back after a loss of state, not frozen)."""
+        if not (n.up and n.removed_at is None and n.role != "policy_violator"):
+            return False
+        chain = n.chain
+        assert chain is not None
+        if chain.current.current_epoch() not in n.keys:
+            return False  # the node refuses reports until it holds the current key
+        if not byzantine and not n.honest:
+            return False
+        if not self._resynced(n):
+            return False
+        return chain.current.can_publish(n.key.id) and not n.store.is_frozen(n.id)
 
     @staticmethod
     def _resynced(n: SimNode) -> bool:
@@ -133,7 +174,12 @@ class Workload:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def publish(self, node: SimNode, ops: list[Op], *, republished: bool = False) -> Published:
+    def publish(
+        self, node: SimNode, ops: list[Op], *, republished: bool = False, push: bool = False
+    ) -> Published:
+        """``node`` signs ``ops`` as the next entry of its feed (through its own feeds'
+        checks: a refusal raises, and nothing is recorded); with ``push``, an urgent
+        entry is pushed at once when the scenario says so."""
         feeds = node.feeds
         assert feeds is not None
         node.publishing = True
@@ -150,7 +196,19 @@ class Workload:
             twin = engine.make_twin(entry)
             if twin is not None:
                 ledger.record(twin.hash, node.idx, twin.seq, t, twin.ops, twin=True)
-        self.driver.drain(node)
+        if (
+            push
+            and self.sc.gossip.push_urgent
+            and engine is not None
+            and node.chain is not None
+            and is_urgent(node, entry.ops, node.chain.current.policy)
+        ):
+            engine.push_now(self.clock.now_ms, URGENT_PUSH_GAP_MS)
+            self.pushed += 1
+            self.driver.drain(node)
+            self.driver.arm(node)  # a peer within its gap is pushed to when the gap is over
+        else:
+            self.driver.drain(node)
         return rec
 
     def twin_ops(self, n: int) -> list[AddOp]:
@@ -201,23 +259,24 @@ class Workload:
         ops: list[AddOp] = []
         values: list[int] = []
         seen: set[int] = set()
+        one_cat = rng.choice(CATEGORIES) if w.one_category_per_entry else None
         for _ in range(rng.randint(*w.ops_per_entry)):
             if node.honest and self.pool and rng.random() < 0.1:
                 value = rng.choice(self.pool)  # corroborate another member's report
                 kind = ledger.kind_of[value]
             else:
                 kind = rng.choice(w.kinds)
-                value = ledger.new_value(kind)
+                value = self._fresh(kind, node)
             if value in seen:
                 continue
             seen.add(value)
-            cat = rng.choice(CATEGORIES)
+            cat = one_cat or rng.choice(CATEGORIES)
             ttl = min(w.ttl_days, self.policy.max_ttl_days[cat])
             ops.append(
                 AddOp(ledger.token(value, ep), kind, ep, cat, rng.randint(1, 5), now + ttl * DAY_MS)
             )
             values.append(value)
-        rec = self.publish(node, list(ops))
+        rec = self.publish(node, list(ops), push=True)
         own = node.own_values.setdefault(ep, {})
         for value in values:
             own[value] = None
@@ -227,6 +286,16 @@ class Workload:
                 adds.append((value, op.kind, rec.seq))
                 if node.honest:
                     self.pool.append(value)
+
+    def _fresh(self, kind: str, node: SimNode) -> int:
+        """A fresh identifier of ``kind`` for ``node`` to report: one a platform queried
+        before anyone reported it, if any is waiting, else a new one."""
+        waiting = self.ahead.get(kind) if node.honest else None
+        value = waiting.pop(0) if waiting else self.ledger.new_value(kind)
+        if node.honest:
+            for fn in self.on_fresh:
+                fn(value)
+        return value
 
     # -- retractions -------------------------------------------------------------------------
 
@@ -246,7 +315,7 @@ class Workload:
                     if self._mine_live(node, tok, ep, now):
                         ops.append(RetractOp(tok, kind, ep, reason))
                 if ops:
-                    self.publish(node, ops)
+                    self.publish(node, ops, push=True)
                     self.retracted_adds.append((node.id, seq))
         nxt = self.clock.t + rng.expovariate(self.sc.workload.retractions_per_s) * 1000.0
         if nxt < self.stop_ms:

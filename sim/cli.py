@@ -53,7 +53,7 @@ def run(scenario: str, out: Path | None, seed: int | None, live: bool, quiet: bo
 
     The same scenario and seed give the same figures.json, byte for byte.
     SCENARIO is a path or a shipped name: baseline-100, thousand, partition-heal,
-    churn, byzantine-mix, onboarding-load.
+    churn, byzantine-mix, onboarding-load, alerts, after-match.
 
     \b
     Example:
@@ -130,6 +130,22 @@ def _run_sim(sc: object, out: Path, *, quiet: bool, command: str) -> None:
                 for x in m["members"]
             )
         )
+    al = figures.get("alerts")
+    if al:
+        u, o = al["latency"]["urgent"], al["latency"]["other"]
+        click.echo(
+            f"alerts: {al['raised']} at {al['watching_nodes']} watching nodes; urgent p50 "
+            f"{u['ms']['p50']} ms, p99 {u['ms']['p99']} ms; other p50 {o['rounds']['p50']} "
+            f"rounds, p99 {o['rounds']['p99']} rounds"
+        )
+    am = figures.get("after_match")
+    if am:
+        for x in am["abusers"]:
+            click.echo(
+                f"{x['role']}: {x['ops_published_within_quota']} {x['op']} ops within its "
+                f"quota of {x['quota_per_day']}, {x['ops_over_quota']} over it, refused "
+                f"{x['over_quota_refusals_by_honest_nodes']} times by honest nodes"
+            )
     fin = figures["queries"]["final"]
     fp = figures["queries"]["false_positive_rate"]
     click.echo(

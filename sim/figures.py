@@ -608,13 +608,16 @@ def _faults(rec: RunRecord, interval: float) -> Figures:
     }
 
 
-def _latency(alerts: Sequence[Alert], interval: float) -> Figures:
-    ms = [float(a.latency_ms) for a in alerts]
-    return {
+def _latency(alerts: Sequence[Alert], interval: float, *, cdf: bool = False) -> Figures:
+    ms = sorted(float(a.latency_ms) for a in alerts)
+    out: Figures = {
         "alerts": len(alerts),
         "ms": percentiles(ms),
         "rounds": percentiles([x / interval for x in ms]),
     }
+    if cdf:
+        out["cdf_ms"] = [int(x) for x in ms]
+    return out
 
 
 def _alerts(rec: RunRecord, interval: float) -> Figures:
@@ -643,8 +646,8 @@ def _alerts(rec: RunRecord, interval: float) -> Figures:
         "on_entries_no_member_published": sum(1 for x in alerts if not x.published),
         "raised_twice": sum(n - 1 for n in keys.values() if n > 1),
         "latency": {
-            "urgent": _latency([x for x in others if x.urgent], interval),
-            "other": _latency([x for x in others if not x.urgent], interval),
+            "urgent": _latency([x for x in others if x.urgent], interval, cdf=True),
+            "other": _latency([x for x in others if not x.urgent], interval, cdf=True),
             "urgent_reported": _latency(
                 [x for x in others if x.urgent and x.event == "reported"], interval
             ),

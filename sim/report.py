@@ -8,7 +8,7 @@ in ``figures.json``: it varies from machine to machine), and links the plots.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +17,11 @@ from sim.figures import Figures, dumps_figures, push_pull_async_share, push_pull
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PLOTS", "write_live_report", "write_report"]
+__all__ = ["OPTIONAL_PLOTS", "PLOTS", "write_live_report", "write_report"]
 
 PLOTS = ("delivery_cdf.png", "spread.png", "traffic.png", "backlog.png", "queries.png")
+#: plots a run has when its scenario asks for their part
+OPTIONAL_PLOTS = ("misbehaviour.png", "alerts.png")
 
 
 def _fmt(v: object, unit: str = "") -> str:
@@ -218,6 +220,34 @@ def _plots(f: Figures, out: Path) -> list[str]:
         fig.savefig(out / "misbehaviour.png", dpi=110)
         plt.close(fig)
         made.append("misbehaviour.png")
+
+    # 7. alert latency at watching nodes
+    al = f.get("alerts")
+    if al:
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        interval_s = f["scenario"]["gossip"]["interval_ms"] / 1000.0
+        for key, label in (("urgent", "urgent categories"), ("other", "other categories")):
+            xs = [x / 1000.0 for x in al["latency"][key]["cdf_ms"]]
+            if xs:
+                ax.step(
+                    xs,
+                    [(i + 1) / len(xs) for i in range(len(xs))],
+                    where="post",
+                    label=f"{label} ({len(xs):,} alerts)",
+                )
+        ax.axvline(1.0, color="red", lw=0.8, ls=":", label="DESIGN §13: urgent p99 < 1 s")
+        ax.axvline(interval_s, color="grey", lw=0.8, ls="--", label="one gossip interval")
+        ax.set_xlabel("seconds from the entry's time to the alert")
+        ax.set_ylabel("share of alerts")
+        push = "urgent entries pushed at once" if al["push_urgent"] else "no eager push"
+        ax.set_title(f"{name}: alert latency at {al['watching_nodes']} watching nodes ({push})")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(out / "alerts.png", dpi=110)
+        plt.close(fig)
+        made.append("alerts.png")
     return made
 
 
@@ -512,7 +542,9 @@ def render_markdown(f: Figures, plots: Sequence[str], *, wall_s: float | None, c
             f"(`ForkDetected`, feed frozen); replayer — duplicates of entries the receiver had "
             f"held for longer than two HTTP timeouts (stale duplicates); withholder — exchanges we "
             f"started after which the peer's own heads showed entries we lack but it sent none "
-            f"(starved), in at least half of its exchanges.\n\n"
+            f"(starved), in at least half of its exchanges; disputer and appeal spammer — "
+            f"`over_quota` refusals of the entries past the policy's quota that they sign "
+            f"anyway.\n\n"
             f"False alarms against honest members: {fa_['honest_peers_with_refused_entries']} with "
             f"refused entries, {fa_['honest_peers_quarantined']} quarantined, "
             f"{fa_['honest_peers_with_stale_duplicates']} with stale duplicates, "
@@ -539,6 +571,11 @@ def render_markdown(f: Figures, plots: Sequence[str], *, wall_s: float | None, c
                 )
         if "misbehaviour.png" in plots:
             add("![misbehaviour.png](misbehaviour.png)\n")
+
+    if f.get("alerts"):
+        _alerts_md(f, plots, add)
+    if f.get("after_match"):
+        _after_match_md(f, add)
 
     q = f["queries"]
     fin = q["final"]
@@ -576,6 +613,194 @@ def render_markdown(f: Figures, plots: Sequence[str], *, wall_s: float | None, c
     if "queries.png" in plots:
         add("![queries.png](queries.png)\n")
     return "\n".join(lines)
+
+
+def _alerts_md(f: Figures, plots: Sequence[str], add: Callable[[str], None]) -> None:
+    al = f["alerts"]
+    lat = al["latency"]
+    add("## Alerts at watching nodes\n")
+    add(
+        f"{al['watching_nodes']} nodes watch: {al['watches']:,} (node, identifier) watches set "
+        f"before the identifier's first report, and {al['values_queried']:,} values their "
+        f"platforms queried ({al['values_queried_before_anyone_reported_them']:,} of them "
+        f"before anyone reported them), each watched for {al['recent_query_s']:,.0f} s after "
+        f"the query. A watching node raises an alert when an entry it accepts adds a live "
+        f"report on a watched value or retracts one, exactly as node/alerts.py decides. "
+        f"Urgent categories: {', '.join(al['urgent_categories'])}; "
+        + (
+            f"an entry reporting or retracting in one of them is offered to every reachable peer "
+            f"at once (`GossipEngine.push_now`, as the node does; "
+            f"{f['run'].get('entries_pushed_as_urgent', 0):,} entries pushed).\n"
+            if al["push_urgent"]
+            else "no eager push in this run (`gossip.push_urgent = false`).\n"
+        )
+    )
+    events = ", ".join(f"{v:,} {k}" for k, v in al["by_event"].items())
+    sources = ", ".join(f"{v:,} from {k}" for k, v in al["by_source"].items())
+    add(
+        f"Alerts raised: {al['raised']:,} ({events}; {sources}); "
+        f"{al['at_the_entry_author_s_own_node']:,} of them at the author's own node "
+        f"(latency 0, left out below); on entries no member published: "
+        f"{al['on_entries_no_member_published']}; raised twice: {al['raised_twice']}.\n"
+    )
+    rows = []
+    for key, label in (
+        ("urgent", "urgent categories"),
+        ("other", "other categories"),
+        ("urgent_reported", "urgent, `reported` only"),
+        ("other_reported", "other, `reported` only"),
+    ):
+        x = lat[key]
+        ms, r = x["ms"], x["rounds"]
+        rows.append(
+            [label, x["alerts"], ms["p50"], ms["p90"], ms["p99"], ms["max"], r["p50"], r["p99"]]
+        )
+    add(
+        _table(
+            [
+                "alerts on",
+                "alerts",
+                "ms p50",
+                "ms p90",
+                "ms p99",
+                "ms max",
+                "rounds p50",
+                "rounds p99",
+            ],
+            rows,
+        )
+    )
+    u = lat["urgent"]["ms"]
+    add(
+        f"**Report-to-alert latency: urgent p50 {_fmt(u['p50'])} ms, p99 {_fmt(u['p99'])} ms; "
+        f"other p50 {_fmt(lat['other']['rounds']['p50'])} rounds, p99 "
+        f"{_fmt(lat['other']['rounds']['p99'])} rounds** (DESIGN §13: urgent p99 under 1 s "
+        f"at a 2 s interval). Latency runs from the entry's `ts` to the moment the watching "
+        f"node accepts it, in virtual time: the network's latency is in it, a node's own "
+        f"processing time is not.\n"
+    )
+    if "alerts.png" in plots:
+        add("![alerts.png](alerts.png)\n")
+
+
+def _after_match_md(f: Figures, add: Callable[[str], None]) -> None:
+    am = f["after_match"]
+    add("## Sightings, disputes and appeals\n")
+    ops = am["honest_ops_published"]
+    refused = am["honest_requests_refused_by_their_own_node"]
+    add(
+        "Honest members published "
+        + ", ".join(f"{v:,} {k}" for k, v in ops.items())
+        + " ops"
+        + (
+            "; their own nodes refused " + ", ".join(f"{v:,} ({k})" for k, v in refused.items())
+            if refused
+            else ""
+        )
+        + ". `upheld` and `rejected` count reporters' decisions, `retracted_on_appeal` the "
+        "reports an upheld appeal retracted.\n"
+    )
+    if am["abusers"]:
+        add(
+            _table(
+                [
+                    "node",
+                    "role",
+                    "quota / day",
+                    "tokens seen",
+                    "ops tried",
+                    "published within quota",
+                    "over quota",
+                    "over-quota entries sent",
+                    "refused by honest nodes",
+                    "quarantined by",
+                    "most held by an honest node",
+                    "sealed cases sent",
+                ],
+                [
+                    [
+                        x["node"],
+                        x["role"],
+                        x["quota_per_day"],
+                        x["tokens_seen"],
+                        x["ops_attempted"],
+                        x["ops_published_within_quota"],
+                        x["ops_over_quota"],
+                        x["over_quota_entries_sent"],
+                        x["over_quota_refusals_by_honest_nodes"],
+                        x["honest_nodes_that_quarantined"],
+                        x["most_ops_held_by_an_honest_node"],
+                        x["sealed_cases_sent"],
+                    ]
+                    for x in am["abusers"]
+                ],
+            )
+        )
+        within = all(x["held_within_quota"] for x in am["abusers"])
+        add(
+            "What fits the quota goes through the abuser's own feed as valid entries; the "
+            "rest its own node would refuse, so it signs it anyway and sends it, and every "
+            f"honest node refuses it (`over_quota`). **The quotas bound the abuse: "
+            f"{'every' if within else 'NOT every'} honest node holds at most the quota of "
+            f"each abuser's ops.**\n"
+        )
+    ap = am["appeals"]
+    rows = []
+    for key, label in (
+        ("honest", "honest appeals"),
+        ("spam_within_quota", "spammer's, within quota"),
+        ("spam_over_quota", "spammer's, over quota"),
+    ):
+        x = ap[key]
+        rows.append(
+            [
+                label,
+                x["appeals"],
+                x["cases_opened_by_reporters"],
+                x["decisions"],
+                x["upheld"],
+                x["rejected"],
+                x["median_s_from_case_to_decision"],
+            ]
+        )
+    add(
+        _table(
+            [
+                "appeals",
+                "filed",
+                "cases opened by reporters",
+                "decisions",
+                "upheld",
+                "rejected",
+                "median s to decide",
+            ],
+            rows,
+        )
+    )
+    orphan = ap["sealed_cases_of_over_quota_appeals_held"]
+    add(
+        f"No honest node holds the op of an over-quota appeal "
+        f"({ap['honest_nodes_holding_an_over_quota_appeal_op']} do), but the sealed cases of "
+        f"those appeals travel anyway: {orphan['honest_nodes_holding_some']} honest nodes hold "
+        f"some, up to {orphan['max_per_honest_node']:,} each, and reporters open and answer "
+        f"them like any other (the spammer's grounds are always rejected here). Nothing in "
+        f"the protocol ties a case item to an appeal op its feed holds, so the quota bounds "
+        f"the public appeal ops but not the cases, the reporters' work, or the gossip traffic "
+        f"of relaying them (every case and note item is offered to every peer).\n"
+    )
+    v = am["verdicts"]
+    gt = am["ground_truth_at_end"]
+    add(
+        f"Verdicts at the end: {v['answers_equal_to_ground_truth']:,} of {v['answers']:,} "
+        f"answers equal to the ground truth (match, reporters, categories, severity, expiry); "
+        f"of the {v['matching_answers_compared']:,} matching ones, "
+        f"**{v['sightings_disputes_appeal_as_ground_truth']:,} count the sightings, disputes "
+        f"and open appeals of the ground truth, {v['differ']:,} do not** (computed by the "
+        f"node's own `VerdictContext`). In the ground truth at the end, of "
+        f"{gt['matching']:,} matching identifiers {gt['with_sightings']:,} have a sighting, "
+        f"{gt['with_disputes']:,} a dispute and {gt['under_appeal']:,} are under appeal "
+        f"({gt['under_spam_appeal']:,} with one of the spammer's appeals among theirs).\n"
+    )
 
 
 # -- live mode ------------------------------------------------------------------------------------

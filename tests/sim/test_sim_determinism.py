@@ -12,13 +12,36 @@ from simkit import SMALL, simulate, small
 from sim.figures import dumps_figures
 
 #: a little of everything that draws random numbers: misbehaviour, churn with
-#: lost state, loss, slow links, a partition, onboarding and removal
+#: lost state, loss, slow links, a partition, onboarding and removal, watches and
+#: queries at watching nodes, a disputer and an appeal spammer (whose appeals
+#: reporters open and decide)
 BUSY = """
 [[byzantine]]
 role = "forger"
 
 [[byzantine]]
 role = "replayer"
+
+[[byzantine]]
+role = "disputer"
+reports_per_min = 20
+
+[[byzantine]]
+role = "appeal_spammer"
+reports_per_min = 20
+
+[policy]
+max_disputes_per_day = 30
+max_appeals_per_day = 5
+
+[appeals]
+decide_s = [1, 5]
+
+[alerts]
+watchers = 0.3
+watch_share = 0.2
+queries_per_s = 1
+recent_query_s = 30
 
 [[faults]]
 kind = "churn"

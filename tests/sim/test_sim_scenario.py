@@ -29,6 +29,8 @@ def test_the_issue_s_scenarios_are_shipped() -> None:
         "churn",
         "byzantine-mix",
         "onboarding-load",
+        "alerts",
+        "after-match",
     } <= names
 
 
@@ -56,6 +58,30 @@ def test_sizes_of_the_shipped_scenarios() -> None:
     assert any(isinstance(f, Churn) for f in load_scenario(SCENARIOS_DIR / "churn.toml").faults)
     onb = load_scenario(SCENARIOS_DIR / "onboarding-load.toml")
     assert {g.kind for g in onb.governance} == {"onboard", "remove"}
+    alerts = load_scenario(SCENARIOS_DIR / "alerts.toml")
+    assert alerts.gossip.push_urgent and alerts.alerts.watchers > 0
+    am = load_scenario(SCENARIOS_DIR / "after-match.toml")
+    assert sorted(b.role for b in am.byzantine) == ["appeal_spammer", "disputer"]
+    assert am.policy.max_disputes_per_day < 1000 and am.workload.disputes_per_s > 0
+    # new work is off where a scenario does not ask for it: the 1 000-node run is unchanged
+    big = load_scenario(SCENARIOS_DIR / "thousand.toml")
+    assert not big.gossip.push_urgent and big.alerts.watchers == 0
+    assert big.workload.sightings_per_s == big.workload.appeals_per_s == 0
+
+
+def test_after_match_alerts_and_policy_keys() -> None:
+    sc = parse_scenario(
+        SMALL
+        + '[policy]\nmax_disputes_per_day = 5\nurgent_categories = ["phishing"]\n'
+        + "[appeals]\ndecide_s = [1, 2]\nupheld = 0.25\n"
+        + "[alerts]\nwatchers = 0.5\nwatch_share = 0.1\n"
+        + '[[byzantine]]\nrole = "appeal_spammer"\n'
+    )
+    assert sc.policy.max_disputes_per_day == 5 and sc.policy.max_appeals_per_day == 100
+    assert sc.policy.urgent_categories == ("phishing",)
+    assert sc.appeals.decide_s == (1.0, 2.0) and sc.appeals.upheld == 0.25
+    assert sc.alerts.watchers == 0.5 and sc.alerts.watch_share == 0.1
+    assert not sc.gossip.push_urgent and not sc.workload.one_category_per_entry
 
 
 def test_seed_override() -> None:
@@ -101,6 +127,12 @@ def test_defaults_and_values() -> None:
         ('name = "x"\nduration_s = 10\n[[governance]]\nkind = "onboard"\nat_s = 20\n', "within"),
         ('name = "x"\n[live]\nnodes = 40\n', "live.nodes"),
         ('name = "x"\n[[faults]]\nkind = "partition"\ncolour = 1\n', "unknown key(s) colour"),
+        ('name = "x"\n[gossip]\npush_urgent = 1\n', "gossip.push_urgent: must be true or false"),
+        ('name = "x"\n[policy]\nurgent_categories = ["spam"]\n', "policy.urgent_categories"),
+        ('name = "x"\n[policy]\nmax_appeals_per_day = 0\n', "policy.max_appeals_per_day"),
+        ('name = "x"\n[alerts]\nwatch_share = 2\n', "alerts.watch_share"),
+        ('name = "x"\n[alerts]\nwatchers = 2.5\n', "alerts.watchers"),
+        ('name = "x"\n[appeals]\ndecide_s = [9, 1]\n', "appeals.decide_s"),
         ("name = ", "not valid TOML"),
     ],
 )

@@ -540,6 +540,11 @@ def status(home: Path, long: bool, as_json: bool) -> None:
         f"{version}; consortium {c.get('consortium', '-')} charter v{c.get('version', '-')}; "
         f"epochs {s['epochs']}; index {s['index']['count']} tokens"
     )
+    if s["member"].get("status") == "revoked":
+        console.print(
+            "REMOVED: a charter version removed this member from the consortium; its "
+            "reports are refused (409 revoked) and other members no longer gossip with it"
+        )
     if s.get("syncing"):
         console.print(
             "SYNCING: this node started recently and holds its own reports (409 syncing) "

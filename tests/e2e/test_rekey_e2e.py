@@ -108,6 +108,8 @@ def test_a_frozen_member_matches_again_after_rekey_member(net: LocalNet) -> None
     wait_until("c's report to stop matching", lambda: not matches(net, "ab"), DEADLINE_S)
     status, body = c.call("POST", "/v1/reports", {"items": [REPORT]})
     assert status == 409 and body is not None and body["error"]["code"] == "frozen"
+    human = riskmesh("status", "--home", str(c.home))
+    assert "FORK PROOF" in human.stdout and "THIS member" in human.stdout, human.stdout
 
     r = riskmesh("rekey", "--home", str(c.home))
     assert r.returncode == 0, r.stderr

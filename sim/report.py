@@ -537,14 +537,19 @@ def render_markdown(f: Figures, plots: Sequence[str], *, wall_s: float | None, c
         )
         fa_ = m["false_alarms"]
         add(
-            f"How each is detected: forger — `bad_signature` refusals (engine `Refused` events, "
-            f"quarantine); policy violator — `policy` refusals; equivocator — fork proofs "
-            f"(`ForkDetected`, feed frozen); replayer — duplicates of entries the receiver had "
-            f"held for longer than two HTTP timeouts (stale duplicates); withholder — exchanges we "
-            f"started after which the peer's own heads showed entries we lack but it sent none "
-            f"(starved), in at least half of its exchanges; disputer and appeal spammer — "
-            f"`over_quota` refusals of the entries past the policy's quota that they sign "
-            f"anyway.\n\n"
+            "How each is detected: forger — `bad_signature` refusals (engine `Refused` events, "
+            "quarantine); policy violator — `policy` refusals; equivocator — fork proofs "
+            "(`ForkDetected`, feed frozen); replayer — duplicates of entries the receiver had "
+            "held for longer than two HTTP timeouts (stale duplicates); withholder — exchanges we "
+            "started after which the peer's own heads showed entries we lack but it sent none "
+            "(starved), in at least half of its exchanges"
+            + (
+                "; disputer and appeal spammer — `over_quota` refusals of the entries past the "
+                "policy's quota that they sign anyway"
+                if any(x["role"] in ("disputer", "appeal_spammer") for x in m["members"])
+                else ""
+            )
+            + ".\n\n"
             f"False alarms against honest members: {fa_['honest_peers_with_refused_entries']} with "
             f"refused entries, {fa_['honest_peers_quarantined']} quarantined, "
             f"{fa_['honest_peers_with_stale_duplicates']} with stale duplicates, "

@@ -594,7 +594,12 @@ class Alerts:
         live report on or retracts. Runs in the unit of work that stores the entry."""
         if self._filter.count == 0 and not self._pending_toks:
             return
-        ops = [op for op in entry.ops if isinstance(op, AddOp | RetractOp)]
+        # a retraction of a sighting, dispute or appeal (``of``) leaves the report alone
+        ops = [
+            op
+            for op in entry.ops
+            if isinstance(op, AddOp) or (isinstance(op, RetractOp) and op.of is None)
+        ]
         if not ops:
             return
         toks = [op.tok for op in ops]
@@ -747,7 +752,7 @@ class Alerts:
             if isinstance(op, AddOp) and op.cat in cats:
                 return True
         for op in ops:
-            if isinstance(op, RetractOp) and any(
+            if isinstance(op, RetractOp) and op.of is None and any(
                 s.author == author and s.ep == op.ep and s.cat in cats
                 for s in self.store.indicators(op.tok)
             ):

@@ -465,3 +465,24 @@ def test_alert_settings_are_checked_and_the_secret_never_shown(tmp_path: Path) -
     with pytest.raises(ConfigError) as e:
         load_config(home, env={})
     assert "12345" not in str(e.value)
+
+
+def test_withdrawing_a_sighting_is_no_retraction_of_the_report(mesh: Mesh) -> None:
+    """A retract op naming ``of`` (a sighting, dispute or appeal) leaves the report
+    alone: it raises no ``retracted`` alert while another member still reports."""
+    watch(mesh, "a", PHONE)
+    mesh.report("b", PHONE)
+    mesh.flush()
+    mesh.retract("b", PHONE)
+    mesh.flush()
+    mesh.report("c", PHONE, "telecom_fraud")
+    mesh.flush()
+    mesh.clock.advance(mesh.step_ms)
+    mesh["b"].after_match.sightings([{"kind": "phone", "value": PHONE}], mesh.clock())
+    mesh.flush()
+    mesh.clock.advance(mesh.step_ms)
+    item = {"kind": "phone", "value": PHONE, "reason": "other", "of": "seen"}
+    mesh["b"].retract([item], mesh.clock())
+    mesh.flush()
+    events = [(a["event"], a["verdict"].get("reporters")) for a in mesh.alerts("a")]
+    assert events == [("reported", 1), ("retracted", None), ("reported", 1)], events

@@ -465,6 +465,14 @@ class AfterMatch:
         own = self.store.own_value(case.tok, case.ep)
         if own is None:
             return 0  # not a value this member reported: not for us
+        if not any(
+            a.author == case.appellant and a.tok == case.tok and not a.withdrawn
+            for a in self.store.appeal(case.id)
+        ):
+            # the appellant's signed appeal op (checked against the policy's quota like
+            # every op) is not in its feed here (yet): a case without one is never
+            # answered, so the quota bounds what reporters must handle; it waits
+            return 0
         kind, canon = own
         case_ref, grounds = open_case(case, case_key(host.epoch_keys[case.ep], kind, canon))
         self.store.put_appeal_in(

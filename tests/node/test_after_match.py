@@ -592,3 +592,33 @@ def test_verdict_of_with_the_time_answers_as_the_query_does(trio: Trio) -> None:
     assert a.verdict_of("phone", live, now=now, toks=toks) == trio.query("a")
     plain = a.verdict_of("phone", live)  # without the time: the report fields alone
     assert "confidence" not in plain and plain["reporters"] == 1
+
+
+def test_a_case_without_its_appellants_appeal_op_is_never_answered(trio: Trio) -> None:
+    """The quota on appeal ops must bound what reporters handle: a sealed case whose
+    appellant published no appeal op (over quota, or never) is not opened."""
+    from protocol.appeals import CASE, case_key, make_case
+
+    trio.report("a")
+    trio.sync_all()
+    b = trio["b"]
+    ep = max(b.epoch_keys)
+    tok = b.epoch_keys.tokenizer(ep).token("phone", "+8613912345678")  # PHONE
+    raw = make_case(
+        b.key,
+        appeal_id="f" * 16,
+        tok=tok,
+        kind="phone",
+        ep=ep,
+        ts=trio.clock(),
+        key=case_key(b.epoch_keys[ep], "phone", "+8613912345678"),
+        case_ref="NO-OP",
+        grounds="never published",
+    )
+    trio["a"].after_match.on_item(CASE, raw, trio.clock())
+    assert trio["a"].after_match.appeals(trio.clock())["inbound"] == []
+    # a real appeal (its op in B's feed) is opened
+    filed = file(trio)
+    trio.sync_all()
+    inbound = trio["a"].after_match.appeals(trio.clock())["inbound"]
+    assert [x["id"] for x in inbound] == [filed["id"]]

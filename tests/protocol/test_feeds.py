@@ -449,3 +449,33 @@ def test_two_worlds_same_seed_same_tokens() -> None:
     a, b = make_world(7), make_world(7)
     assert a.tok("+8613800138000") == b.tok("+8613800138000")
     assert a.tok("+8613800138000", ep=1) != a.tok("+8613800138000", ep=2)
+
+
+def test_an_entry_built_here_is_the_entry_its_bytes_decode_to() -> None:
+    """Feeds.publish takes the Entry build_entry makes without decoding its bytes
+    again: for every kind of op, that Entry is exactly what decoding gives."""
+    from protocol.entries import (
+        AppealDecidedOp,
+        AppealOp,
+        DisputeOp,
+        SeenOp,
+        build_entry,
+    )
+    from protocol.keys import MemberKey
+
+    key = MemberKey.from_seed(bytes(range(32)))
+    tok = bytes(range(16))
+    ops = [
+        AddOp(tok, "phone", 1, "telecom_fraud", 3, T0 + DAY_MS),
+        AddOp(tok, "email", 2, "phishing", 5, T0 + DAY_MS, "case-7 ü"),
+        RetractOp(tok, "phone", 1, "false_positive"),
+        RetractOp(tok, "phone", 1, "other", "seen"),
+        SeenOp(tok, "phone", 1, T0 + DAY_MS),
+        DisputeOp(tok, "phone", 1, T0 + DAY_MS, "legitimate_customer"),
+        AppealOp(tok, "phone", 1, "0123456789abcdef"),
+        AppealDecidedOp("0123456789abcdef", "upheld"),
+    ]
+    for seq, prev in ((1, None), (7, bytes(32))):
+        built = build_entry(key, seq=seq, prev=prev, ts=T0, cv=3, ops=ops)
+        assert built == decode_entry(built.raw)
+        built.verify_signature()

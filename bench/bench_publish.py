@@ -39,7 +39,7 @@ from node.core import Node
 from node.home import init_home, install_charter_file, make_genesis
 from node.store import SqliteStore
 from protocol.entries import AddOp, decode_entry
-from protocol.keys import MemberKey
+from protocol.keys import MemberId, MemberKey
 
 PER_ENTRY = 1000
 CATEGORY = {"phone": "telecom_fraud", "device": "device_risk"}
@@ -113,6 +113,15 @@ def main() -> None:
         b_store.put_epoch_key(1, a.store.epoch_keys()[1])  # as a grant would
         b = Node(b_store, b_key)
         now = int(time.time() * 1000)
+        # a's first exchange (with b): a node takes its own reports only after one
+        b.start_exchange(MemberId(a.key.id), now)
+        for send in b.take_sends():
+            msg: bytes | None = send.data
+            speaker, hearer = b, a
+            while msg is not None:
+                msg = hearer.receive(MemberId(speaker.key.id), msg, now)
+                speaker, hearer = hearer, speaker
+        assert not a.syncing
         offset = 0
         for kind in ("phone", "device"):
             values = raw_values(kind, n, offset)

@@ -9,38 +9,13 @@ from contracts.policy import DataPolicy
 from contracts.taxonomy import CATEGORIES, RETRACT_REASONS
 from node.openapi_aftermatch import VERDICT_FIELDS, after_match_paths, after_match_schemas
 from node.openapi_alerts import add_alert_documents
+from node.openapi_parts import errors as _errors
+from node.openapi_parts import items_body
+from node.openapi_parts import json_content as _json
+from node.openapi_parts import query_param as _query
+from node.openapi_parts import ref as _ref
 
 __all__ = ["openapi_document"]
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}, "application/cbor": {"schema": schema}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    text = {
-        400: "Bad request",
-        401: "Missing or unknown API key",
-        403: "Wrong scope",
-        404: "Not found",
-        409: "Node not ready (no charter or no key)",
-        413: "Body or batch too large",
-        422: "Invalid items (or a warning-listed value); nothing accepted",
-        429: "Over the policy's quota of disputes or appeals per 24 hours",
-        503: "Not ready; the message says why",
-    }
-    return {str(c): {"description": text[c], "content": _json(_ref("Error"))} for c in codes}
-
-
-def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    p: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
-    if description:
-        p["description"] = description
-    return p
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -421,22 +396,7 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "reports",
                 "summary": "Report indicators (all or nothing)",
                 "security": auth,
-                "requestBody": {
-                    "required": True,
-                    "content": _json(
-                        {
-                            "type": "object",
-                            "required": ["items"],
-                            "properties": {
-                                "items": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": _ref("ReportItem"),
-                                }
-                            },
-                        }
-                    ),
-                },
+                "requestBody": items_body("ReportItem"),
                 "responses": {
                     "201": {
                         "description": "Committed and signed into this member's feed",
@@ -481,22 +441,7 @@ def openapi_document() -> dict[str, Any]:
                 "operationId": "retractions",
                 "summary": "Retract this member's own reports",
                 "security": auth,
-                "requestBody": {
-                    "required": True,
-                    "content": _json(
-                        {
-                            "type": "object",
-                            "required": ["items"],
-                            "properties": {
-                                "items": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": _ref("RetractItem"),
-                                }
-                            },
-                        }
-                    ),
-                },
+                "requestBody": items_body("RetractItem"),
                 "responses": {
                     "201": {"description": "Committed", "content": _json(_ref("Published"))},
                     **_errors(400, 401, 403, 409, 413, 422),

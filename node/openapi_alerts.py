@@ -11,61 +11,14 @@ from typing import Any
 
 from contracts.indicators import KINDS
 from node.alerts import DEFAULT_WATCH_TTL_DAYS, MAX_WATCH_TTL_DAYS
+from node.openapi_parts import errors as _errors
+from node.openapi_parts import items_body
+from node.openapi_parts import json_content as _json
+from node.openapi_parts import query_param as _param
+from node.openapi_parts import ref as _ref
 from protocol.entries import MAX_REF_CHARS
 
 __all__ = ["add_alert_documents"]
-
-_TEXT = {
-    400: "Bad request (the code names the parameter)",
-    401: "Missing or unknown API key",
-    403: "Wrong scope",
-    409: "Node not ready (no charter or no key)",
-    413: "Batch too large",
-    422: "Invalid items; nothing done",
-}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}, "application/cbor": {"schema": schema}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": _TEXT[c], "content": _json(_ref("Error"))} for c in codes}
-
-
-def _param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def _items_body(item: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": _json(
-            {
-                "type": "object",
-                "required": ["items"],
-                "properties": {
-                    "items": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": 10_000,
-                        "description": "at most api.max_batch (10 000 by default)",
-                        "items": _ref(item),
-                    }
-                },
-            }
-        ),
-    }
 
 
 def add_alert_documents(
@@ -289,7 +242,7 @@ def add_alert_documents(
             "summary": "Watch values (all or nothing): alerts when they are reported or "
             "retracted; answers each one's current verdict",
             "security": auth,
-            "requestBody": _items_body("WatchItem"),
+            "requestBody": items_body("WatchItem", max_items=10_000),
             "responses": {
                 "201": {"description": "Watched", "content": _json(_ref("Watching"))},
                 **_errors(400, 401, 403, 409, 413, 422),
@@ -299,7 +252,7 @@ def add_alert_documents(
             "operationId": "watches_remove",
             "summary": "Stop watching values (and their recent queries)",
             "security": auth,
-            "requestBody": _items_body("UnwatchItem"),
+            "requestBody": items_body("UnwatchItem", max_items=10_000),
             "responses": {
                 "200": {"description": "Removed", "content": _json(_ref("Unwatched"))},
                 **_errors(400, 401, 403, 413, 422),

@@ -56,6 +56,7 @@ from contracts.taxonomy import APPEAL_DECISIONS, DISPUTE_REASONS
 from contracts.warninglists import WarningList, check_additions
 from node.aftermatch_store import InboundAppeal, OutboundAppeal
 from node.audit import current_actor, detail
+from node.batch import ReportResult, check_batch, check_fields, fields_of
 from node.config import Config
 from node.store import SqliteStore
 from protocol.appeals import (
@@ -115,12 +116,6 @@ class Host(Protocol):
     def _ready_to_publish(self) -> tuple[CharterChain, Feeds]: ...
     def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]: ...
     def _wake(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    accepted: int
-    entry: Entry
 
 
 # -- verdicts ------------------------------------------------------------------------------
@@ -273,17 +268,17 @@ class AfterMatch:
 
     # -- sightings and disputes ----------------------------------------------------------------
 
-    def sightings(self, items: Sequence[Any], now: int) -> Published:
+    def sightings(self, items: Sequence[Any], now: int) -> ReportResult:
         return self._signal(items, now, "seen")
 
-    def disputes(self, items: Sequence[Any], now: int) -> Published:
+    def disputes(self, items: Sequence[Any], now: int) -> ReportResult:
         return self._signal(items, now, "dispute")
 
-    def _signal(self, items: Sequence[Any], now: int, what: str) -> Published:
+    def _signal(self, items: Sequence[Any], now: int, what: str) -> ReportResult:
         host = self.host
         chain, feeds = host._ready_to_publish()
         policy = chain.current.policy
-        _check_batch(items, policy.max_ops, "a sighting" if what == "seen" else "a dispute")
+        check_batch(items, policy.max_ops, "a sighting" if what == "seen" else "a dispute")
         longest = policy.max_signal_ms() // DAY_MS
         errors: list[dict[str, Any]] = []
         ops: list[Op] = []
@@ -321,7 +316,7 @@ class AfterMatch:
             raise _invalid_items(errors)
         entry = self._publish(feeds, ops, now, what, tokens=_tokens(ops))
         log.info("published entry seq=%d with %d %s op(s)", entry.seq, len(ops), what)
-        return Published(len(items), entry)
+        return ReportResult(len(items), entry)
 
     def retract_ops(self, kind: str, canon: str, of: str, reason: str, now: int) -> list[RetractOp]:
         """Retractions of this member's own live sightings, disputes or open appeals of a
@@ -348,7 +343,7 @@ class AfterMatch:
     def file_appeal(self, body: Any, now: int) -> dict[str, Any]:
         host = self.host
         chain, feeds = host._ready_to_publish()
-        item = _fields(body, APPEAL_FIELDS, "an appeal")
+        item = fields_of(body, APPEAL_FIELDS, "an appeal")
         for name in ("case_ref", "grounds"):
             if name not in item:
                 raise RequestRefused("missing_field", f"{name} is required")
@@ -466,8 +461,7 @@ class AfterMatch:
         if own is None:
             return 0  # not a value this member reported: not for us
         if not any(
-            a.author == case.appellant and a.tok == case.tok and not a.withdrawn
-            for a in self.store.appeal(case.id)
+            a.author == case.appellant and a.tok == case.tok for a in self.store.appeal(case.id)
         ):
             # the appellant's signed appeal op (checked against the policy's quota like
             # every op) is not in its feed here (yet): a case without one is never
@@ -515,7 +509,7 @@ class AfterMatch:
         _, feeds = host._ready_to_publish()
         if not is_appeal_id(appeal_id):
             raise RequestRefused("unknown_appeal", "an appeal id is 16 hex digits")
-        item = _fields(body, DECISION_FIELDS, "a decision")
+        item = fields_of(body, DECISION_FIELDS, "a decision")
         decision = item.get("decision")
         if decision not in APPEAL_DECISIONS:
             raise RequestRefused("bad_decision", "decision is upheld or rejected")
@@ -644,9 +638,7 @@ class AfterMatch:
     def _item(self, item: Any, fields: frozenset[str]) -> tuple[str, str]:
         if not isinstance(item, Mapping):
             raise RequestRefused("bad_item", "an item is an object")
-        extra = set(item) - fields
-        if extra:
-            raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
+        check_fields(item, fields)
         kind, value = item.get("kind"), item.get("value")
         if kind is None:
             raise RequestRefused("missing_field", "kind is required")
@@ -739,24 +731,6 @@ def _time(ms: int) -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
-
-
-def _fields(body: Any, allowed: frozenset[str], what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise RequestRefused("bad_request", f"request body must be an object ({what})")
-    extra = set(body) - allowed
-    if extra:
-        raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
-    return body
-
-
-def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:
-    if not items:
-        raise RequestRefused("empty_batch", f"{what} carries at least one item")
-    if len(items) > max_items:
-        raise RequestRefused(
-            "batch_too_large", f"{len(items)} items; at most {max_items} in {what}"
-        )
 
 
 def _invalid_items(errors: list[dict[str, Any]]) -> RequestRefused:

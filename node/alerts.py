@@ -62,6 +62,7 @@ from prometheus_client import Counter, Histogram
 from contracts.errors import InvalidValue, NotReady, RequestRefused
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS, DataPolicy
+from node.batch import check_batch, check_fields
 from node.index import TokenIndex
 from node.metrics import Metrics
 from node.store import SqliteStore
@@ -301,9 +302,7 @@ class Alerts:
         """Kind, canonical value and ref of one watch item, or RequestRefused/InvalidValue."""
         if not isinstance(item, Mapping):
             raise RequestRefused("bad_item", "an item is an object with kind and value")
-        extra = set(item) - fields
-        if extra:
-            raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
+        check_fields(item, fields)
         kind, value = item.get("kind"), item.get("value")
         if kind is None or value is None:
             raise RequestRefused("missing_field", "kind and value are required")
@@ -321,7 +320,7 @@ class Alerts:
         epochs = self.host.live_epochs(now)
         if not epochs:
             raise NotReady("no charter or no consortium key on this node yet: nothing to watch")
-        _check_batch(items, max_batch, "a watch request")
+        check_batch(items, max_batch, "a watch request")
         parsed: list[tuple[str, str, str | None, int]] = []
         errors: list[dict[str, Any]] = []
         for i, item in enumerate(items):
@@ -371,7 +370,7 @@ class Alerts:
     def unwatch(self, items: Sequence[Any], now: int, *, max_batch: int = 10_000) -> dict[str, Any]:
         """Remove the watches of these values (of one ``ref``, or every ref when the item
         has none), and stop watching them as recent queries."""
-        _check_batch(items, max_batch, "an unwatch request")
+        check_batch(items, max_batch, "an unwatch request")
         parsed: list[tuple[str, str, str | None, bool]] = []
         errors: list[dict[str, Any]] = []
         for i, item in enumerate(items):
@@ -905,11 +904,3 @@ def _utf8(text: str) -> bool:
         return False
     return True
 
-
-def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:
-    if not items:
-        raise RequestRefused("empty_batch", f"{what} carries at least one item")
-    if len(items) > max_items:
-        raise RequestRefused(
-            "batch_too_large", f"{len(items)} items; at most {max_items} in {what}"
-        )

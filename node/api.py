@@ -30,6 +30,7 @@ from contracts.errors import (
     RiskmeshError,
 )
 from node.audit import AuditRow, acting
+from node.batch import fields_of
 from node.config import Config
 from node.console import add_console_routes
 from node.core import Node, rfc3339
@@ -198,15 +199,6 @@ def items_of(body: Any) -> list[Any]:
     items: list[Any] = body["items"]
     return items
 
-
-def fields_of(body: Any, allowed: frozenset[str], what: str) -> dict[str, Any]:
-    """``body`` as an object with no fields but ``allowed``."""
-    if not isinstance(body, dict):
-        raise RequestRefused("bad_request", f"request body must be an object ({what})")
-    extra = set(body) - allowed
-    if extra:
-        raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
-    return body
 
 
 ROUTE_SCOPE: Mapping[str, str | None] = {

@@ -59,6 +59,7 @@ from contracts.taxonomy import RETRACT_REASONS
 from node.aftermatch import AfterMatch
 from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings, check_ref
 from node.audit import current_actor, detail
+from node.batch import ReportResult, check_batch, check_fields
 from node.index import TokenIndex
 from node.keys import KeyRing
 from node.metrics import Metrics
@@ -128,11 +129,6 @@ class ItemError:
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "code": self.code, "message": self.message}
 
-
-@dataclass(frozen=True, slots=True)
-class ReportResult:
-    accepted: int
-    entry: Entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,7 +551,7 @@ class Node:
     def report(self, items: Sequence[Any], now: int) -> ReportResult:
         chain, feeds = self._ready_to_publish()
         policy = chain.current.policy
-        _check_batch(items, policy.max_ops, "a report")
+        check_batch(items, policy.max_ops, "a report")
         ep = chain.current.current_epoch()
         if ep not in self.epoch_keys:
             raise NotReady(f"this node holds no key for the current epoch {ep}")
@@ -608,7 +604,7 @@ class Node:
     def retract(self, items: Sequence[Any], now: int) -> ReportResult:
         chain, feeds = self._ready_to_publish()
         policy = chain.current.policy
-        _check_batch(items, policy.max_ops, "a retraction")
+        check_batch(items, policy.max_ops, "a retraction")
         errors: list[ItemError] = []
         ops: list[Op] = []
         for i, item in enumerate(items):
@@ -656,9 +652,7 @@ class Node:
         """Kind and canonical value of one report or retraction item, or RequestRefused."""
         if not isinstance(item, Mapping):
             raise RequestRefused("bad_item", "an item is an object")
-        extra = set(item) - fields
-        if extra:
-            raise RequestRefused("unknown_field", f"unknown fields {sorted(map(str, extra))}")
+        check_fields(item, fields)
         kind, value = _kind_value(item)
         return kind, canonical(kind, value, region=self.region)
 
@@ -1266,14 +1260,6 @@ def _entry_detail(entry: Entry, ops: Sequence[Op]) -> str:
         reasons=sorted({op.why for op in ops if isinstance(op, RetractOp)}) or None,
     )
 
-
-def _check_batch(items: Sequence[Any], max_items: int, what: str) -> None:
-    if not items:
-        raise RequestRefused("empty_batch", f"{what} carries at least one item")
-    if len(items) > max_items:
-        raise RequestRefused(
-            "batch_too_large", f"{len(items)} items; at most {max_items} in {what}"
-        )
 
 
 def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:

@@ -213,6 +213,22 @@ class VerdictContext:
         }
 
 
+def with_after_match(
+    ctx: VerdictContext,
+    kind: str,
+    toks: Sequence[bytes],
+    live: list[IndicatorState],
+    now: int,
+    base: Callable[[str, list[IndicatorState]], dict[str, Any]],
+) -> dict[str, Any]:
+    """The verdict of one item: ``base`` over the counted reports, plus DESIGN §15's fields."""
+    counted = ctx.counted(toks, live, now)
+    v = base(kind, counted)
+    if v.get("match"):
+        v.update(ctx.fields(toks, counted, now))
+    return v
+
+
 # -- the node's part -----------------------------------------------------------------------
 
 
@@ -260,11 +276,7 @@ class AfterMatch:
         base: Callable[[str, list[IndicatorState]], dict[str, Any]],
     ) -> dict[str, Any]:
         """The verdict of one item: ``base`` over the counted reports, plus DESIGN §15's fields."""
-        counted = ctx.counted(toks, live, now)
-        v = base(kind, counted)
-        if v.get("match"):
-            v.update(ctx.fields(toks, counted, now))
-        return v
+        return with_after_match(ctx, kind, toks, live, now, base)
 
     # -- sightings and disputes ----------------------------------------------------------------
 

@@ -751,9 +751,13 @@ class Alerts:
             if isinstance(op, AddOp) and op.cat in cats:
                 return True
         for op in ops:
-            if isinstance(op, RetractOp) and op.of is None and any(
-                s.author == author and s.ep == op.ep and s.cat in cats
-                for s in self.store.indicators(op.tok)
+            if (
+                isinstance(op, RetractOp)
+                and op.of is None
+                and any(
+                    s.author == author and s.ep == op.ep and s.cat in cats
+                    for s in self.store.indicators(op.tok)
+                )
             ):
                 return True
         return False
@@ -903,4 +907,3 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-

@@ -15,10 +15,11 @@ import binascii
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import cbor2
+import orjson
 from aiohttp import web
 
 from contracts.errors import (
@@ -33,12 +34,14 @@ from node.audit import AuditRow, acting
 from node.batch import fields_of
 from node.config import Config
 from node.console import add_console_routes
-from node.core import Node, rfc3339
+from node.core import Node
 from node.delivery import ALERT_FEED, AlertFeed, stream_alerts
 from node.health import not_ready_reasons
+from node.keys import ApiKey
 from node.listen import BodyTimeout, read_body_within
 from node.metrics import CONTENT_TYPE_LATEST, Metrics
 from node.openapi import openapi_document
+from node.verdicts import rfc3339
 from node.version import VERSION
 
 __all__ = [
@@ -133,6 +136,28 @@ METRICS = web.AppKey("metrics", Metrics)
 NOW: web.AppKey[Callable[[], int]] = web.AppKey("now")
 
 
+class Querier(Protocol):
+    def query(
+        self,
+        items: Sequence[Any],
+        now: int,
+        *,
+        canonical_input: bool = False,
+        max_batch: int = 10_000,
+        record: bool = True,
+    ) -> list[dict[str, Any]]: ...
+
+
+class KeyChecker(Protocol):
+    def check(self, secret: str, now: int) -> ApiKey | None: ...
+
+
+#: what answers queries: the node itself, or a serving process's verdicts (node/workers.py)
+QUERIER: web.AppKey[Querier] = web.AppKey("querier")
+#: what checks API keys, from memory: the node's key ring, or a serving process's copy
+KEYS: web.AppKey[KeyChecker] = web.AppKey("keys")
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
@@ -140,9 +165,25 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 def respond(request: web.Request, body: Any, status: int = 200) -> web.Response:
     if CBOR in request.headers.get("Accept", ""):
         return web.Response(body=cbor2.dumps(body), status=status, content_type=CBOR)
-    return web.Response(
-        text=json.dumps(body, separators=(",", ":")), status=status, content_type="application/json"
-    )
+    return web.Response(body=dumps_json(body), status=status, content_type="application/json")
+
+
+def dumps_json(body: Any) -> bytes:
+    """Compact JSON: orjson, or the standard library for what orjson will not write
+    (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def loads_json(raw: bytes) -> Any:
+    """orjson; on what it refuses, the standard library decides (it is the more lenient:
+    lone surrogates, NaN, integers beyond 64 bits), so both accept and refuse alike."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 #: deepest nesting a request body may have (a JSON or CBOR bomb of brackets is refused
@@ -163,7 +204,7 @@ async def read_body(request: web.Request) -> Any:
     if _too_deep(raw):
         raise RequestRefused("bad_json", f"request body nests deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(raw)
+        return loads_json(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise RequestRefused("bad_json", "request body is not valid JSON") from None
 
@@ -198,7 +239,6 @@ def items_of(body: Any) -> list[Any]:
         raise RequestRefused("bad_request", 'request body must be an object with an "items" list')
     items: list[Any] = body["items"]
     return items
-
 
 
 ROUTE_SCOPE: Mapping[str, str | None] = {
@@ -275,7 +315,7 @@ def check_auth(request: web.Request, scope: str | None) -> str:
     secret = header[7:].strip()
     if not secret.isascii() or not secret.isprintable():
         raise RequestRefused("unauthorized", "unknown API key")
-    key = request.app[NODE].keys.check(secret, request.app[NOW]())
+    key = request.app[KEYS].check(secret, request.app[NOW]())
     if key is None:
         raise RequestRefused("unauthorized", "unknown API key")
     if scope is not None and scope not in key.scopes:
@@ -292,7 +332,7 @@ async def handle_query(request: web.Request) -> web.Response:
     canonical_input = body.get("canonical", False)
     if not isinstance(canonical_input, bool):
         raise RequestRefused("bad_request", "canonical is true or false")
-    results = request.app[NODE].query(
+    results = request.app[QUERIER].query(
         items,
         request.app[NOW](),
         canonical_input=canonical_input,
@@ -306,7 +346,7 @@ async def handle_query(request: web.Request) -> web.Response:
 
 async def handle_query_one(request: web.Request) -> web.Response:
     item = {"kind": request.match_info["kind"], "value": request.match_info["value"]}
-    [result] = request.app[NODE].query([item], request.app[NOW]())
+    [result] = request.app[QUERIER].query([item], request.app[NOW]())
     m = request.app[METRICS]
     m.queries.inc()
     if "error" in result:
@@ -620,6 +660,8 @@ def create_api_app(
         client_max_size=config["api.max_body_bytes"], middlewares=[api_middleware]
     )
     app[NODE] = node
+    app[QUERIER] = node
+    app[KEYS] = node.keys
     app[CONFIG] = config
     app[METRICS] = metrics
     app[NOW] = clock
@@ -637,9 +679,7 @@ def create_api_app(
     app.router.add_get("/v1/reports", handle_own_reports, name="own_reports")
     app.router.add_get("/v1/admin/keys", handle_admin_keys, name="admin_keys")
     app.router.add_post("/v1/admin/keys", handle_admin_key_create, name="admin_key_create")
-    app.router.add_delete(
-        "/v1/admin/keys/{name}", handle_admin_key_revoke, name="admin_key_revoke"
-    )
+    app.router.add_delete("/v1/admin/keys/{name}", handle_admin_key_revoke, name="admin_key_revoke")
     app.router.add_post(
         "/v1/admin/keys/{name}/rotate", handle_admin_key_rotate, name="admin_key_rotate"
     )

@@ -110,7 +110,6 @@ class LocalClient:
         body = {"decision": decision, "note": note}
         return _obj(self._request("POST", f"/v1/appeals/{aid}/decision", body))
 
-
     def status(self) -> dict[str, Any]:
         return _obj(self._request("GET", "/v1/status"))
 
@@ -127,9 +126,7 @@ class LocalClient:
 
     def alerts(self, after: int = 0, *, limit: int = 100, wait: float = 0.0) -> dict[str, Any]:
         """One page of alerts after ``after`` (a long poll of up to ``wait`` seconds)."""
-        return _obj(
-            self._request("GET", f"/v1/alerts?after={after}&limit={limit}&wait={wait:g}")
-        )
+        return _obj(self._request("GET", f"/v1/alerts?after={after}&limit={limit}&wait={wait:g}"))
 
     def own_reports(self, *, values: bool = False) -> list[dict[str, Any]]:
         """This member's own live reports (every page), with raw values if asked."""

@@ -99,6 +99,22 @@ SETTINGS: tuple[Setting, ...] = (
         "Most open connections to the peer API; past it a new connection is closed at once.",
     ),
     Setting(
+        "serve",
+        "workers",
+        int,
+        0,
+        "Local-API serving processes sharing api.listen (SO_REUSEPORT) beside the one writer "
+        "process (gossip, reports, administration, upkeep); 0: one per core.",
+    ),
+    Setting(
+        "serve",
+        "summary_overlay",
+        int,
+        200_000,
+        "Token changes kept in memory on top of the verdict summary file before a new file "
+        "is built (off the serving path).",
+    ),
+    Setting(
         "http",
         "header_timeout_s",
         float,
@@ -182,9 +198,7 @@ class Config:
         return self.values[name]
 
     def __repr__(self) -> str:
-        shown = {
-            k: "<secret>" if k in _SECRET and v else v for k, v in self.values.items()
-        }
+        shown = {k: "<secret>" if k in _SECRET and v else v for k, v in self.values.items()}
         return f"Config(home={self.home!r}, values={shown!r})"
 
     def get(self, name: str) -> Any:
@@ -245,6 +259,10 @@ def _validate(values: dict[str, Any]) -> None:
     for name in ("gossip.interval_s", "gossip.timeout_s", "index.rebuild_interval_s"):
         if not values[name] > 0:
             raise ConfigError(f"setting {name} must be positive")
+    if not 0 <= values["serve.workers"] <= 256:
+        raise ConfigError("setting serve.workers must be 0 (one per core) to 256")
+    if values["serve.summary_overlay"] < 1000:
+        raise ConfigError("setting serve.summary_overlay must be 1000 or more")
     if not 0 < values["index.error_rate"] < 0.5:
         raise ConfigError("setting index.error_rate must be between 0 and 0.5")
     if values["alerts.recent_query_hours"] < 0 or values["alerts.retention_days"] < 1:

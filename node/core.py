@@ -29,15 +29,17 @@ log line or error message carries one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import datetime as dt
 import functools
 import logging
+import os
 import random
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from contracts.charter import Member
@@ -53,22 +55,32 @@ from contracts.errors import (
     RequestRefused,
     SignatureError,
 )
-from contracts.indicators import KINDS, canonical
+from contracts.indicators import canonical
 from contracts.policy import DAY_MS
 from contracts.taxonomy import RETRACT_REASONS
 from node.aftermatch import AfterMatch
-from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings, check_ref
+from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings
 from node.audit import current_actor, detail
 from node.batch import ReportResult, check_batch, check_fields
 from node.index import TokenIndex
 from node.keys import KeyRing
 from node.metrics import Metrics
 from node.store import SqliteStore
+from node.summaries import BaseFile, Summaries, appeal_tokens, build_base, summaries_of
+from node.verdicts import Verdicts, dropped_authors, kind_value, live_epochs, rfc3339, utf8, verdict
 from node.version import version_info
 from protocol import codec, governance
 from protocol.charter_chain import CharterChain, decode_charter
 from protocol.cose import verify1
-from protocol.entries import MAX_REF_CHARS, RETRACTABLE, AddOp, Entry, Op, RetractOp
+from protocol.entries import (
+    MAX_REF_CHARS,
+    RETRACTABLE,
+    AddOp,
+    AppealDecidedOp,
+    Entry,
+    Op,
+    RetractOp,
+)
 from protocol.feeds import Feeds
 from protocol.gossip import (
     AppealItemArrived,
@@ -130,7 +142,6 @@ class ItemError:
         return {"index": self.index, "code": self.code, "message": self.message}
 
 
-
 @dataclass(frozen=True, slots=True)
 class JoinRequest:
     """A would-be member's self-signed request: its id, name and peer endpoint."""
@@ -159,15 +170,6 @@ def read_join_request(data: bytes) -> JoinRequest:
 
 
 @functools.lru_cache(maxsize=65536)
-def rfc3339(ms: int) -> str:
-    """RFC 3339 UTC text of a time in ms (cached: verdicts repeat the same few times)."""
-    return (
-        dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 class Node:
     """One member's node: its state, and every rule it applies to it."""
 
@@ -186,6 +188,7 @@ class Node:
         alerts: AlertSettings | None = None,
         find_next_key: Callable[[], MemberKey | None] | None = None,
         on_key_adopted: Callable[[MemberKey], None] | None = None,
+        summary_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -215,6 +218,22 @@ class Node:
         #: members whose feed a fork proof froze: their reports drop out of verdicts
         self.frozen: set[bytes] = {p.log for p in store.fork_proofs()}
         self._synced = False
+        #: verdict summaries (node/summaries.py): what queries read instead of SQLite.
+        #: Tokens an uncommitted unit of work touched wait in ``_dirty``; each commit
+        #: turns them into one numbered change (``summary_seq``), applied here and
+        #: handed to ``summary_listeners`` (the serving processes' stream)
+        self.summary_dir = summary_dir
+        self._dirty: set[bytes] = set()
+        self._dirty_appeals: set[str] = set()
+        self.summary_seq = 0
+        self.summary_listeners: list[Callable[[int, Mapping[bytes, bytes | None]], None]] = []
+        #: called after the query path switched to a new base file
+        self.base_listeners: list[Callable[[], None]] = []
+        self.summaries = Summaries(self._build_base(now))
+        self.verdicts = Verdicts(
+            self.summaries, self.epoch_keys, region=region, record=self.alerts.queried
+        )
+        store.commit_listeners.append(self._summaries_changed)
         self._outbox: deque[Send] = deque()
         #: called (with no argument) whenever there is something to send or the
         #: engine's timer may have moved: the peer transport subscribes here
@@ -259,9 +278,66 @@ class Node:
         """Every appended entry's added tokens go into the Bloom index at once (the
         one place tokens are indexed: own entries and replicated ones alike)."""
         add = self.index.add
+        dirty = self._dirty
         for op in entry.ops:
             if isinstance(op, AddOp):
                 add(op.tok)
+                dirty.add(op.tok)
+            elif isinstance(op, AppealDecidedOp):
+                self._dirty_appeals.add(op.id)
+            else:
+                dirty.add(op.tok)
+
+    # -- verdict summaries -------------------------------------------------------------
+
+    def _build_base(self, now: int) -> BaseFile:
+        """A base file of every token's summary, as the store holds them now."""
+        seq = self.summary_seq
+        if self.summary_dir is None or self.store.path is None:
+            return BaseFile.from_connection(self.store.conn, now, seq)
+        self.summary_dir.mkdir(mode=0o700, exist_ok=True)
+        path = self.summary_dir / f"base-{seq}-{now}"
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w+b") as f:
+            build_base(self.store.conn, f, now, seq)
+        return BaseFile.open(path)
+
+    def next_base_path(self, now: int) -> tuple[Path, int]:
+        """Where a new base file goes, and the change seq it will hold at least (the
+        builder reads the store after this call: a later commit may be in it too,
+        which the overlay's full replacements make harmless)."""
+        assert self.summary_dir is not None
+        self.summary_dir.mkdir(mode=0o700, exist_ok=True)
+        return self.summary_dir / f"base-{self.summary_seq}-{now}", self.summary_seq
+
+    def install_base(self, base: BaseFile) -> None:
+        """Switch the query path to a newly built base file (dropping the older one)."""
+        old = self.summaries.set_base(base)
+        for listener in self.base_listeners:
+            listener()
+        # a serving process still mapping the old file keeps it until it switches
+        if old.path is not None and old.path != base.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(old.path)
+        old.close()
+
+    def rebuild_summaries(self, now: int) -> None:
+        """Rebuild the base file here and now (tests, and nodes without a file)."""
+        self.install_base(self._build_base(now))
+
+    def _summaries_changed(self) -> None:
+        """After each commit: the new summaries of the tokens it touched."""
+        if not self._dirty and not self._dirty_appeals:
+            return
+        toks, self._dirty = self._dirty, set()
+        if self._dirty_appeals:
+            ids, self._dirty_appeals = self._dirty_appeals, set()
+            toks |= appeal_tokens(self.store.conn, ids)
+        # expired rows stay in (a query applies expiry); the next base drops them
+        changes = summaries_of(self.store.conn, toks, 0)
+        self.summary_seq += 1
+        self.summaries.apply(self.summary_seq, changes)
+        for listener in self.summary_listeners:
+            listener(self.summary_seq, changes)
 
     def _add_epoch_keys(self, keys: Mapping[int, bytes]) -> None:
         """The one place epoch keys are added: durable in the store, then in memory."""
@@ -446,25 +522,8 @@ class Node:
         return chain, feeds
 
     def live_epochs(self, now: int | None = None) -> list[int]:
-        """Epochs whose key this node holds and that are not retired.
-
-        An epoch retires once a later epoch has been in force for longer than
-        the longest time to live: no report under it can still be live.
-        """
-        if self.chain is None:
-            return []
-        charter = self.chain.current
-        since = {e.ep: e.since for e in charter.epochs}
-        longest = max(charter.policy.max_ttl_days.values(), default=0) * DAY_MS
-        out = []
-        for ep in self.epoch_keys:
-            if ep not in since:
-                continue
-            later = [s for e, s in since.items() if e > ep]
-            if now is not None and later and min(later) + longest < now:
-                continue
-            out.append(ep)
-        return out
+        """Epochs whose key this node holds and that are not retired (node/verdicts.py)."""
+        return live_epochs(self.chain, self.epoch_keys, now)
 
     def republish(self, now: int, *, author: bytes | None = None) -> int:
         """Republish this member's live reports under the current epoch (after a key
@@ -580,7 +639,7 @@ class Node:
                     raise RequestRefused("bad_ttl", "ttl_days must be a positive integer")
                 ref = item.get("ref")
                 if ref is not None and (
-                    not isinstance(ref, str) or len(ref) > MAX_REF_CHARS or not _utf8(ref)
+                    not isinstance(ref, str) or len(ref) > MAX_REF_CHARS or not utf8(ref)
                 ):
                     raise RequestRefused("bad_ref", f"ref is text of at most {MAX_REF_CHARS} chars")
                 exp = now + ttl * DAY_MS
@@ -653,7 +712,7 @@ class Node:
         if not isinstance(item, Mapping):
             raise RequestRefused("bad_item", "an item is an object")
         check_fields(item, fields)
-        kind, value = _kind_value(item)
+        kind, value = kind_value(item)
         return kind, canonical(kind, value, region=self.region)
 
     # -- replication -------------------------------------------------------------------
@@ -676,66 +735,17 @@ class Node:
         max_batch: int = 10_000,
         record: bool = True,
     ) -> list[dict[str, Any]]:
-        """Verdicts for ``items``; with ``record``, the values are watched for
-        ``alerts.recent_query_hours`` (node/alerts.py), each with its item's ``ref``."""
+        """Verdicts for ``items`` (node/verdicts.py, from the summaries); with ``record``,
+        the values are watched for ``alerts.recent_query_hours`` (node/alerts.py), each
+        with its item's ``ref``."""
         chain, _ = self._ready()
-        if len(items) > max_batch:
-            raise RequestRefused(
-                "batch_too_large", f"{len(items)} items; at most {max_batch} per query"
-            )
-        epochs = [self.epoch_keys.tokenizer(ep) for ep in self.live_epochs(now)]
-        n_ep = len(epochs)
-        results: list[dict[str, Any] | None] = [None] * len(items)
-        kinds: list[str] = []
-        toks: list[bytes] = []
-        slots: list[int] = []
-        canons: list[str] = []
-        refs: list[str | None] = []
-        region = self.region
-        for i, item in enumerate(items):
-            try:
-                if not isinstance(item, Mapping):
-                    raise RequestRefused("bad_item", "an item is an object with kind and value")
-                kind, value = _kind_value(item)
-                if not canonical_input:
-                    canon = canonical(kind, value, region=region)
-                elif value.isascii() or _utf8(value):
-                    canon = value
-                else:
-                    raise InvalidValue(kind, "encoding", "not valid Unicode text")
-                ref = item.get("ref")
-                if ref is not None:
-                    ref = check_ref(ref)
-            except (InvalidValue, RequestRefused) as e:
-                results[i] = {"error": {"code": e.reason, "message": e.message}}
-                continue
-            for tk in epochs:
-                toks.append(tk.token(kind, canon))
-            kinds.append(kind)
-            slots.append(i)
-            canons.append(canon)
-            refs.append(ref)
-        if record:
-            self.alerts.queried(kinds, canons, refs, toks, n_ep, now)
-        hits = self.index.contains_many(toks)
-        positives = [t for t, h in zip(toks, hits, strict=True) if h]
-        states = self.store.indicators_many(positives) if positives else {}
-        disclose = chain.current.policy.disclose_reporters
-        names = {m.id: m.name for m in chain.current.members} if disclose else {}
-        dropped = self._dropped_authors(chain)
-        ctx = self.after_match.context(positives, chain)
-
-        def base(kind: str, live: list[IndicatorState]) -> dict[str, Any]:
-            return _verdict(kind, live, names, disclose)
-
-        for j, i in enumerate(slots):
-            found: list[IndicatorState] = []
-            item_toks = toks[j * n_ep : (j + 1) * n_ep]
-            for t in item_toks:
-                found.extend(states.get(t, ()))
-            live = [s for s in found if s.live(now) and s.author not in dropped]
-            results[i] = self.after_match.verdict(ctx, kinds[j], item_toks, live, now, base)
-        return [r for r in results if r is not None]
+        v = self.verdicts
+        v.chain = chain
+        if len(v.frozen) != len(self.frozen):
+            v.frozen = frozenset(self.frozen)
+        return v.query(
+            items, now, canonical_input=canonical_input, max_batch=max_batch, record=record
+        )
 
     def counted_reports(self, toks: Sequence[bytes], now: int) -> list[IndicatorState]:
         """The live reports on ``toks`` that a verdict counts (as :meth:`query` does)."""
@@ -765,11 +775,11 @@ class Node:
         disclose = chain is not None and chain.current.policy.disclose_reporters
         names = {m.id: m.name for m in chain.current.members} if chain and disclose else {}
         if now is None or chain is None:
-            return _verdict(kind, list(live), names, disclose)
+            return verdict(kind, list(live), names, disclose)
         item_toks = list(toks) if toks is not None else sorted({s.tok for s in live})
 
         def base(k: str, lv: list[IndicatorState]) -> dict[str, Any]:
-            return _verdict(k, lv, names, disclose)
+            return verdict(k, lv, names, disclose)
 
         ctx = self.after_match.context(item_toks, chain)
         return self.after_match.verdict(ctx, kind, item_toks, list(live), now, base)
@@ -785,13 +795,8 @@ class Node:
             self._handle_events(now)
 
     def _dropped_authors(self, chain: CharterChain) -> frozenset[bytes]:
-        """Authors whose reports no verdict counts: an equivocator's (which of its
-        branches a node holds depends on arrival order) and, if the policy says so,
-        removed members'."""
-        if chain.current.policy.keep_reports_of_removed:
-            return frozenset(self.frozen)
-        revoked = {m.id for m in chain.current.members if m.status == "revoked"}
-        return frozenset(self.frozen | revoked)
+        """Authors whose reports no verdict counts (node/verdicts.py)."""
+        return dropped_authors(chain, self.frozen)
 
     # -- gossip: what the peer transport calls ------------------------------------------
 
@@ -1261,34 +1266,6 @@ def _entry_detail(entry: Entry, ops: Sequence[Op]) -> str:
     )
 
 
-
-def _kind_value(item: Mapping[str, Any]) -> tuple[str, str]:
-    kind = item.get("kind")
-    value = item.get("value")
-    if kind is None:
-        raise RequestRefused("missing_field", "kind is required")
-    if value is None:
-        raise RequestRefused("missing_field", "value is required")
-    if not isinstance(kind, str) or kind not in KINDS:
-        shown = repr(kind[:32]) if isinstance(kind, str) else f"of type {type(kind).__name__}"
-        raise RequestRefused(
-            "unknown_kind",
-            f"unknown kind {shown}; expected one of " + ", ".join(sorted(KINDS)),
-        )
-    if not isinstance(value, str):
-        raise RequestRefused("bad_value", "value must be a string")
-    return kind, value
-
-
-def _utf8(text: str) -> bool:
-    """Whether ``text`` can be encoded as UTF-8 (no lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _invalid_items(errors: list[ItemError]) -> RequestRefused:
     # a batch refused only for warning-listed values says so (DESIGN §15)
     listed = all(e.code == "warning_listed" for e in errors)
@@ -1297,26 +1274,3 @@ def _invalid_items(errors: list[ItemError]) -> RequestRefused:
         f"{len(errors)} item(s) refused; nothing was accepted",
         [e.to_json() for e in errors],
     )
-
-
-def _verdict(
-    kind: str, live: list[IndicatorState], names: Mapping[bytes, str], disclose: bool
-) -> dict[str, Any]:
-    if not live:
-        return {"match": False, "kind": kind}
-    authors = {s.author for s in live}
-    v: dict[str, Any] = {
-        "match": True,
-        "kind": kind,
-        "reporters": len(authors),
-        "categories": sorted({s.cat for s in live}),
-        "max_severity": max(s.sev for s in live),
-        "first_reported": rfc3339(min(s.first_ts for s in live)),
-        "last_reported": rfc3339(max(s.last_ts for s in live)),
-        "expires": rfc3339(max(s.exp for s in live)),
-    }
-    if disclose:
-        v["reported_by"] = sorted(
-            names[a] if a in names else member_id_text(a)[:8] for a in authors
-        )
-    return v

@@ -66,8 +66,7 @@ def _text(data: bytes, name: str) -> str:
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise BatchFileError(
-            f"{name}: line {line} is not UTF-8 text (byte {e.start}); "
-            "save the file as CSV UTF-8"
+            f"{name}: line {line} is not UTF-8 text (byte {e.start}); save the file as CSV UTF-8"
         ) from None
 
 

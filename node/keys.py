@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -140,6 +140,18 @@ class KeyRing:
         if key is not None:
             self._used[h] = now
         return key
+
+    def in_force(self) -> dict[bytes, ApiKey]:
+        """The keys in force, by hash (sent to the serving processes: node/workers.py)."""
+        if self._seen != self.store.api_keys_changed:
+            self.reload()
+        return dict(self._by_hash)
+
+    def note_use(self, used: Mapping[bytes, int]) -> None:
+        """Last-use times noted elsewhere (a serving process), written at the next flush."""
+        for h, t in used.items():
+            if h in self._by_hash and t > self._used.get(h, 0):
+                self._used[h] = t
 
     def flush(self) -> None:
         """Write the last-use times noted since the last flush."""

@@ -307,6 +307,8 @@ class LocalNode(Served):
         listen = {
             "RISKMESH_API_LISTEN": f"127.0.0.1:{api_port}",
             "RISKMESH_PEER_LISTEN": f"127.0.0.1:{peer_port}",
+            # many nodes share this machine: one serving process each, unless told
+            "RISKMESH_SERVE_WORKERS": "1",
         }
         super().__init__(
             name,

@@ -12,10 +12,14 @@ output (tests/node/test_api_keys.py runs it where promtool is installed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "Metrics"]
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1.0)
 
 
 class Metrics:
@@ -45,7 +49,7 @@ class Metrics:
             "Local API request duration",
             ["route"],
             registry=r,
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1),
+            buckets=LATENCY_BUCKETS,
         )
         self.entries = Counter(
             "riskmesh_entries", "Entries offered by peers, by outcome", ["outcome"], registry=r
@@ -75,6 +79,55 @@ class Metrics:
             ["peer"],
             registry=r,
         )
+
+    # -- serving processes' metrics (node/workers.py) -------------------------------------------
+
+    def totals(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The query and request series a serving process keeps, by (sample, labels);
+        histogram buckets each on their own (not cumulative), so that they add up."""
+        out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for family in (self.queries, self.matches, self.requests, self.latency):
+            for metric in family.collect():
+                below: dict[str, float] = {}
+                for s in metric.samples:
+                    if s.name.endswith("_created"):
+                        continue
+                    v = s.value
+                    if s.name.endswith("_bucket"):  # cumulative, in order of le
+                        route = s.labels["route"]
+                        v, below[route] = v - below.get(route, 0.0), v
+                    out[(s.name, tuple(sorted(s.labels.items())))] = v
+        return out
+
+    def delta_since(
+        self, sent: dict[tuple[str, tuple[tuple[str, str], ...]], float]
+    ) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+        """What changed since ``sent`` (which is brought up to date)."""
+        now = self.totals()
+        out = [(k[0], k[1], v - sent.get(k, 0.0)) for k, v in now.items() if v != sent.get(k, 0.0)]
+        sent.clear()
+        sent.update(now)
+        return out
+
+    def absorb(self, delta: Sequence[tuple[str, tuple[tuple[str, str], ...], float]]) -> None:
+        """Add a serving process's :meth:`delta_since` to this (the writer's) registry."""
+        for name, label_items, v in delta:
+            labels = dict(label_items)
+            if name == "riskmesh_query_items_total":
+                self.queries.inc(v)
+            elif name == "riskmesh_query_matches_total":
+                self.matches.inc(v)
+            elif name == "riskmesh_api_requests_total":
+                self.requests.labels(labels["route"], labels["status"]).inc(v)
+            # prometheus-client has no public way to add observations in bulk: its
+            # histogram child keeps one count per bucket and a sum
+            elif name == "riskmesh_api_request_duration_seconds_bucket":
+                child = self.latency.labels(labels["route"])
+                le = float(labels["le"])
+                i = len(LATENCY_BUCKETS) if le == float("inf") else LATENCY_BUCKETS.index(le)
+                child._buckets[i].inc(v)
+            elif name == "riskmesh_api_request_duration_seconds_sum":
+                self.latency.labels(labels["route"])._sum.inc(v)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

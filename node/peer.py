@@ -286,7 +286,7 @@ class PeerTransport:
         if e.status != 403:
             return
         try:
-            body = cbor2.loads(e.body[:1 << 20])
+            body = cbor2.loads(e.body[: 1 << 20])
         except Exception:  # a peer's garbage is not our error
             return
         charters = body.get("charters") if isinstance(body, dict) else None

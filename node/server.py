@@ -12,11 +12,14 @@ closed after both have stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import multiprocessing
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
@@ -41,13 +44,14 @@ from node.logs import setup_logging
 from node.metrics import Metrics
 from node.peer import PeerTransport, create_peer_app
 from node.store import SqliteStore
+from node.summaries import BaseFile, build_base_file
 from node.version import SOFTWARE, VERSION
+from node.workers import Hub, Supervisor, hub_stamp, run_dir, worker_count
 from protocol.keys import MemberKey
 
 __all__ = ["RedactingAccessLogger", "create_app", "load_member_key", "open_node", "run", "serve"]
 
 log = logging.getLogger("riskmesh")
-
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -68,7 +72,11 @@ def load_member_key(config: Config) -> MemberKey:
 
 
 def open_node(
-    config: Config, *, clock: Callable[[], int] = now_ms, metrics: Metrics | None = None
+    config: Config,
+    *,
+    clock: Callable[[], int] = now_ms,
+    metrics: Metrics | None = None,
+    summary_dir: Path | None = None,
 ) -> Node:
     """The node of the home ``config`` describes, its index built from the store."""
     key = load_member_key(config)
@@ -98,6 +106,7 @@ def open_node(
         metrics=metrics,
         now=clock(),
         software=SOFTWARE,
+        summary_dir=summary_dir,
         alerts=AlertSettings(
             recent_query_hours=config["alerts.recent_query_hours"],
             retention_days=config["alerts.retention_days"],
@@ -168,6 +177,41 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     )
     sched.add_job(rebuild_if_full, "interval", seconds=5, id="index_full", **every)
 
+    # verdict summaries: a new base file once the overlay is large, and every rebuild
+    # interval (dropping what expired). Built from SQLite in a process of its own.
+    pool: ProcessPoolExecutor | None = None
+
+    async def rebuild_summaries(force: bool = False) -> None:
+        nonlocal pool
+        big = len(node.summaries.overlay) >= config["serve.summary_overlay"]
+        if not (force or big):
+            return
+        now = clock()
+        if node.summary_dir is None or node.store.path is None:
+            node.rebuild_summaries(now)
+            return
+        if pool is None:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        path, seq = node.next_base_path(now)
+        loop = asyncio.get_running_loop()
+        count = await loop.run_in_executor(
+            pool, build_base_file, str(node.store.path), str(path), now, seq
+        )
+        node.install_base(BaseFile.open(path))
+        log.info("verdict summaries rebuilt: %d tokens", count)
+
+    async def rebuild_summaries_now() -> None:
+        await rebuild_summaries(force=True)
+
+    sched.add_job(rebuild_summaries, "interval", seconds=5, id="summaries_full", **every)
+    sched.add_job(
+        rebuild_summaries_now,
+        "interval",
+        seconds=config["index.rebuild_interval_s"],
+        id="summaries_rebuild",
+        **every,
+    )
+
     async def flush_key_use() -> None:
         node.keys.flush()
 
@@ -177,15 +221,23 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         sched.shutdown(wait=False)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
+    """The writer process and its ``serve.workers`` serving processes (node/workers.py):
+    the serving processes share the local API's port; the writer answers what they
+    pass it on a Unix socket, and the peer API itself."""
     config = load_config(home)
     api_host, api_port = parse_listen(config["api.listen"], "api.listen")
     peer_host, peer_port = parse_listen(config["peer.listen"], "peer.listen")
     metrics = Metrics()
-    node = open_node(config, metrics=metrics)
+    node = open_node(config, metrics=metrics, summary_dir=home / "summaries")
     app = create_app(config, node=node)
+    run = run_dir(home)
+    hub = Hub(node, run / "hub.sock")
+    app.on_response_prepare.append(hub_stamp(hub))
     transport = PeerTransport(
         node,
         clock=now_ms,
@@ -208,26 +260,46 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
             "LimitNOFILE or lower api.max_connections / peer.max_connections",
             soft,
         )
-    api_runner = HardenedRunner(app, api_limits, access_log_class=RedactingAccessLogger)
+    # the serving processes hold the connection caps and timeouts of the local API; the
+    # writer's own socket takes only what they pass it
+    api_runner = HardenedRunner(
+        app, Limits(max_connections=4096, **timeouts), access_log_class=RedactingAccessLogger
+    )
     # the peer API's access log would only repeat the gossip metrics at debug volume
     peer_runner = HardenedRunner(peer_app, peer_limits, access_log=None)
+    supervisor = Supervisor(home, worker_count(config))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
         # signal handlers belong to the main thread (tests run serve() elsewhere)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    api_sock = run / "api.sock"
     try:
+        await hub.start()
         await api_runner.setup()
         await peer_runner.setup()
-        await web.TCPSite(api_runner, api_host, api_port).start()
+        with contextlib.suppress(FileNotFoundError):
+            api_sock.unlink()
+        await web.UnixSite(api_runner, str(api_sock)).start()
+        api_sock.chmod(0o600)
         await web.TCPSite(peer_runner, peer_host, peer_port).start()
-        log.info("local API on %s:%d, peer API on %s:%d", api_host, api_port, peer_host, peer_port)
+        await supervisor.start()
+        log.info(
+            "local API on %s:%d (%d serving processes), peer API on %s:%d",
+            api_host,
+            api_port,
+            supervisor.count,
+            peer_host,
+            peer_port,
+        )
         await stop.wait()
         log.info("stopping")
     finally:
+        await supervisor.stop()
         await peer_runner.cleanup()
         await api_runner.cleanup()
+        await hub.close()
         node.close()
 
 

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,8 @@ class SqliteStore(AfterMatchStore):
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
+        #: the database file (None: in memory)
+        self.path = None if path is None else Path(path)
         if path is not None:
             self.db.enable_wal()
             # SQLite makes the WAL and SHM files with the database's mode; an older
@@ -212,6 +214,8 @@ class SqliteStore(AfterMatchStore):
         #: bumped by every API-key change made through this store: the key cache
         #: (node/keys.py) reloads when it moves
         self.api_keys_changed = 0
+        #: called after each outermost unit of work commits (see :meth:`_unit`)
+        self.commit_listeners: list[Callable[[], None]] = []
         self._box: nacl.secret.SecretBox | None = None
         if member_key is not None:
             self._box = nacl.secret.SecretBox(_at_rest_key(member_key))
@@ -227,13 +231,24 @@ class SqliteStore(AfterMatchStore):
         if durable and not self.conn.in_transaction:
             self.conn.execute("PRAGMA synchronous=FULL")
             try:
-                with self.db.atomic():
+                with self._unit():
                     yield
             finally:
                 self.conn.execute("PRAGMA synchronous=NORMAL")
         else:
-            with self.db.atomic():
+            with self._unit():
                 yield
+
+    @contextmanager
+    def _unit(self) -> Iterator[None]:
+        """``db.atomic()``, then, once the outermost unit has committed, the commit
+        listeners (the node's verdict summaries follow every commit: node/core.py)."""
+        outer = not self.conn.in_transaction
+        with self.db.atomic():
+            yield
+        if outer:
+            for listener in self.commit_listeners:
+                listener()
 
     # -- FeedStore -------------------------------------------------------------
 
@@ -265,7 +280,7 @@ class SqliteStore(AfterMatchStore):
         ]
 
     def append(self, entry: Entry) -> None:
-        with self.db.atomic():
+        with self._unit():
             c = self.conn
             c.execute(
                 "INSERT INTO entries (log, seq, hash, raw) VALUES (?, ?, ?, ?)",

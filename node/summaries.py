@@ -1,0 +1,514 @@
+"""Verdict summaries: what the query path reads instead of SQLite (DESIGN §9).
+
+Every token that has a report (or a sighting, dispute or appeal) gets a
+**summary**: the rows a verdict is computed from, and nothing else. They are
+the non-retracted, unexpired report rows (reporter, epoch, kind, category,
+severity, expiry, first and last reported), the token's sightings and
+disputes, its appeals and the decisions on them. A verdict is computed from a
+summary by the very code that computed it from SQLite rows before
+(`node.verdicts`), so verdicts are the same at every instant: expiry is
+applied at query time (``live(now)``), never baked in.
+
+**Two layers.**
+
+* A **base file**, written once and never changed (``HOME/summaries/base-N``),
+  mapped by every process that answers queries. Layout (little-endian
+  header, big-endian keys so that byte order is numeric order)::
+
+      header   magic "RMVSUM01", count u64, seq u64, blob_bytes u64
+      blobs    the summaries back to back (marshal, see `encode`)
+      hi       count x >u8   first 8 bytes of each token, ascending
+      lo       count x >u8   last 8 bytes
+      offsets  (count + 1) x <u8   blob i is blobs[offsets[i]:offsets[i + 1]]
+
+  Tokens are sorted, so a batch is looked up with one `numpy.searchsorted`
+  over ``hi`` (then ``lo`` compared; equal ``hi`` prefixes, one in 2**64, are
+  handled by a short scan). A base file carries the **seq** of the last
+  change it is known to include.
+* An **overlay** in memory: token -> (seq, summary, or None when the token
+  has nothing any more) for every change since the base. Changes are full
+  replacements, so applying one twice, or one the base already holds, is
+  harmless: that is what lets a new base be built from SQLite while changes
+  keep arriving (`Summaries.set_base` keeps only the overlay newer than the
+  base's seq).
+
+The writer makes a change for each token a commit touched (`SummaryChanges`),
+reading the token's rows back from SQLite; it applies the change to its own
+overlay and sends it to the serving processes (`node.workers`).
+
+Summaries are marshal-encoded: they are written and read only by this node's
+own processes, in its private home (0700) or over its private socket, never
+taken from a peer or a client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import mmap
+import os
+import sqlite3
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import numpy as np
+
+from protocol.keys import MemberId
+from protocol.store import AppealState, Decision, IndicatorState, SignalState
+
+__all__ = [
+    "BaseFile",
+    "Summaries",
+    "Summary",
+    "build_base",
+    "decode",
+    "encode",
+    "summaries_of",
+]
+
+MAGIC: Final = b"RMVSUM01"
+_HEADER: Final = struct.Struct("<8sQQQ")
+_KEYS: Final = np.dtype(">u8")
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The rows one token's verdict is computed from."""
+
+    reports: tuple[IndicatorState, ...]
+    signals: tuple[SignalState, ...]
+    appeals: tuple[AppealState, ...]
+    decisions: Mapping[str, tuple[Decision, ...]]
+
+
+def encode(
+    tok: bytes,
+    reports: Sequence[IndicatorState],
+    signals: Sequence[SignalState] = (),
+    appeals: Sequence[AppealState] = (),
+    decisions: Iterable[Decision] = (),
+) -> bytes:
+    """One token's summary as bytes (the token itself is the key, not stored)."""
+    return marshal.dumps(
+        (
+            tuple(
+                (s.ep, bytes(s.author), s.kind, s.cat, s.sev, s.exp, s.first_ts, s.last_ts)
+                for s in reports
+            ),
+            tuple(
+                (g.ep, bytes(g.author), g.what, g.why, g.exp, g.ts, g.retracted) for g in signals
+            ),
+            tuple((a.id, a.ep, bytes(a.author), a.kind, a.ts, a.withdrawn) for a in appeals),
+            tuple((d.id, bytes(d.author), d.decision, d.ts) for d in decisions),
+        )
+    )
+
+
+def decode(tok: bytes, blob: bytes) -> Summary:
+    reports, signals, appeals, decisions = marshal.loads(blob)
+    decided: dict[str, list[Decision]] = {}
+    for did, author, decision, ts in decisions:
+        decided.setdefault(did, []).append(
+            Decision(id=did, author=MemberId(author), decision=decision, ts=ts)
+        )
+    return Summary(
+        tuple(
+            IndicatorState(
+                tok=tok,
+                ep=ep,
+                author=MemberId(author),
+                kind=kind,
+                cat=cat,
+                sev=sev,
+                exp=exp,
+                first_ts=first,
+                last_ts=last,
+                retracted=False,
+            )
+            for ep, author, kind, cat, sev, exp, first, last in reports
+        ),
+        tuple(
+            SignalState(
+                tok=tok,
+                ep=ep,
+                author=MemberId(author),
+                what=what,
+                why=why,
+                exp=exp,
+                ts=ts,
+                retracted=bool(retracted),
+            )
+            for ep, author, what, why, exp, ts, retracted in signals
+        ),
+        tuple(
+            AppealState(
+                id=aid,
+                tok=tok,
+                ep=ep,
+                author=MemberId(author),
+                kind=kind,
+                ts=ts,
+                withdrawn=bool(withdrawn),
+            )
+            for aid, ep, author, kind, ts, withdrawn in appeals
+        ),
+        {k: tuple(v) for k, v in decided.items()},
+    )
+
+
+# -- reading the rows back from SQLite ------------------------------------------------------
+
+_REPORT_COLS: Final = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts"
+_SIGNAL_COLS: Final = "tok, ep, author, what, why, exp, ts, retracted"
+_APPEAL_COLS: Final = "tok, id, ep, author, kind, ts, withdrawn"
+
+
+def _report(r: Sequence[Any]) -> IndicatorState:
+    return IndicatorState(
+        tok=bytes(r[0]),
+        ep=r[1],
+        author=MemberId(bytes(r[2])),
+        kind=r[3],
+        cat=r[4],
+        sev=r[5],
+        exp=r[6],
+        first_ts=r[7],
+        last_ts=r[8],
+        retracted=False,
+    )
+
+
+def _signal(r: Sequence[Any]) -> SignalState:
+    return SignalState(
+        tok=bytes(r[0]),
+        ep=r[1],
+        author=MemberId(bytes(r[2])),
+        what=r[3],
+        why=r[4],
+        exp=r[5],
+        ts=r[6],
+        retracted=bool(r[7]),
+    )
+
+
+def _appeal(r: Sequence[Any]) -> AppealState:
+    return AppealState(
+        tok=bytes(r[0]),
+        id=r[1],
+        ep=r[2],
+        author=MemberId(bytes(r[3])),
+        kind=r[4],
+        ts=r[5],
+        withdrawn=bool(r[6]),
+    )
+
+
+def _decisions(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, list[Decision]]:
+    out: dict[str, list[Decision]] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        q = ",".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT id, author, decision, ts FROM appeal_decisions WHERE id IN ({q})", chunk
+        ):
+            out.setdefault(r[0], []).append(
+                Decision(id=r[0], author=MemberId(bytes(r[1])), decision=r[2], ts=r[3])
+            )
+    return out
+
+
+def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def summaries_of(
+    conn: sqlite3.Connection, toks: Iterable[bytes], now: int
+) -> dict[bytes, bytes | None]:
+    """The current summary of each of ``toks`` (None: nothing to answer from)."""
+    wanted = sorted(set(toks))
+    reports: dict[bytes, list[IndicatorState]] = {}
+    signals: dict[bytes, list[SignalState]] = {}
+    appeals: dict[bytes, list[AppealState]] = {}
+    for chunk in _chunks(wanted):
+        q = ",".join("?" * len(chunk))
+        for r in conn.execute(
+            f"SELECT {_REPORT_COLS} FROM indicators WHERE tok IN ({q})"
+            " AND retracted = 0 AND exp > ? ORDER BY tok, ep, author",
+            (*chunk, now),
+        ):
+            reports.setdefault(bytes(r[0]), []).append(_report(r))
+        for r in conn.execute(
+            f"SELECT {_SIGNAL_COLS} FROM signals WHERE tok IN ({q}) ORDER BY tok, ep, author, what",
+            chunk,
+        ):
+            signals.setdefault(bytes(r[0]), []).append(_signal(r))
+        for r in conn.execute(
+            f"SELECT {_APPEAL_COLS} FROM appeals WHERE tok IN ({q}) ORDER BY tok, id, ep, author",
+            chunk,
+        ):
+            appeals.setdefault(bytes(r[0]), []).append(_appeal(r))
+    decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
+    out: dict[bytes, bytes | None] = {}
+    for t in wanted:
+        rep, sig, app = reports.get(t, ()), signals.get(t, ()), appeals.get(t, ())
+        if not (rep or sig or app):
+            out[t] = None
+            continue
+        ds = [d for aid in sorted({a.id for a in app}) for d in decided.get(aid, ())]
+        out[t] = encode(t, rep, sig, app, ds)
+    return out
+
+
+def appeal_tokens(conn: sqlite3.Connection, ids: Iterable[str]) -> set[bytes]:
+    """The tokens the appeals ``ids`` are about (a decision changes their summaries)."""
+    out: set[bytes] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        q = ",".join("?" * len(chunk))
+        out.update(
+            bytes(r[0]) for r in conn.execute(f"SELECT tok FROM appeals WHERE id IN ({q})", chunk)
+        )
+    return out
+
+
+def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, bytes]]:
+    """Every token's summary, in token order, from one read transaction of ``conn``."""
+    signals: dict[bytes, list[SignalState]] = {}
+    for r in conn.execute(f"SELECT {_SIGNAL_COLS} FROM signals ORDER BY tok, ep, author, what"):
+        signals.setdefault(bytes(r[0]), []).append(_signal(r))
+    appeals: dict[bytes, list[AppealState]] = {}
+    for r in conn.execute(f"SELECT {_APPEAL_COLS} FROM appeals ORDER BY tok, id, ep, author"):
+        appeals.setdefault(bytes(r[0]), []).append(_appeal(r))
+    decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
+    extra = sorted(set(signals) | set(appeals))
+    rows = conn.execute(
+        f"SELECT {_REPORT_COLS} FROM indicators WHERE retracted = 0 AND exp > ?"
+        " ORDER BY tok, ep, author",
+        (now,),
+    )
+    dumps = marshal.dumps
+    k = 0
+    for raw_tok, group in groupby(rows, key=lambda r: r[0]):
+        tok = bytes(raw_tok)
+        while k < len(extra) and extra[k] < tok:  # tokens with signals or appeals only
+            t = extra[k]
+            yield t, _with_extra(t, [], signals, appeals, decided)
+            k += 1
+        if k < len(extra) and extra[k] == tok:
+            k += 1
+            yield tok, _with_extra(tok, [_report(r) for r in group], signals, appeals, decided)
+        else:
+            # the common case, written out: no sightings, disputes or appeals
+            yield (
+                tok,
+                dumps((tuple((r[1], bytes(r[2]), *r[3:9]) for r in group), (), (), ())),
+            )
+    for t in extra[k:]:
+        yield t, _with_extra(t, [], signals, appeals, decided)
+
+
+def _with_extra(
+    tok: bytes,
+    reports: list[IndicatorState],
+    signals: Mapping[bytes, list[SignalState]],
+    appeals: Mapping[bytes, list[AppealState]],
+    decided: Mapping[str, list[Decision]],
+) -> bytes:
+    app = appeals.get(tok, [])
+    ds = [d for aid in sorted({a.id for a in app}) for d in decided.get(aid, ())]
+    return encode(tok, reports, signals.get(tok, []), app, ds)
+
+
+def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> int:
+    """Write a base file of every summary ``conn`` holds to ``out``; the token count."""
+    toks = bytearray()
+    offsets = [0]
+    out.write(_HEADER.pack(MAGIC, 0, seq, 0))
+    pos = 0
+    conn.execute("BEGIN")
+    try:
+        for tok, blob in _all_summaries(conn, now):
+            toks += tok
+            out.write(blob)
+            pos += len(blob)
+            offsets.append(pos)
+    finally:
+        conn.execute("COMMIT")
+    n = len(offsets) - 1
+    keys = np.frombuffer(bytes(toks), dtype=_KEYS).reshape(n, 2) if n else np.zeros((0, 2), _KEYS)
+    out.write(np.ascontiguousarray(keys[:, 0]).tobytes())
+    out.write(np.ascontiguousarray(keys[:, 1]).tobytes())
+    out.write(np.asarray(offsets, dtype="<u8").tobytes())
+    out.seek(0)
+    out.write(_HEADER.pack(MAGIC, n, seq, pos))
+    return n
+
+
+def build_base_file(db_path: str, path: str, now: int, seq: int) -> int:
+    """`build_base` from the database at ``db_path`` (read only) into ``path``, atomically
+    (written beside it, then renamed). Runs in a process of its own (see node/server.py)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+    tmp = f"{path}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w+b") as f:
+            n = build_base(conn, f, now, seq)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return n
+    finally:
+        conn.close()
+
+
+class BaseFile:
+    """A base file, mapped read-only (or held in memory)."""
+
+    def __init__(self, buf: bytes | mmap.mmap, *, path: str | None = None) -> None:
+        self.path = path
+        self._buf = buf
+        magic, n, seq, blob_bytes = _HEADER.unpack_from(buf, 0)
+        if magic != MAGIC:
+            raise ValueError("not a summary file")
+        self.count: int = n
+        self.seq: int = seq
+        start = _HEADER.size + blob_bytes
+        need = start + 16 * n + 8 * (n + 1)
+        if len(buf) < need:
+            raise ValueError("summary file is truncated")
+        self._blobs = memoryview(buf)[_HEADER.size : start]
+        self.hi = np.frombuffer(buf, dtype=_KEYS, count=n, offset=start)
+        self.lo = np.frombuffer(buf, dtype=_KEYS, count=n, offset=start + 8 * n)
+        self.offsets = np.frombuffer(buf, dtype="<u8", count=n + 1, offset=start + 16 * n)
+        self._off = self.offsets.tolist() if n < 4096 else None
+
+    @classmethod
+    def empty(cls, seq: int = 0) -> BaseFile:
+        return cls(_HEADER.pack(MAGIC, 0, seq, 0) + bytes(8))
+
+    @classmethod
+    def open(cls, path: str | Path) -> BaseFile:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            buf = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+        return cls(buf, path=str(path))
+
+    @classmethod
+    def from_connection(cls, conn: sqlite3.Connection, now: int, seq: int) -> BaseFile:
+        """Built in memory (a store with no file of its own, as in tests)."""
+        import io
+
+        out = io.BytesIO()
+        build_base(conn, out, now, seq)
+        return cls(out.getvalue())
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        """The index of each of ``keys`` (an (n, 2) array of >u8) in this file, else -1."""
+        n = self.count
+        if n == 0 or len(keys) == 0:
+            return np.full(len(keys), -1, dtype=np.int64)
+        qhi = keys[:, 0]
+        order = np.argsort(qhi, kind="stable")
+        idx = np.empty(len(keys), dtype=np.int64)
+        idx[order] = np.searchsorted(self.hi, qhi[order])
+        safe = np.minimum(idx, n - 1)
+        same_hi = (idx < n) & (self.hi[safe] == qhi)
+        found = same_hi & (self.lo[safe] == keys[:, 1])
+        out = np.where(found, idx, -1)
+        # equal first halves (about one pair in 2**64 / count): scan the run
+        for j in np.flatnonzero(same_hi & ~found).tolist():
+            i, h, lo = int(idx[j]) + 1, self.hi[int(idx[j])], keys[j, 1]
+            while i < n and self.hi[i] == h:
+                if self.lo[i] == lo:
+                    out[j] = i
+                    break
+                i += 1
+        return out
+
+    def blob(self, i: int) -> bytes:
+        off = self._off
+        if off is not None:
+            return bytes(self._blobs[off[i] : off[i + 1]])
+        o = self.offsets
+        return bytes(self._blobs[int(o[i]) : int(o[i + 1])])
+
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
+        """(token, summary) of every token, in order (tests and tools)."""
+        for i in range(self.count):
+            tok = int(self.hi[i]).to_bytes(8, "big") + int(self.lo[i]).to_bytes(8, "big")
+            yield tok, self.blob(i)
+
+    def close(self) -> None:
+        self._blobs.release()
+        buf = self._buf
+        del self.hi, self.lo, self.offsets
+        if isinstance(buf, mmap.mmap):
+            # a reader still holding a view keeps the mapping; it goes with the view
+            with contextlib.suppress(BufferError):
+                buf.close()
+
+
+class Summaries:
+    """A base file and the overlay of changes since: answers "what is this token's summary?"."""
+
+    def __init__(self, base: BaseFile | None = None) -> None:
+        self.base = base if base is not None else BaseFile.empty()
+        self.overlay: dict[bytes, tuple[int, bytes | None]] = {}
+        #: the seq of the last change applied (or of the base, if later)
+        self.seq = self.base.seq
+
+    def apply(self, seq: int, changes: Mapping[bytes, bytes | None]) -> None:
+        """Apply one commit's changes (full replacements: idempotent)."""
+        ov = self.overlay
+        for tok, blob in changes.items():
+            ov[tok] = (seq, blob)
+        if seq > self.seq:
+            self.seq = seq
+
+    def set_base(self, base: BaseFile) -> BaseFile:
+        """Switch to a new base; keep the overlay newer than it. Returns the old base."""
+        old, self.base = self.base, base
+        self.overlay = {t: v for t, v in self.overlay.items() if v[0] > base.seq}
+        self.seq = max(self.seq, base.seq)
+        return old
+
+    def lookup(self, toks: Sequence[bytes]) -> list[bytes | None]:
+        """Each token's summary, or None."""
+        n = len(toks)
+        out: list[bytes | None] = [None] * n
+        if n == 0:
+            return out
+        base = self.base
+        if base.count:
+            keys = np.frombuffer(b"".join(toks), dtype=_KEYS).reshape(n, 2)
+            idx = base.find(keys)
+            blob = base.blob
+            for j in np.flatnonzero(idx >= 0).tolist():
+                out[j] = blob(int(idx[j]))
+        ov = self.overlay
+        if ov:
+            get = ov.get
+            for j, v in enumerate(map(get, toks)):
+                if v is not None:
+                    out[j] = v[1]
+        return out
+
+    def count(self) -> int:
+        """Tokens with a summary (the base's, corrected by the overlay)."""
+        if not self.overlay:
+            return self.base.count
+        toks = list(self.overlay)
+        in_base = [b is not None for b in self._base_only(toks)]
+        now_has = [v[1] is not None for v in self.overlay.values()]
+        return self.base.count + sum(now_has) - sum(in_base)
+
+    def _base_only(self, toks: Sequence[bytes]) -> list[bytes | None]:
+        n = len(toks)
+        if not n or not self.base.count:
+            return [None] * n
+        keys = np.frombuffer(b"".join(toks), dtype=_KEYS).reshape(n, 2)
+        idx = self.base.find(keys)
+        return [self.base.blob(int(i)) if i >= 0 else None for i in idx.tolist()]

@@ -1,0 +1,630 @@
+"""Serving processes: the local API on several cores, queries answered without the writer.
+
+`riskmesh serve` runs one **writer** process (the `~node.core.Node`: gossip,
+reports, administration, upkeep) and ``serve.workers`` **serving processes**
+that share the local API's port (``SO_REUSEPORT``: the kernel spreads the
+connections). DESIGN §9.
+
+A serving process answers ``POST /v1/query`` and ``GET /v1/query/{kind}/{value}``
+itself, from memory (`node.verdicts.Verdicts` over `node.summaries`), checking
+API keys from memory too. Every other request is passed, as it came, to the
+writer's local API on a Unix socket (``HOME/run/api.sock``), and its answer
+passed back (streamed: the alert stream and long polls work through it). So a
+report at any serving process is done by the writer and acknowledged only
+after its durable commit.
+
+**The hub** (writer side, `Hub`) keeps the serving processes current over a
+second Unix socket (``HOME/run/hub.sock``). Each message is one
+length-prefixed marshal-encoded tuple, numbered by the hub (``pos``):
+
+* ``ctx``: charter versions, epoch keys, frozen feeds, API keys (hashed);
+  sent on connect and whenever one of them changes (checked after every
+  commit);
+* ``base``: the verdict summary file to map (sent on connect and after every
+  rebuild);
+* ``delta``: one commit's token summaries (full replacements).
+
+Back from a serving process: the values it was queried for (for
+``alerts.recent_query_hours``), API key use, and its metrics, once a second.
+
+**Read your writes.** The writer stamps each answer with the hub position of
+the last message sent before it (``X-Riskmesh-Hub``); a serving process
+passing the answer back first waits (50 ms at most) until it has applied that
+message. So a report acknowledged through a serving process is answered by
+that process at once, and by every other one as soon as its stream delivers
+the change (a test checks under 50 ms).
+
+**Supervision.** The writer starts the serving processes, replaces any that
+dies (with back-off), and stops them on SIGTERM before it stops itself. A
+serving process whose hub connection ends (the writer is gone) stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import marshal
+import os
+import signal
+import struct
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
+from yarl import URL
+
+from contracts.errors import RequestRefused
+from node.api import (
+    CONFIG,
+    KEYS,
+    METRICS,
+    NOW,
+    QUERIER,
+    api_middleware,
+    error_body,
+    handle_query,
+    handle_query_one,
+    now_ms,
+    respond,
+)
+from node.config import Config, load_config, parse_listen
+from node.core import Node
+from node.keys import ApiKey, key_hash
+from node.listen import (
+    BodyTimeout,
+    HardenedRunner,
+    Limits,
+    quiet_accept_errors,
+    raise_open_file_limit,
+    read_body_within,
+)
+from node.logs import setup_logging
+from node.metrics import Metrics
+from node.summaries import BaseFile, Summaries
+from node.verdicts import Verdicts
+from protocol.charter_chain import CharterChain
+from protocol.tokens import EpochKeys
+
+__all__ = ["HUB_HEADER", "Hub", "Worker", "main", "run_dir", "worker_count"]
+
+log = logging.getLogger("riskmesh.workers")
+
+HUB_HEADER: Final = "X-Riskmesh-Hub"
+_LEN: Final = struct.Struct(">I")
+MAX_MESSAGE: Final = 1 << 30
+#: how long a serving process waits for the hub to deliver what an answer it relays
+#: depends on (read-your-writes), at most
+CATCH_UP_S: Final = 0.05
+#: hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself
+_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+        HUB_HEADER.lower(),
+    }
+)
+
+
+def run_dir(home: Path) -> Path:
+    d = home / "run"
+    d.mkdir(mode=0o700, exist_ok=True)
+    d.chmod(0o700)
+    return d
+
+
+def worker_count(config: Config) -> int:
+    n: int = config["serve.workers"]
+    return n if n > 0 else max(1, os.cpu_count() or 1)
+
+
+async def _send(writer: asyncio.StreamWriter, msg: tuple[Any, ...]) -> None:
+    data = marshal.dumps(msg)
+    writer.write(_LEN.pack(len(data)) + data)
+    await writer.drain()
+
+
+async def _receive(reader: asyncio.StreamReader) -> tuple[Any, ...]:
+    (n,) = _LEN.unpack(await reader.readexactly(_LEN.size))
+    if n > MAX_MESSAGE:
+        raise ValueError("hub message too large")
+    msg = marshal.loads(await reader.readexactly(n))
+    if not isinstance(msg, tuple) or not msg:
+        raise ValueError("bad hub message")
+    return msg
+
+
+# -- the writer's side -----------------------------------------------------------------------
+
+
+class Hub:
+    """Keeps the serving processes current (see the module docstring). Writer side."""
+
+    def __init__(self, node: Node, path: Path) -> None:
+        self.node = node
+        self.path = path
+        self.pos = 0
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._queues: dict[asyncio.StreamWriter, asyncio.Queue[bytes | None]] = {}
+        self._ctx_key: tuple[Any, ...] | None = None
+        self._server: asyncio.AbstractServer | None = None
+        node.summary_listeners.append(self._delta)
+        node.base_listeners.append(self.base_changed)
+        node.store.commit_listeners.append(self._maybe_ctx)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _ctx_fingerprint(self) -> tuple[Any, ...]:
+        node = self.node
+        chain = node.chain
+        return (
+            None if chain is None else (chain.current.version, id(chain.current)),
+            tuple(sorted(node.epoch_keys)),
+            tuple(sorted(node.frozen)),
+            node.store.api_keys_changed,
+        )
+
+    def _ctx(self) -> tuple[Any, ...]:
+        node = self.node
+        self._ctx_key = self._ctx_fingerprint()
+        charters = tuple(node.store.charters()) if node.chain is not None else ()
+        epochs = tuple((ep, node.epoch_keys[ep]) for ep in sorted(node.epoch_keys))
+        keys = tuple((h, k.name, tuple(sorted(k.scopes))) for h, k in node.keys.in_force().items())
+        return ("ctx", self.pos, charters, epochs, tuple(sorted(node.frozen)), keys)
+
+    def _base(self) -> tuple[Any, ...]:
+        base = self.node.summaries.base
+        return ("base", self.pos, base.path, base.seq)
+
+    def _broadcast(self, msg: tuple[Any, ...]) -> None:
+        self.pos += 1
+        msg = (msg[0], self.pos, *msg[2:])
+        data = marshal.dumps(msg)
+        frame = _LEN.pack(len(data)) + data
+        for q in self._queues.values():
+            q.put_nowait(frame)
+
+    def _delta(self, seq: int, changes: Mapping[bytes, bytes | None]) -> None:
+        if self._queues:
+            self._broadcast(("delta", 0, seq, tuple(changes.items())))
+        self._maybe_ctx()
+
+    def _maybe_ctx(self) -> None:
+        if self._queues and self._ctx_fingerprint() != self._ctx_key:
+            self._broadcast(self._ctx())
+
+    def base_changed(self) -> None:
+        if self._queues:
+            self._broadcast(self._base())
+
+    def stamp(self) -> int:
+        """The position an answer given now depends on (read-your-writes)."""
+        self._maybe_ctx()
+        return self.pos
+
+    # -- connections ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        self.path.chmod(0o600)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._clients):
+                w.close()
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        node = self.node
+        # what a new serving process needs, then every change after it, in order
+        self._ctx_key = None
+        first = [self._ctx(), self._base()]
+        overlay = node.summaries.overlay
+        if overlay:
+            first.append(("overlay", self.pos, tuple((t, s, b) for t, (s, b) in overlay.items())))
+        for msg in first:
+            data = marshal.dumps((msg[0], self.pos, *msg[2:]))
+            queue.put_nowait(_LEN.pack(len(data)) + data)
+        self._queues[writer] = queue
+        self._clients.add(writer)
+        sender = asyncio.create_task(self._pump(queue, writer))
+        try:
+            while True:
+                msg = await _receive(reader)
+                self._from_worker(msg)
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, EOFError):
+            pass
+        finally:
+            self._queues.pop(writer, None)
+            self._clients.discard(writer)
+            queue.put_nowait(None)
+            await sender
+            writer.close()
+
+    async def _pump(self, queue: asyncio.Queue[bytes | None], writer: asyncio.StreamWriter) -> None:
+        try:
+            while (frame := await queue.get()) is not None:
+                writer.write(frame)
+                if queue.empty():
+                    await writer.drain()
+        except (ConnectionError, RuntimeError):
+            pass
+
+    def _from_worker(self, msg: tuple[Any, ...]) -> None:
+        node = self.node
+        what = msg[0]
+        if what == "queried":
+            for kinds, values, refs, toks, per_item, now in msg[1]:
+                node.alerts.queried(
+                    list(kinds), list(values), list(refs), list(toks), per_item, now
+                )
+        elif what == "used":
+            node.keys.note_use(dict(msg[1]))
+        elif what == "metrics" and node.metrics is not None:
+            node.metrics.absorb(msg[1])
+
+
+class Supervisor:
+    """Starts ``count`` serving processes and keeps them running until :meth:`stop`."""
+
+    def __init__(self, home: Path, count: int) -> None:
+        self.home = home
+        self.count = count
+        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for slot in range(self.count):
+            self._tasks.append(asyncio.create_task(self._keep(slot)))
+
+    async def _keep(self, slot: int) -> None:
+        delay = 0.5
+        while not self._stopping:
+            started = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "node.workers",
+                str(self.home),
+                str(slot),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            self.procs[slot] = proc
+            code = await proc.wait()
+            if self._stopping:
+                return
+            log.warning(
+                "serving process %d (pid %d) ended with %s; starting another", slot, proc.pid, code
+            )
+            delay = 0.5 if time.monotonic() - started > 30 else min(delay * 2, 10.0)
+            await asyncio.sleep(delay)
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        self._stopping = True
+        procs = [p for p in self.procs.values() if p.returncode is None]
+        for p in procs:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        if procs:
+            await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=timeout_s)
+            for p in procs:
+                if p.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        p.kill()
+                    await p.wait()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# -- a serving process ----------------------------------------------------------------------
+
+
+class MemoryKeys:
+    """The API keys in force, as the writer last sent them; checked from memory."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[bytes, ApiKey] = {}
+        self.used: dict[bytes, int] = {}
+        self._hashes: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryKeys({len(self.by_hash)} keys)"
+
+    def set(self, rows: Sequence[tuple[bytes, str, Sequence[str]]]) -> None:
+        self.by_hash = {h: ApiKey(name, frozenset(scopes), 0) for h, name, scopes in rows}
+
+    def check(self, secret: str, now: int) -> ApiKey | None:
+        hashes = self._hashes
+        h = hashes.get(secret)
+        if h is None:
+            h = key_hash(secret)
+            if len(hashes) >= 1024:  # bounded: a client trying many secrets evicts nothing useful
+                hashes.clear()
+            hashes[secret] = h
+        key = self.by_hash.get(h)
+        if key is not None:
+            self.used[h] = now
+        else:
+            hashes.pop(secret, None)
+        return key
+
+
+class Worker:
+    """One serving process: its state from the hub, its app, its forwarding."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.home = config.home
+        self.summaries = Summaries()
+        self.epoch_keys = EpochKeys()
+        self.verdicts = Verdicts(
+            self.summaries, self.epoch_keys, region=config["node.region"], record=self._record
+        )
+        self.keys = MemoryKeys()
+        self.metrics = Metrics()
+        self.applied = 0
+        self._applied_event = asyncio.Event()
+        self._queried: list[tuple[Any, ...]] = []
+        self._metrics_sent: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._charters: tuple[bytes, ...] = ()
+        self._writer: asyncio.StreamWriter | None = None
+        self._ready = asyncio.Event()
+        self.session: ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"Worker(pid={os.getpid()})"
+
+    # -- state from the hub ----------------------------------------------------------------------
+
+    def _record(
+        self,
+        kinds: list[str],
+        values: list[str],
+        refs: list[str | None],
+        toks: list[bytes],
+        per_item: int,
+        now: int,
+    ) -> None:
+        if kinds and self.config["alerts.recent_query_hours"] > 0:
+            self._queried.append((kinds, values, refs, toks, per_item, now))
+
+    def apply(self, msg: tuple[Any, ...]) -> None:
+        what, pos = msg[0], msg[1]
+        if what == "delta":
+            self.summaries.apply(msg[2], dict(msg[3]))
+        elif what == "overlay":
+            for tok, seq, blob in msg[2]:
+                self.summaries.apply(seq, {tok: blob})
+        elif what == "base":
+            path, seq = msg[2], msg[3]
+            base = BaseFile.open(path) if path is not None else BaseFile.empty(seq)
+            self.summaries.set_base(base).close()
+        elif what == "ctx":
+            charters, epochs, frozen, keys = msg[2], msg[3], msg[4], msg[5]
+            if charters and charters != self._charters:
+                raws = list(charters)
+                self.verdicts.chain = CharterChain.from_raws(
+                    raws, anchor=CharterChain(raws[0]).anchor
+                )
+                self._charters = tuple(charters)
+            for ep, key in epochs:
+                if ep not in self.epoch_keys:
+                    self.epoch_keys.add(ep, key)
+            self.verdicts.frozen = frozenset(frozen)
+            self.keys.set(keys)
+            self._ready.set()
+        self.applied = pos
+        self._applied_event.set()
+
+    async def caught_up(self, pos: int, timeout_s: float = CATCH_UP_S) -> None:
+        """Wait until the hub message ``pos`` is applied (or ``timeout_s`` passes)."""
+        deadline = time.monotonic() + timeout_s
+        while self.applied < pos:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._applied_event.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._applied_event.wait()
+
+    async def connect(self, deadline_s: float = 60.0) -> None:
+        path = str(run_dir(self.home) / "hub.sock")
+        end = time.monotonic() + deadline_s
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > end:
+                    raise
+                await asyncio.sleep(0.05)
+        self._writer = writer
+        self._reader_task = asyncio.create_task(self._read(reader))
+        await self._ready.wait()
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                self.apply(await _receive(reader))
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, EOFError):
+            log.info("the writer is gone; this serving process stops")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    async def forward(self) -> None:
+        """Once a second (and at the end): recent queries, key use and metrics to the writer."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self.flush()
+
+    async def flush(self) -> None:
+        w = self._writer
+        if w is None or w.is_closing():
+            return
+        if self._queried:
+            batch, self._queried = self._queried, []
+            await _send(w, ("queried", batch))
+        if self.keys.used:
+            used, self.keys.used = self.keys.used, {}
+            await _send(w, ("used", tuple(used.items())))
+        delta = self.metrics.delta_since(self._metrics_sent)
+        if delta:
+            await _send(w, ("metrics", delta))
+
+    # -- the app ---------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        config = self.config
+        app = web.Application(
+            client_max_size=config["api.max_body_bytes"], middlewares=[api_middleware]
+        )
+        app[QUERIER] = self.verdicts
+        app[KEYS] = self.keys
+        app[CONFIG] = config
+        app[METRICS] = self.metrics
+        app[NOW] = now_ms
+        app.router.add_post("/v1/query", handle_query, name="query")
+        app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
+        app.router.add_route("*", "/{tail:.*}", self.proxy, name="proxied")
+        app.cleanup_ctx.append(self._session)
+        return app
+
+    async def _session(self, app: web.Application) -> AsyncIterator[None]:
+        path = str(run_dir(self.home) / "api.sock")
+        self.session = ClientSession(
+            connector=UnixConnector(path=path, limit=256),
+            timeout=ClientTimeout(total=None, connect=10, sock_read=None),
+            auto_decompress=False,
+        )
+        yield
+        await self.session.close()
+
+    async def proxy(self, request: web.Request) -> web.StreamResponse:
+        """Pass the request to the writer's local API, and its answer back, as they are."""
+        assert self.session is not None
+        try:
+            body = await read_body_within(request, self.config["http.body_timeout_s"])
+        except BodyTimeout:
+            return respond(
+                request,
+                error_body("body_timeout", "the request body did not arrive in time"),
+                408,
+            )
+        except web.HTTPRequestEntityTooLarge:
+            return respond(request, error_body("body_too_large", "request body is too large"), 413)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
+        url = URL("http://writer" + request.raw_path, encoded=True)
+        try:
+            upstream = await self.session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=body if body else None,
+                allow_redirects=False,
+            )
+        except OSError:
+            resp = respond(
+                request,
+                error_body("writer_unavailable", "the node's writer process is restarting"),
+                503,
+            )
+            resp.headers["Retry-After"] = "1"
+            return resp
+        async with upstream:
+            pos = upstream.headers.get(HUB_HEADER)
+            if pos is not None and pos.isdigit():
+                await self.caught_up(int(pos))
+            out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+            for k, v in upstream.headers.items():
+                if k.lower() not in _HOP:
+                    out.headers.add(k, v)
+            if upstream.headers.get("Content-Length") is not None:
+                out.content_length = int(upstream.headers["Content-Length"])
+            await out.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await out.write(chunk)
+            await out.write_eof()
+            return out
+
+
+def hub_stamp(hub: Hub) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An ``on_response_prepare`` hook for the writer's app: stamp the hub position."""
+
+    async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers[HUB_HEADER] = str(hub.stamp())
+
+    return stamp
+
+
+async def serve_worker(home: Path, slot: int) -> None:
+    config = load_config(home)
+    host, port = parse_listen(config["api.listen"], "api.listen")
+    worker = Worker(config)
+    await worker.connect()
+    raise_open_file_limit()
+    quiet_accept_errors(asyncio.get_running_loop())
+    limits = Limits(
+        max_connections=config["api.max_connections"],
+        header_timeout_s=config["http.header_timeout_s"],
+        body_timeout_s=config["http.body_timeout_s"],
+    )
+    # no access log: the writer logs what it is passed; queries are counted in metrics
+    runner = HardenedRunner(worker.app(), limits, access_log=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    forward = asyncio.create_task(worker.forward())
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=True).start()
+        log.info("serving process %d (pid %d) on %s:%d", slot, os.getpid(), host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        forward.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await forward
+        with contextlib.suppress(Exception):
+            await worker.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    home, slot = Path(args[0]), int(args[1])
+    config = load_config(home)
+    setup_logging(config["log.level"], config["log.format"])
+    try:
+        import uvloop
+
+        runner: Callable[[Awaitable[None]], None] = uvloop.run  # type: ignore[assignment]
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        runner = asyncio.run  # type: ignore[assignment]
+    try:
+        runner(serve_worker(home, slot))
+    except RequestRefused as e:  # pragma: no cover - a bad config is refused at start
+        log.error("%s", e.message)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -299,6 +299,7 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
         await supervisor.stop()
         await peer_runner.cleanup()
         await api_runner.cleanup()
+        api_sock.unlink(missing_ok=True)
         await hub.close()
         node.close()
 

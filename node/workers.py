@@ -89,11 +89,12 @@ from node.verdicts import Verdicts
 from protocol.charter_chain import CharterChain
 from protocol.tokens import EpochKeys
 
-__all__ = ["HUB_HEADER", "Hub", "Worker", "main", "run_dir", "worker_count"]
+__all__ = ["HUB_HEADER", "WORKER_HEADER", "Hub", "Worker", "main", "run_dir", "worker_count"]
 
 log = logging.getLogger("riskmesh.workers")
 
 HUB_HEADER: Final = "X-Riskmesh-Hub"
+WORKER_HEADER: Final = "X-Riskmesh-Worker"
 _LEN: Final = struct.Struct(">I")
 MAX_MESSAGE: Final = 1 << 30
 #: how long a serving process waits for the hub to deliver what an answer it relays
@@ -371,8 +372,9 @@ class MemoryKeys:
 class Worker:
     """One serving process: its state from the hub, its app, its forwarding."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, slot: int = 0) -> None:
         self.config = config
+        self.slot = slot
         self.home = config.home
         self.summaries = Summaries()
         self.epoch_keys = EpochKeys()
@@ -506,7 +508,12 @@ class Worker:
         app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
         app.router.add_route("*", "/{tail:.*}", self.proxy, name="proxied")
         app.cleanup_ctx.append(self._session)
+        app.on_response_prepare.append(self._name_process)
         return app
+
+    async def _name_process(self, request: web.Request, response: web.StreamResponse) -> None:
+        # which serving process answered (operators and tests tell them apart by it)
+        response.headers[WORKER_HEADER] = str(self.slot)
 
     async def _session(self, app: web.Application) -> AsyncIterator[None]:
         path = str(run_dir(self.home) / "api.sock")
@@ -578,7 +585,7 @@ def hub_stamp(hub: Hub) -> Callable[[web.Request, web.StreamResponse], Awaitable
 async def serve_worker(home: Path, slot: int) -> None:
     config = load_config(home)
     host, port = parse_listen(config["api.listen"], "api.listen")
-    worker = Worker(config)
+    worker = Worker(config, slot)
     await worker.connect()
     raise_open_file_limit()
     quiet_accept_errors(asyncio.get_running_loop())

@@ -182,6 +182,15 @@ class VerdictContext:
         self, toks: Sequence[bytes], live: Sequence[IndicatorState], now: int
     ) -> dict[str, Any]:
         """What a matching verdict adds (DESIGN §15)."""
+        out, conf = self.fields_at(toks, live, now)
+        out["confidence"] = conf.at(now)
+        return out
+
+    def fields_at(
+        self, toks: Sequence[bytes], live: Sequence[IndicatorState], now: int
+    ) -> tuple[dict[str, Any], Confidence]:
+        """:meth:`fields` but the confidence, which depends on the time of asking; and
+        what the confidence is computed from."""
         seen: set[bytes] = set()
         disputed: set[bytes] = set()
         latest = max(s.last_ts for s in live)
@@ -202,15 +211,49 @@ class VerdictContext:
             "disputes": len(disputed),
             "under_appeal": bool(opened),
             "appeal_overdue": any(now > o.deadline for o in opened),
-            "confidence": confidence(
-                severity=max(s.sev for s in live),
-                reporters=len({s.author for s in live}),
-                sightings=len(seen),
-                disputes=len(disputed),
-                age_ms=now - latest,
-                half_life_ms=half,
-            ),
-        }
+        }, Confidence(
+            severity=max(s.sev for s in live),
+            reporters=len({s.author for s in live}),
+            sightings=len(seen),
+            disputes=len(disputed),
+            latest=latest,
+            half_life_ms=half,
+        )
+
+    def changes_at(self, toks: Sequence[bytes], live: Sequence[IndicatorState], now: int) -> int:
+        """The first time after ``now`` at which the verdict on ``toks`` (given its live
+        reports ``live``) can change other than by its confidence: a report or a signal
+        expires, or an appeal falls overdue. A change to the rows is another matter."""
+        times = [s.exp for s in live]
+        times += [g.exp for t in toks for g in self.signals.get(t, ()) if g.exp > now]
+        times += [o.deadline + 1 for o in self.open_appeals(toks, live) if o.deadline >= now]
+        return min(times, default=NEVER)
+
+
+#: a time after every other (``changes_at`` of a verdict nothing can change)
+NEVER = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class Confidence:
+    """What a verdict's confidence is computed from; :meth:`at` computes it."""
+
+    severity: int
+    reporters: int
+    sightings: int
+    disputes: int
+    latest: int
+    half_life_ms: int
+
+    def at(self, now: int) -> int:
+        return confidence(
+            severity=self.severity,
+            reporters=self.reporters,
+            sightings=self.sightings,
+            disputes=self.disputes,
+            age_ms=now - self.latest,
+            half_life_ms=self.half_life_ms,
+        )
 
 
 def with_after_match(

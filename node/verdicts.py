@@ -16,13 +16,14 @@ with the same functions as before: `verdict` and the after-match part
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from contracts.errors import InvalidValue, NotReady, RequestRefused
 from contracts.indicators import KINDS, canonical
 from contracts.policy import DAY_MS
-from node.aftermatch import VerdictContext, with_after_match
+from node.aftermatch import Confidence, VerdictContext
 from node.alerts import check_ref
 from node.summaries import Summaries, decode
 from protocol.charter_chain import CharterChain
@@ -145,6 +146,12 @@ def verdict(
     return v
 
 
+#: matching verdicts kept for reuse, at most (then the cache starts over)
+CACHE_ITEMS = 1 << 16
+
+_Cached = tuple[tuple[bytes | None, ...], int, dict[str, Any], Confidence | None]
+
+
 class Verdicts:
     """Answers queries from a chain, epoch keys and summaries (see the module docstring).
 
@@ -171,6 +178,13 @@ class Verdicts:
         self._names: dict[bytes, str] = {}
         self._dropped: frozenset[bytes] = frozenset()
         self._no_match = {k: {"match": False, "kind": k} for k in KINDS}
+        #: verdicts of matching items, by their tokens: (the summaries they were made
+        #: from, the time until which they hold, the verdict but its confidence, what the
+        #: confidence is computed from). Emptied when the charter or the frozen feeds
+        #: change; an entry is used only while its summaries are the same bytes
+        self._cache: dict[bytes, _Cached] = {}
+        self._eps: list[int] | None = None
+        self._prefixes: list[dict[str, hashlib.blake2b]] = []
 
     def __repr__(self) -> str:
         return f"Verdicts(tokens={self.summaries.base.count}+{len(self.summaries.overlay)})"
@@ -182,6 +196,7 @@ class Verdicts:
             self._names = {m.id: m.name for m in chain.current.members} if disclose else {}
             self._dropped = dropped_authors(chain, self.frozen)
             self._ctx_key = key
+            self._cache.clear()
         return self._names, self._dropped
 
     def query(
@@ -202,10 +217,13 @@ class Verdicts:
             raise RequestRefused(
                 "batch_too_large", f"{len(items)} items; at most {max_batch} per query"
             )
-        tokenizers = [
-            self.epoch_keys.tokenizer(ep) for ep in live_epochs(chain, self.epoch_keys, now)
-        ]
-        n_ep = len(tokenizers)
+        eps = live_epochs(chain, self.epoch_keys, now)
+        if eps != self._eps:
+            tokenizers = [self.epoch_keys.tokenizer(ep) for ep in eps]
+            self._prefixes = [{k: tk.prefixed(k) for k in KINDS} for tk in tokenizers]
+            self._eps = eps
+        prefixes = self._prefixes
+        n_ep = len(prefixes)
         results: list[dict[str, Any] | None] = [None] * len(items)
         kinds: list[str] = []
         toks: list[bytes] = []
@@ -213,7 +231,32 @@ class Verdicts:
         canons: list[str] = []
         refs: list[str | None] = []
         region = self.region
+        one = prefixes[0] if n_ep == 1 else None
         for i, item in enumerate(items):
+            # the common case first: a well-formed item of canonical ASCII text, no ref
+            if canonical_input and type(item) is dict:
+                kind = item.get("kind")
+                value = item.get("value")
+                if (
+                    kind in KINDS
+                    and type(value) is str
+                    and value.isascii()
+                    and item.get("ref") is None
+                ):
+                    if one is not None:
+                        h = one[kind].copy()
+                        h.update(value.encode())
+                        toks.append(h.digest())
+                    else:
+                        for p in prefixes:
+                            h = p[kind].copy()
+                            h.update(value.encode())
+                            toks.append(h.digest())
+                    kinds.append(kind)
+                    slots.append(i)
+                    canons.append(value)
+                    refs.append(None)
+                    continue
             try:
                 if not isinstance(item, Mapping):
                     raise RequestRefused("bad_item", "an item is an object with kind and value")
@@ -230,8 +273,11 @@ class Verdicts:
             except (InvalidValue, RequestRefused) as e:
                 results[i] = {"error": {"code": e.reason, "message": e.message}}
                 continue
-            for tk in tokenizers:
-                toks.append(tk.token(kind, canon))
+            encoded = canon.encode()
+            for p in prefixes:
+                h = p[kind].copy()
+                h.update(encoded)
+                toks.append(h.digest())
             kinds.append(kind)
             slots.append(i)
             canons.append(canon)
@@ -245,38 +291,68 @@ class Verdicts:
                 results[i] = dict(no_match[kinds[j]])
             return [r for r in results if r is not None]
         names, dropped = self._context(chain)
-        disclose = chain.current.policy.disclose_reporters
-        reports: dict[bytes, tuple[IndicatorState, ...]] = {}
+        cache = self._cache
+        for j, i in enumerate(slots):
+            lo = j * n_ep
+            if n_ep == 1:
+                blob = found[j]
+                if blob is None:
+                    results[i] = dict(no_match[kinds[j]])
+                    continue
+                key: bytes = toks[j]
+                blobs: tuple[bytes | None, ...] = (blob,)
+            else:
+                blobs = tuple(found[lo : lo + n_ep])
+                if not any(blobs):
+                    results[i] = dict(no_match[kinds[j]])
+                    continue
+                key = b"".join(toks[lo : lo + n_ep])
+            c = cache.get(key)
+            if c is None or c[0] != blobs or now >= c[1]:
+                c = self._verdict(chain, kinds[j], toks[lo : lo + n_ep], blobs, now, names, dropped)
+                if len(cache) >= CACHE_ITEMS:
+                    cache.clear()
+                cache[key] = c
+            v = dict(c[2])
+            if c[3] is not None:
+                v["confidence"] = c[3].at(now)
+            results[i] = v
+        return [r for r in results if r is not None]
+
+    def _verdict(
+        self,
+        chain: CharterChain,
+        kind: str,
+        toks: Sequence[bytes],
+        blobs: tuple[bytes | None, ...],
+        now: int,
+        names: Mapping[bytes, str],
+        dropped: frozenset[bytes],
+    ) -> _Cached:
+        """One item's verdict from its tokens' summaries (the same functions as ever),
+        without its confidence, and until when it holds."""
+        reports: list[IndicatorState] = []
         signals: dict[bytes, list[SignalState]] = {}
         appeals: dict[bytes, list[AppealState]] = {}
         decisions: dict[str, list[Decision]] = {}
-        for t, blob in zip(toks, found, strict=True):
-            if blob is None or t in reports:
+        for t, blob in zip(toks, blobs, strict=True):
+            if blob is None:
                 continue
             s = decode(t, blob)
-            reports[t] = s.reports
+            reports.extend(s.reports)
             if s.signals:
                 signals[t] = list(s.signals)
             if s.appeals:
                 appeals[t] = list(s.appeals)
             for aid, ds in s.decisions.items():
                 decisions[aid] = list(ds)
-        ctx = VerdictContext(chain.current.policy, dropped, signals, appeals, decisions)
-
-        def base(kind: str, live: list[IndicatorState]) -> dict[str, Any]:
-            return verdict(kind, live, names, disclose)
-
-        for j, i in enumerate(slots):
-            item_toks = toks[j * n_ep : (j + 1) * n_ep]
-            hit = found[j * n_ep : (j + 1) * n_ep]
-            if not any(hit):
-                results[i] = dict(no_match[kinds[j]])
-                continue
-            live = [
-                s
-                for t in item_toks
-                for s in reports.get(t, ())
-                if s.live(now) and s.author not in dropped
-            ]
-            results[i] = with_after_match(ctx, kinds[j], item_toks, live, now, base)
-        return [r for r in results if r is not None]
+        policy = chain.current.policy
+        live = [s for s in reports if s.live(now) and s.author not in dropped]
+        ctx = VerdictContext(policy, dropped, signals, appeals, decisions)
+        counted = ctx.counted(toks, live, now)
+        v = verdict(kind, counted, names, policy.disclose_reporters)
+        conf = None
+        if v["match"]:
+            extra, conf = ctx.fields_at(toks, counted, now)
+            v.update(extra)
+        return blobs, ctx.changes_at(toks, live, now), v, conf

@@ -44,6 +44,14 @@ class Tokenizer:
         h.update(f"{kind}\x00{canonical}".encode())
         return h.digest()
 
+    def prefixed(self, kind: str) -> hashlib.blake2b:
+        """A hash state that has taken ``kind`` and the separator: ``.copy()``, then
+        ``.update(canonical.encode())`` and ``.digest()`` give :meth:`token` (the query
+        path's batches hash each value once, without building the joined text)."""
+        h = self._base.copy()
+        h.update(f"{kind}\x00".encode())
+        return h
+
     def tokens(self, items: Iterable[tuple[str, str]]) -> list[bytes]:
         base = self._base
         out = []

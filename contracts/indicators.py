@@ -126,6 +126,7 @@ from stdnum.iso7064 import mod_97_10 as _mod_97_10
 
 from contracts.cn_provinces import PROVINCE_CODES
 from contracts.errors import InvalidValue
+from contracts.phones import fast_e164
 
 __all__ = [
     "CANON_VERSION",
@@ -141,6 +142,7 @@ __all__ = [
     "canonical_ip",
     "canonical_merchant",
     "canonical_phone",
+    "canonical_phone_slow",
     "parse_kind",
 ]
 
@@ -333,31 +335,67 @@ def _foreign_00(region: str) -> bool:
     return not any(pattern.fullmatch("00" + tail) for tail in tails)
 
 
-def canonical_phone(value: str, region: str = "CN") -> str:
-    """E.164 form of a valid phone number; ``region`` is the default region."""
+def _phone_text(value: str, region: str, *, quick: bool = True) -> tuple[str, str]:
+    """The general rules, the region check and the phone separators: (text, REGION).
+
+    ``quick``: printable ASCII, the common case, passes the general rules
+    without looking at each character's Unicode category, and has no
+    separators to map (``_prepare`` refused ASCII control characters, so its
+    only space is " "). ``quick=False`` takes the long way every time.
+    """
     kind = Kind.PHONE
-    text = _prepare(kind, value)
+    text = value.strip() if quick and type(value) is str and len(value) <= MAX_VALUE_CHARS else ""
+    ascii_printable = bool(text) and text.isascii() and text.isprintable()
+    if not ascii_printable:
+        text = _prepare(kind, value)
     if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         # A configuration error of the caller, not a property of the value.
         raise ValueError("region must be a region code known to phonenumbers, e.g. 'CN'")
-    text = "".join(" " if ch.isspace() else ch for ch in text).translate(_PHONE_SEPARATORS)
-    if any(ch not in _PHONE_CHARS for ch in text):
+    if not ascii_printable:
+        text = "".join(" " if ch.isspace() else ch for ch in text).translate(_PHONE_SEPARATORS)
+    if not _PHONE_CHARS.issuperset(text):
         raise _refuse(
             kind,
             "format",
             "phone number may only contain ASCII digits, '+', spaces and - . ( ) /",
         )
+    return text, region.upper()
+
+
+def canonical_phone(value: str, region: str = "CN") -> str:
+    """E.164 form of a valid phone number; ``region`` is the default region.
+
+    Well-formed numbers (E.164, a national number without national prefix, the
+    region's international prefix) take :func:`contracts.phones.fast_e164`,
+    which gives exactly what ``phonenumbers`` would; everything else, and every
+    refusal, is :func:`canonical_phone_slow`'s.
+    """
+    text, region_code = _phone_text(value, region)
+    fast = fast_e164(text, region_code)
+    if fast is not None:
+        return fast  # at most 21 characters: no _finish needed
+    return _phone_parsed(text, region_code)
+
+
+def canonical_phone_slow(value: str, region: str = "CN") -> str:
+    """:func:`canonical_phone` by ``phonenumbers`` alone: the reference of the fast path."""
+    text, region_code = _phone_text(value, region, quick=False)
+    return _phone_parsed(text, region_code)
+
+
+def _phone_parsed(text: str, region: str) -> str:
+    kind = Kind.PHONE
     try:
-        e164 = _phone_e164(kind, text, region.upper())
+        e164 = _phone_e164(kind, text, region)
     except InvalidValue as first:
         # "00" + country code is the international prefix of most of the world
         # and a common way to write any number; where the region's own prefix
         # never starts with 00 (US 011, JP 010, ...), read it as "+" before
         # refusing. Where it does (TW 002, 005, ...), phonenumbers already knows.
-        if not (text.startswith("00") and _foreign_00(region.upper())):
+        if not (text.startswith("00") and _foreign_00(region)):
             raise
         try:
-            e164 = _phone_e164(kind, "+" + text[2:], region.upper())
+            e164 = _phone_e164(kind, "+" + text[2:], region)
         except InvalidValue:
             raise first from None
     return _finish(kind, e164)

@@ -303,8 +303,7 @@ async def api_middleware(
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
     finally:
-        metrics.requests.labels(route, str(status)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - t0)
+        metrics.observe_request(route, status, time.perf_counter() - t0)
 
 
 def check_auth(request: web.Request, scope: str | None) -> str:

@@ -13,6 +13,7 @@ output (tests/node/test_api_keys.py runs it where promtool is installed).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -27,6 +28,7 @@ class Metrics:
         from node.version import version_info
 
         self.registry = CollectorRegistry()
+        self._bound: dict[tuple[str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.build_info = Info("riskmesh_build", "This build's version", registry=r)
         v = version_info()
@@ -79,6 +81,18 @@ class Metrics:
             ["peer"],
             registry=r,
         )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count one local API request (its children bound once per route and status)."""
+        key = (route, status)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = (
+                self.requests.labels(route, str(status)),
+                self.latency.labels(route),
+            )
+        bound[0].inc()
+        bound[1].observe(seconds)
 
     # -- serving processes' metrics (node/workers.py) -------------------------------------------
 

@@ -73,6 +73,12 @@ __all__ = [
 MAGIC: Final = b"RMVSUM01"
 _HEADER: Final = struct.Struct("<8sQQQ")
 _KEYS: Final = np.dtype(">u8")
+"""A token's halves as numbers: big-endian, so that numeric order is byte order."""
+_STORED: Final = np.dtype("<u8")
+"""The halves as the file keeps them: native on the hosts we run on (numpy searches a
+non-native array by converting all of it first)."""
+_SCALAR: Final = 4
+"""Batches this small are looked up token by token (numpy's set-up costs more)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +345,8 @@ def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> i
         conn.execute("COMMIT")
     n = len(offsets) - 1
     keys = np.frombuffer(bytes(toks), dtype=_KEYS).reshape(n, 2) if n else np.zeros((0, 2), _KEYS)
-    out.write(np.ascontiguousarray(keys[:, 0]).tobytes())
-    out.write(np.ascontiguousarray(keys[:, 1]).tobytes())
+    out.write(keys[:, 0].astype(_STORED).tobytes())
+    out.write(keys[:, 1].astype(_STORED).tobytes())
     out.write(np.asarray(offsets, dtype="<u8").tobytes())
     out.seek(0)
     out.write(_HEADER.pack(MAGIC, n, seq, pos))
@@ -380,8 +386,8 @@ class BaseFile:
         if len(buf) < need:
             raise ValueError("summary file is truncated")
         self._blobs = memoryview(buf)[_HEADER.size : start]
-        self.hi = np.frombuffer(buf, dtype=_KEYS, count=n, offset=start)
-        self.lo = np.frombuffer(buf, dtype=_KEYS, count=n, offset=start + 8 * n)
+        self.hi = np.frombuffer(buf, dtype=_STORED, count=n, offset=start)
+        self.lo = np.frombuffer(buf, dtype=_STORED, count=n, offset=start + 8 * n)
         self.offsets = np.frombuffer(buf, dtype="<u8", count=n + 1, offset=start + 16 * n)
         self._off = self.offsets.tolist() if n < 4096 else None
 
@@ -406,10 +412,12 @@ class BaseFile:
         return cls(out.getvalue())
 
     def find(self, keys: np.ndarray) -> np.ndarray:
-        """The index of each of ``keys`` (an (n, 2) array of >u8) in this file, else -1."""
+        """The index of each of ``keys`` (an (n, 2) array of token halves) in this file,
+        else -1."""
         n = self.count
         if n == 0 or len(keys) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
+        keys = keys.astype(_STORED)
         qhi = keys[:, 0]
         order = np.argsort(qhi, kind="stable")
         idx = np.empty(len(keys), dtype=np.int64)
@@ -482,7 +490,17 @@ class Summaries:
         if n == 0:
             return out
         base = self.base
-        if base.count:
+        if base.count and n <= _SCALAR:
+            hi, lo, count = base.hi, base.lo, base.count
+            for j, t in enumerate(toks):
+                h = int.from_bytes(t[:8], "big")
+                i = int(np.searchsorted(hi, np.uint64(h)))
+                while i < count and int(hi[i]) == h:
+                    if int(lo[i]) == int.from_bytes(t[8:], "big"):
+                        out[j] = base.blob(i)
+                        break
+                    i += 1
+        elif base.count:
             keys = np.frombuffer(b"".join(toks), dtype=_KEYS).reshape(n, 2)
             idx = base.find(keys)
             blob = base.blob

@@ -54,7 +54,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from pathlib import Path
 from typing import Any, Final
 
-from aiohttp import ClientSession, ClientTimeout, UnixConnector, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, UnixConnector, web
 from yarl import URL
 
 from contracts.errors import RequestRefused
@@ -508,8 +508,15 @@ class Worker:
         app.router.add_get("/v1/query/{kind}/{value}", handle_query_one, name="query_one")
         app.router.add_route("*", "/{tail:.*}", self.proxy, name="proxied")
         app.cleanup_ctx.append(self._session)
+        app.on_shutdown.append(self._end_streams)
         app.on_response_prepare.append(self._name_process)
         return app
+
+    async def _end_streams(self, app: web.Application) -> None:
+        # on a stop, requests still passed to the writer (a long poll, the alert
+        # stream) end now rather than hold the port for their whole wait
+        if self.session is not None:
+            await self.session.close()
 
     async def _name_process(self, request: web.Request, response: web.StreamResponse) -> None:
         # which serving process answered (operators and tests tell them apart by it)
@@ -548,7 +555,7 @@ class Worker:
                 data=body if body else None,
                 allow_redirects=False,
             )
-        except OSError:
+        except (OSError, ClientError, RuntimeError):  # refused, reset, or stopping
             resp = respond(
                 request,
                 error_body("writer_unavailable", "the node's writer process is restarting"),
@@ -567,8 +574,11 @@ class Worker:
             if upstream.headers.get("Content-Length") is not None:
                 out.content_length = int(upstream.headers["Content-Length"])
             await out.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await out.write(chunk)
+            try:
+                async for chunk in upstream.content.iter_any():
+                    await out.write(chunk)
+            except (OSError, ClientError):  # the writer stopped mid-answer: so does this one
+                return out
             await out.write_eof()
             return out
 

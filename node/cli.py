@@ -46,6 +46,15 @@ def long_option(f: Any) -> Any:
     return click.option("--long", is_flag=True, help="Show full ids and hashes.")(f)
 
 
+def _duration(seconds: int) -> str:
+    """``seconds`` for a person: 45 s, 6 min 27 s, 3 h 05 min."""
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
 def _console() -> Any:
     """A rich console; piped (not a terminal), tables are not cut to 80 columns."""
     from rich.console import Console
@@ -549,6 +558,19 @@ def status(home: Path, long: bool, as_json: bool) -> None:
         console.print(
             "SYNCING: this node started recently and holds its own reports (409 syncing) "
             "until it has completed one exchange with a peer"
+        )
+    cu = s.get("catch_up")
+    if cu:
+        rate = cu["entries_per_s"]
+        eta = cu["eta_s"]
+        console.print(
+            f"CATCHING UP: {cu['entries_behind']} entries behind its peers; "
+            + (
+                f"{rate:g} entries/s ({cu['ops_per_s']:g} ops/s) over the last minute, "
+                f"about {_duration(eta)} left at that rate"
+                if eta is not None
+                else "no entry replicated in the last minute (are its peers reachable?)"
+            )
         )
     for fork in s.get("forks") or []:
         who = next((m["name"] for m in s["members"] if m["id"] == fork["log"]), fork["log"][:8])

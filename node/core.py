@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import random
@@ -169,7 +168,10 @@ def read_join_request(data: bytes) -> JoinRequest:
     return JoinRequest(m["id"], m["name"], m["endpoint"])
 
 
-@functools.lru_cache(maxsize=65536)
+#: the window catch-up progress is measured over (``Node.catch_up``)
+CATCH_UP_WINDOW_MS = 60_000
+
+
 class Node:
     """One member's node: its state, and every rule it applies to it."""
 
@@ -234,6 +236,10 @@ class Node:
             self.summaries, self.epoch_keys, region=region, record=self.alerts.queried
         )
         store.commit_listeners.append(self._summaries_changed)
+        #: entries and ops appended from other members' feeds (catch-up progress),
+        #: and (time, entries, ops) after each message received, over the last minute
+        self._replicated = [0, 0]
+        self._progress: deque[tuple[int, int, int]] = deque()
         self._outbox: deque[Send] = deque()
         #: called (with no argument) whenever there is something to send or the
         #: engine's timer may have moved: the peer transport subscribes here
@@ -279,6 +285,9 @@ class Node:
         one place tokens are indexed: own entries and replicated ones alike)."""
         add = self.index.add
         dirty = self._dirty
+        if entry.log != self.key.id:
+            self._replicated[0] += 1
+            self._replicated[1] += len(entry.ops)
         for op in entry.ops:
             if isinstance(op, AddOp):
                 add(op.tok)
@@ -818,7 +827,36 @@ class Node:
                 reply = engine.receive(peer, data, now)
         finally:
             self._handle_events(now)
+            self._progress.append((now, self._replicated[0], self._replicated[1]))
+            while len(self._progress) > 2 and self._progress[1][0] < now - CATCH_UP_WINDOW_MS:
+                self._progress.popleft()
         return reply
+
+    def catch_up(self, now: int) -> dict[str, Any] | None:
+        """How far behind its peers this node is and how fast it gains, over the last
+        minute: entries behind (the most any peer holds that this node lacks), entries
+        and ops replicated per second, and the seconds left at that rate (None: no
+        progress seen). None when no peer holds anything this node lacks."""
+        engine = self.engine
+        if engine is None:
+            return None
+        lags = [engine.peer_lag(MemberId(m.id)) for m in engine.chain.current.members]
+        behind = max((lag[0] for lag in lags if lag is not None), default=0)
+        if behind <= 0:
+            return None
+        window = [p for p in self._progress if p[0] >= now - CATCH_UP_WINDOW_MS]
+        if len(window) >= 2 and window[-1][0] > window[0][0]:
+            secs = (window[-1][0] - window[0][0]) / 1000
+            entries = (window[-1][1] - window[0][1]) / secs
+            ops = (window[-1][2] - window[0][2]) / secs
+        else:
+            entries = ops = 0.0
+        return {
+            "entries_behind": behind,
+            "entries_per_s": round(entries, 1),
+            "ops_per_s": round(ops, 1),
+            "eta_s": round(behind / entries) if entries > 0 else None,
+        }
 
     def start_exchange(self, peer: MemberId, now: int) -> None:
         """Begin an exchange with ``peer`` now (outside the engine's rounds)."""
@@ -1140,6 +1178,7 @@ class Node:
                 {"log": member_id_text(p.log), "seq": p.seq} for p in self.store.fork_proofs()
             ],
             "peers": self.peer_status(now),
+            "catch_up": self.catch_up(now),
             "alerts": self.alerts.status(now),
         }
         if self.chain is not None:

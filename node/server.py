@@ -308,4 +308,9 @@ def run(home: Path) -> None:
     config = load_config(home)
     setup_logging(config["log.level"], config["log.format"])
     log.info("riskmesh %s starting (home %s)", VERSION, home)
-    asyncio.run(serve(home))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - a dependency wherever it builds
+        asyncio.run(serve(home))
+    else:
+        uvloop.run(serve(home))

@@ -16,6 +16,7 @@ with the same functions as before: `verdict` and the after-match part
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -56,6 +57,7 @@ class Recorder(Protocol):
     ) -> None: ...
 
 
+@functools.lru_cache(maxsize=65536)
 def rfc3339(ms: int) -> str:
     return (
         dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)

@@ -13,7 +13,7 @@ import pytest
 from contracts.errors import NotReady
 from node.api import NODE
 from node.config import load_config
-from node.core import Node
+from node.core import GossipSettings, Node
 from node.home import init_home
 from node.peer import GOSSIP_PATH, PeerTransport, create_peer_app
 from node.server import create_app
@@ -367,6 +367,60 @@ async def test_a_removed_members_node_learns_it_from_the_refusal(
         forged_b["from"] = b.key.id
         resp = await client.post(GOSSIP_PATH, data=cbor2.dumps(forged_b))
         assert resp.status == 403 and "charters" not in cbor2.loads(await resp.read())
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_catching_up_node_tells_its_rate_and_time_left(
+    homes: dict[str, Path], clock: Any
+) -> None:
+    """``status.catch_up`` (and ``riskmesh status``): entries behind, the rate over the
+    last minute and the time left at it, while a node replicates a long feed in small
+    frames; nothing once it has caught up."""
+
+    def small_frames(name: str) -> Node:
+        key = key_of(homes[name])
+        db = load_config(homes[name], env={}).db_path
+        return Node(SqliteStore(db, key), key, now=clock(), gossip=GossipSettings(frame_bytes=4096))
+
+    a, b = small_frames("a"), small_frames("b")
+    try:
+        b.start_exchange(MemberId(a.key.id), clock())
+        converse(b, a, clock())
+        for i in range(60):
+            item = {"kind": "device", "value": f"fp:cu-{i}", "category": "device_risk"}
+            a.report([item] * 1, clock())
+        assert b.catch_up(clock()) is None  # it does not know yet
+        seen: list[dict[str, Any]] = []
+        now = clock()
+
+        def head() -> int:
+            h = b.store.head(MemberId(a.key.id))
+            return 0 if h is None else h.seq
+
+        for _ in range(200):  # exchanges, one frame each way, until caught up
+            if head() == 60:
+                break
+            b.start_exchange(MemberId(a.key.id), now)
+            for send in b.take_sends():
+                msg: bytes | None = send.data
+                while msg is not None:
+                    reply = a.receive(MemberId(b.key.id), msg, now)
+                    if reply is None:
+                        break
+                    now += 100  # each round trip takes 100 ms here
+                    msg = b.receive(MemberId(a.key.id), reply, now)
+                    progress = b.catch_up(now)
+                    if progress is not None:
+                        seen.append(progress)
+        assert b.store.head(MemberId(a.key.id)).seq == 60  # type: ignore[union-attr]
+        assert len(seen) >= 2, "several frames, each a step of progress"
+        last = seen[-1]
+        assert 0 < last["entries_behind"] < 60
+        assert last["entries_per_s"] > 0 and last["ops_per_s"] == last["entries_per_s"]
+        assert last["eta_s"] == round(last["entries_behind"] / last["entries_per_s"])
+        assert b.catch_up(now) is None and b.status(now)["catch_up"] is None
     finally:
         a.close()
         b.close()

@@ -166,6 +166,23 @@ def openapi_document() -> dict[str, Any]:
                     "description": "Gossip with each other member, as this node saw it",
                     "items": _ref("Peer"),
                 },
+                "catch_up": {
+                    "description": "How far behind its peers this node is and how fast it "
+                    "gains (null: current); see the operator guide, Catching up",
+                    "oneOf": [
+                        {"type": "null"},
+                        {
+                            "type": "object",
+                            "required": ["entries_behind", "entries_per_s", "ops_per_s", "eta_s"],
+                            "properties": {
+                                "entries_behind": {"type": "integer", "minimum": 1},
+                                "entries_per_s": {"type": "number", "minimum": 0},
+                                "ops_per_s": {"type": "number", "minimum": 0},
+                                "eta_s": {"type": ["integer", "null"], "minimum": 0},
+                            },
+                        },
+                    ],
+                },
             },
         },
         "Version": {

@@ -164,6 +164,14 @@ def m005_operators(db: sqlite_utils.Database) -> None:
         prev = h
 
 
+@MIGRATIONS()
+def m006_no_expiry_index(db: sqlite_utils.Database) -> None:
+    # The index on indicators(exp) took a quarter of the database and slowed every
+    # insert; nothing looks indicators up by expiry (the live scans read the table in
+    # token order, and queries read the verdict summaries: node/summaries.py).
+    db.execute("DROP INDEX IF EXISTS indicators_exp")
+
+
 def _state(row: Sequence[Any]) -> IndicatorState:
     return IndicatorState(
         tok=row[0],

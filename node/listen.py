@@ -37,6 +37,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
@@ -44,6 +45,7 @@ __all__ = [
     "BodyTimeout",
     "HardenedRunner",
     "Limits",
+    "RedactingAccessLogger",
     "quiet_accept_errors",
     "raise_open_file_limit",
     "read_body_within",
@@ -251,3 +253,16 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(handler)
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """Access log that names the route, never the path: a path may carry a raw identifier
+    (``/v1/query/phone/…``, however it is spelled), and an unknown path may be anything."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        match = getattr(request, "match_info", None)
+        route = getattr(match, "route", None) if match is not None else None
+        resource = getattr(route, "resource", None)
+        path = resource.canonical if resource is not None else "(no route)"
+        method = request.method if request.method.isalpha() and len(request.method) < 16 else "?"
+        self.logger.info("%s %s %d %.1fms", method, path, response.status, time * 1000)

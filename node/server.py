@@ -23,7 +23,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from contracts.errors import StoreError
@@ -37,6 +36,7 @@ from node.home import adopt_next_key, read_next_key
 from node.listen import (
     HardenedRunner,
     Limits,
+    RedactingAccessLogger,
     quiet_accept_errors,
     raise_open_file_limit,
 )
@@ -52,19 +52,6 @@ from protocol.keys import MemberKey
 __all__ = ["RedactingAccessLogger", "create_app", "load_member_key", "open_node", "run", "serve"]
 
 log = logging.getLogger("riskmesh")
-
-
-class RedactingAccessLogger(AbstractAccessLogger):
-    """Access log that names the route, never the path: a path may carry a raw identifier
-    (``/v1/query/phone/…``, however it is spelled), and an unknown path may be anything."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        match = getattr(request, "match_info", None)
-        route = getattr(match, "route", None) if match is not None else None
-        resource = getattr(route, "resource", None)
-        path = resource.canonical if resource is not None else "(no route)"
-        method = request.method if request.method.isalpha() and len(request.method) < 16 else "?"
-        self.logger.info("%s %s %d %.1fms", method, path, response.status, time * 1000)
 
 
 def load_member_key(config: Config) -> MemberKey:

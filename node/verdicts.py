@@ -240,7 +240,8 @@ class Verdicts:
                 kind = item.get("kind")
                 value = item.get("value")
                 if (
-                    kind in KINDS
+                    type(kind) is str
+                    and kind in KINDS
                     and type(value) is str
                     and value.isascii()
                     and item.get("ref") is None

@@ -78,6 +78,7 @@ from node.listen import (
     BodyTimeout,
     HardenedRunner,
     Limits,
+    RedactingAccessLogger,
     quiet_accept_errors,
     raise_open_file_limit,
     read_body_within,
@@ -604,8 +605,12 @@ async def serve_worker(home: Path, slot: int) -> None:
         header_timeout_s=config["http.header_timeout_s"],
         body_timeout_s=config["http.body_timeout_s"],
     )
-    # no access log: the writer logs what it is passed; queries are counted in metrics
-    runner = HardenedRunner(worker.app(), limits, access_log=None)
+    # the writer logs what it is passed; queries are counted in metrics, and logged one
+    # by one (route only, never the path) only at log.level = debug
+    if config["log.level"] == "debug":
+        runner = HardenedRunner(worker.app(), limits, access_log_class=RedactingAccessLogger)
+    else:
+        runner = HardenedRunner(worker.app(), limits, access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -32,6 +32,7 @@ from contracts.errors import (
 )
 from node.audit import AuditRow, acting
 from node.batch import fields_of
+from node.commit import GroupCommit
 from node.config import Config
 from node.console import add_console_routes
 from node.core import Node
@@ -152,6 +153,8 @@ class KeyChecker(Protocol):
     def check(self, secret: str, now: int) -> ApiKey | None: ...
 
 
+#: reports and retractions arriving together share one durable commit (node/commit.py)
+COMMIT = web.AppKey("commit", GroupCommit)
 #: what answers queries: the node itself, or a serving process's verdicts (node/workers.py)
 QUERIER: web.AppKey[Querier] = web.AppKey("querier")
 #: what checks API keys, from memory: the node's key ring, or a serving process's copy
@@ -357,7 +360,8 @@ async def handle_query_one(request: web.Request) -> web.Response:
 
 async def handle_reports(request: web.Request) -> web.Response:
     items = items_of(await read_body(request))
-    r = request.app[NODE].report(items, request.app[NOW]())
+    node, now = request.app[NODE], request.app[NOW]()
+    r = await request.app[COMMIT].run(lambda: node.report(items, now))
     request.app[METRICS].reports.inc(r.accepted)
     return respond(
         request,
@@ -368,7 +372,8 @@ async def handle_reports(request: web.Request) -> web.Response:
 
 async def handle_retractions(request: web.Request) -> web.Response:
     items = items_of(await read_body(request))
-    r = request.app[NODE].retract(items, request.app[NOW]())
+    node, now = request.app[NODE], request.app[NOW]()
+    r = await request.app[COMMIT].run(lambda: node.retract(items, now))
     request.app[METRICS].retractions.inc(r.accepted)
     return respond(
         request,
@@ -651,6 +656,10 @@ async def handle_openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+async def _close_commit(app: web.Application) -> None:
+    await app[COMMIT].close()
+
+
 def create_api_app(
     node: Node, config: Config, metrics: Metrics, *, clock: Callable[[], int] = now_ms
 ) -> web.Application:
@@ -659,6 +668,8 @@ def create_api_app(
         client_max_size=config["api.max_body_bytes"], middlewares=[api_middleware]
     )
     app[NODE] = node
+    app[COMMIT] = GroupCommit(node.store)
+    app.on_shutdown.append(_close_commit)
     app[QUERIER] = node
     app[KEYS] = node.keys
     app[CONFIG] = config

@@ -65,7 +65,14 @@ from node.index import TokenIndex
 from node.keys import KeyRing
 from node.metrics import Metrics
 from node.store import SqliteStore
-from node.summaries import BaseFile, Summaries, appeal_tokens, build_base, summaries_of
+from node.summaries import (
+    BaseFile,
+    Summaries,
+    appeal_tokens,
+    build_base,
+    encode_add,
+    summaries_of,
+)
 from node.verdicts import Verdicts, dropped_authors, kind_value, live_epochs, rfc3339, utf8, verdict
 from node.version import version_info
 from protocol import codec, governance
@@ -226,6 +233,7 @@ class Node:
         #: handed to ``summary_listeners`` (the serving processes' stream)
         self.summary_dir = summary_dir
         self._dirty: set[bytes] = set()
+        self._dirty_adds: dict[bytes, tuple[bytes, int, AddOp]] = {}
         self._dirty_appeals: set[str] = set()
         self.summary_seq = 0
         self.summary_listeners: list[Callable[[int, Mapping[bytes, bytes | None]], None]] = []
@@ -283,19 +291,25 @@ class Node:
     def _index_entry(self, entry: Entry) -> None:
         """Every appended entry's added tokens go into the Bloom index at once (the
         one place tokens are indexed: own entries and replicated ones alike)."""
-        add = self.index.add
-        dirty = self._dirty
+        dirty, adds = self._dirty, self._dirty_adds
         if entry.log != self.key.id:
             self._replicated[0] += 1
             self._replicated[1] += len(entry.ops)
+        added = []
         for op in entry.ops:
             if isinstance(op, AddOp):
-                add(op.tok)
-                dirty.add(op.tok)
+                added.append(op.tok)
+                # a token's first add in this unit of work: its summary may be made
+                # from the op itself (see _summaries_changed)
+                if op.tok in adds or op.tok in dirty:
+                    dirty.add(op.tok)
+                else:
+                    adds[op.tok] = (entry.log, entry.ts, op)
             elif isinstance(op, AppealDecidedOp):
                 self._dirty_appeals.add(op.id)
             else:
                 dirty.add(op.tok)
+        self.index.add_many(added)
 
     # -- verdict summaries -------------------------------------------------------------
 
@@ -334,15 +348,31 @@ class Node:
         self.install_base(self._build_base(now))
 
     def _summaries_changed(self) -> None:
-        """After each commit: the new summaries of the tokens it touched."""
-        if not self._dirty and not self._dirty_appeals:
+        """After each commit: the new summaries of the tokens it touched. A token this
+        unit of work added once and touched no other way, and that had no summary, gets
+        one made from the add itself (the row it wrote: first and last reported at the
+        entry's time); any other is read back from SQLite."""
+        if not self._dirty and not self._dirty_adds and not self._dirty_appeals:
             return
         toks, self._dirty = self._dirty, set()
+        adds, self._dirty_adds = self._dirty_adds, {}
+        changes: dict[bytes, bytes | None] = {}
+        if adds:
+            for t in toks:
+                adds.pop(t, None)
+            fresh = list(adds)
+            for t, before in zip(fresh, self.summaries.lookup(fresh), strict=True):
+                if before is None:
+                    log, ts, op = adds[t]
+                    changes[t] = encode_add(op.ep, log, op.kind, op.cat, op.sev, op.exp, ts)
+                else:
+                    toks.add(t)
         if self._dirty_appeals:
             ids, self._dirty_appeals = self._dirty_appeals, set()
             toks |= appeal_tokens(self.store.conn, ids)
-        # expired rows stay in (a query applies expiry); the next base drops them
-        changes = summaries_of(self.store.conn, toks, 0)
+        if toks:
+            # expired rows stay in (a query applies expiry); the next base drops them
+            changes.update(summaries_of(self.store.conn, toks, 0))
         self.summary_seq += 1
         self.summaries.apply(self.summary_seq, changes)
         for listener in self.summary_listeners:

@@ -67,6 +67,7 @@ __all__ = [
     "build_base",
     "decode",
     "encode",
+    "encode_add",
     "summaries_of",
 ]
 
@@ -112,6 +113,12 @@ def encode(
             tuple((d.id, bytes(d.author), d.decision, d.ts) for d in decisions),
         )
     )
+
+
+def encode_add(ep: int, author: bytes, kind: str, cat: str, sev: int, exp: int, ts: int) -> bytes:
+    """The summary of a token whose one row is a report just added at ``ts`` (as `encode`
+    would write it from that row)."""
+    return marshal.dumps((((ep, bytes(author), kind, cat, sev, exp, ts, ts),), (), (), ()))
 
 
 def decode(tok: bytes, blob: bytes) -> Summary:

@@ -356,3 +356,35 @@ def test_error_bodies_have_code_and_message() -> None:
     from node.api import error_body
 
     assert json.loads(json.dumps(error_body("x", "y"))) == {"error": {"code": "x", "message": "y"}}
+
+
+async def test_concurrent_reports_share_durable_commits_and_each_is_acknowledged_committed(
+    client: Any, api_token: str
+) -> None:
+    """Group commit (node/commit.py): reports sent together are committed together, each
+    acknowledged with its own entry once committed; a refused one refuses alone."""
+    import asyncio
+
+    from node.api import COMMIT, NODE
+
+    commit = client.server.app[COMMIT]
+    groups_before = commit.groups
+    headers = {"Authorization": f"Bearer {api_token}"}
+
+    async def report(i: int) -> Any:
+        value = f"fp:group-{i}" if i != 7 else "not a device id"
+        item = {"kind": "device", "value": value, "category": "device_risk"}
+        return await client.post("/v1/reports", json={"items": [item]}, headers=headers)
+
+    resps = await asyncio.gather(*(report(i) for i in range(24)))
+    bodies = [await r.json() for r in resps]
+    assert [r.status for r in resps] == [201] * 7 + [422] + [201] * 16
+    assert bodies[7]["error"]["code"] == "invalid_items"
+    seqs = [b["entry"]["seq"] for i, b in enumerate(bodies) if i != 7]
+    assert sorted(seqs) == list(range(min(seqs), min(seqs) + 23))  # one entry each
+    assert commit.groups - groups_before < 23  # fewer commits than reports
+    node = client.server.app[NODE]
+    for b in (b for i, b in enumerate(bodies) if i != 7):
+        assert node.store.entry(node.key.id, b["entry"]["seq"]) is not None
+    got = node.query([{"kind": "device", "value": f"fp:group-{i}"} for i in range(24)], 0)
+    assert [v["match"] for v in got[:7]] == [True] * 7

@@ -758,10 +758,20 @@ class Node:
 
     def accept_entry(self, raw: bytes, now: int) -> str:
         """Offer an entry from a peer (outside gossip). Returns the offer's status."""
+        return self.accept_entries([raw], now)[0]
+
+    def accept_entries(self, raws: Sequence[bytes], now: int) -> list[str]:
+        """Offer entries from a peer in one unit of work, as a gossip frame's are (outside
+        gossip: tools and benchmarks). Each offer's status, in order."""
         _, feeds = self._ready()
+        out = []
         with self.store.atomic():
-            offer = feeds.offer(raw, now)
-        return offer.status if offer.reason is None else f"{offer.status}:{offer.reason}"
+            for raw in raws:
+                offer = feeds.offer(raw, now)
+                out.append(
+                    offer.status if offer.reason is None else f"{offer.status}:{offer.reason}"
+                )
+        return out
 
     # -- queries -----------------------------------------------------------------------
 

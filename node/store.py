@@ -312,6 +312,7 @@ class SqliteStore(AfterMatchStore):
             if after:
                 self._append_after_match(entry, after)
             if adds:
+                adds.sort()  # in key order: each B-tree page is written once per entry
                 c.executemany(
                     "INSERT INTO indicators (tok, ep, author, kind, cat, sev, exp, first_ts,"
                     " last_ts, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"

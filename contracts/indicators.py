@@ -236,6 +236,8 @@ def _prepare(kind: Kind, value: object) -> str:
     text = value.strip()
     if not text:
         raise _refuse(kind, "empty", "value is empty or only whitespace")
+    if text.isascii() and text.isprintable():
+        return text  # no ASCII character is a surrogate or a format character
     for ch in text:
         category = unicodedata.category(ch)
         if category == "Cs":

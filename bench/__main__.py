@@ -59,23 +59,25 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench(
         script="bench_publish.py",
-        what="publish (Node.report) and replicate (Node.accept_entry) into SQLite",
+        what="publish (Node.report) and replicate (Node.accept_entries, a gossip frame a "
+        "transaction) into SQLite",
         full=("--reports", "100000"),
         quick=("--reports", "3000"),
         timeout_s=600,
     ),
     Bench(
         script="bench_query.py",
-        what="query in-process (verdict path, Bloom stage, canonicalisation per kind), "
-        "HTTP batch in one process; set, SQLite and Redis baselines",
+        what="query in-process (the verdict path over the summaries, canonicalisation per "
+        "kind), HTTP batch in one process; set, SQLite and Redis SMISMEMBER baselines",
         full=("--n", "1000000", "--seconds", "1.0"),
         quick=("--n", "20000", "--seconds", "0.1"),
         timeout_s=900,
     ),
     Bench(
         script="bench_http.py",
-        what="a served node from another process: HTTP batch, single-item latency under load",
-        full=("--n", "200000", "--seconds", "10", "--batch-seconds", "5"),
+        what="a served node (writer + serving processes) driven by wrk: HTTP batches at three "
+        "mixes, single items closed-loop and paced; bare aiohttp and Redis SMISMEMBER baselines",
+        full=("--n", "200000", "--seconds", "5", "--batch-seconds", "5"),
         quick=("--n", "5000", "--seconds", "1", "--batch-seconds", "0.5", "--rates", "500"),
         timeout_s=900,
     ),
@@ -486,8 +488,11 @@ def render(
         "python bench/bench_query.py --help                      # any one alone",
         "```",
         "",
-        "The Redis baseline of bench_query needs a `redis-server` on PATH and the `redis` "
-        "Python client; without them that baseline is reported as skipped. For stable "
+        "bench_http drives the node with `wrk` (Debian package `wrk`) and takes its Redis "
+        "baseline from `redis-benchmark` and from redis-py with the hiredis parser; "
+        "bench_query's Redis baseline needs `redis-server` and the bench extra "
+        "(`pip install -e '.[bench]'`: redis, hiredis). Without them those baselines are "
+        "reported as skipped. For stable "
         "figures, run on an otherwise idle machine. The full run uses these sizes: "
         f"{full}.",
         "",

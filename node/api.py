@@ -180,17 +180,9 @@ def dumps_json(body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def loads_json(raw: bytes) -> Any:
-    """orjson; on what it refuses, the standard library decides (it is the more lenient:
-    lone surrogates, NaN, integers beyond 64 bits), so both accept and refuse alike."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
-
-
-#: deepest nesting a request body may have (a JSON or CBOR bomb of brackets is refused
-#: before the parser recurses into it)
+#: deepest nesting a body may have where a recursive parser reads it (a bracket bomb is
+#: refused before the standard library's JSON parser recurses into it; orjson and cbor2
+#: limit their own depth)
 MAX_DEPTH = 32
 
 
@@ -204,10 +196,18 @@ async def read_body(request: web.Request) -> Any:
             return cbor2.loads(raw, allow_indefinite=False, allow_duplicate_keys=False)
         except Exception:  # cbor2 raises many kinds on hostile input, RecursionError included
             raise RequestRefused("bad_cbor", "request body is not valid CBOR") from None
+    try:
+        # orjson first: it parses in C and refuses nesting past 1024 levels on its own
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # what orjson refuses goes to the standard library, which is more lenient (lone
+    # surrogates, NaN, integers beyond 64 bits) but recursive: a bracket bomb is refused
+    # before it recurses into it
     if _too_deep(raw):
         raise RequestRefused("bad_json", f"request body nests deeper than {MAX_DEPTH} levels")
     try:
-        return loads_json(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise RequestRefused("bad_json", "request body is not valid JSON") from None
 

@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from contracts.taxonomy import SEVERITY_MAX, SEVERITY_MIN
 
-__all__ = ["WITNESS_CAP", "confidence"]
+__all__ = ["WITNESS_CAP", "confidence", "confidence_at", "decaying"]
 
 #: Reporters and sightings beyond this many add nothing to the belief (it is 1
 #: to within a part in 10^5 long before), which keeps the arithmetic small.
@@ -56,14 +56,38 @@ def confidence(
     half_life_ms: int,
 ) -> int:
     """The confidence (0-100) of a verdict; 0 without a reporter."""
+    return confidence_at(
+        decaying(
+            severity=severity,
+            reporters=reporters,
+            sightings=sightings,
+            disputes=disputes,
+            half_life_ms=half_life_ms,
+        ),
+        age_ms,
+    )
+
+
+def decaying(
+    *, severity: int, reporters: int, sightings: int = 0, disputes: int = 0, half_life_ms: int
+) -> tuple[int, int, int]:
+    """Everything of :func:`confidence` but the age, checked and reduced to integers
+    (numerator, denominator, half-life): :func:`confidence_at` finishes it for any age.
+    A verdict asked about again and again computes this once."""
     if reporters < 1:
-        return 0
+        return 0, 1, 1
     if not SEVERITY_MIN <= severity <= SEVERITY_MAX:
         raise ValueError(f"severity is {SEVERITY_MIN}..{SEVERITY_MAX}")
     if sightings < 0 or disputes < 0 or half_life_ms < 1:
         raise ValueError("counts are non-negative and the half-life positive")
     ba = _belief_agreement(severity, reporters, sightings, disputes)
-    age = max(0, age_ms)
-    num = 200 * ba.numerator * half_life_ms
-    den = 2 * ba.denominator * (half_life_ms + age)
+    return 200 * ba.numerator * half_life_ms, 2 * ba.denominator, half_life_ms
+
+
+def confidence_at(parts: tuple[int, int, int], age_ms: int) -> int:
+    """:func:`confidence` from :func:`decaying`'s parts at an age."""
+    num, den2, half_life_ms = parts
+    if num == 0:
+        return 0
+    den = den2 * (half_life_ms + max(0, age_ms))
     return (num + den // 2) // den  # round half up, exactly

@@ -37,11 +37,11 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from contracts.confidence import confidence
+from contracts.confidence import confidence_at, decaying
 from contracts.errors import (
     AppealItemRejected,
     ConfigError,
@@ -244,16 +244,21 @@ class Confidence:
     disputes: int
     latest: int
     half_life_ms: int
+    _parts: tuple[int, int, int] = field(init=False, repr=False, compare=False)
 
-    def at(self, now: int) -> int:
-        return confidence(
+    def __post_init__(self) -> None:
+        parts = decaying(
             severity=self.severity,
             reporters=self.reporters,
             sightings=self.sightings,
             disputes=self.disputes,
-            age_ms=now - self.latest,
             half_life_ms=self.half_life_ms,
         )
+        object.__setattr__(self, "_parts", parts)
+
+    def at(self, now: int) -> int:
+        """The confidence at ``now`` (contracts.confidence, its age-free part done once)."""
+        return confidence_at(self._parts, now - self.latest)
 
 
 def with_after_match(

@@ -211,7 +211,9 @@ class Verdicts:
         record: bool = True,
     ) -> list[dict[str, Any]]:
         """Verdicts for ``items``; with ``record``, the values are handed to the recorder
-        (``alerts.recent_query_hours``), each with its item's ``ref``."""
+        (``alerts.recent_query_hours``), each with its item's ``ref``. A verdict may be
+        one object shared by several items and calls (every "no match" of a kind is):
+        copy one before changing it."""
         chain = self.chain
         if chain is None:
             raise NotReady("no charter installed yet: run riskmesh charter install")
@@ -231,35 +233,31 @@ class Verdicts:
         toks: list[bytes] = []
         slots: list[int] = []
         canons: list[str] = []
-        refs: list[str | None] = []
+        #: the refs of the items that have one, by slot
+        refs_of: dict[int, str] = {}
         region = self.region
-        one = prefixes[0] if n_ep == 1 else None
+        one = prefixes[0] if n_ep == 1 and canonical_input else None
+        add_tok, add_kind, add_slot, add_canon = (
+            toks.append,
+            kinds.append,
+            slots.append,
+            canons.append,
+        )
         for i, item in enumerate(items):
-            # the common case first: a well-formed item of canonical ASCII text, no ref
-            if canonical_input and type(item) is dict:
+            # the common case first: {"kind", "value"} of canonical ASCII text, one epoch
+            if one is not None and type(item) is dict and len(item) == 2:
                 kind = item.get("kind")
                 value = item.get("value")
-                if (
-                    type(kind) is str
-                    and kind in KINDS
-                    and type(value) is str
-                    and value.isascii()
-                    and item.get("ref") is None
-                ):
-                    if one is not None:
-                        h = one[kind].copy()
+                if type(kind) is str and type(value) is str and value.isascii():
+                    p = one.get(kind)
+                    if p is not None:
+                        h = p.copy()
                         h.update(value.encode())
-                        toks.append(h.digest())
-                    else:
-                        for p in prefixes:
-                            h = p[kind].copy()
-                            h.update(value.encode())
-                            toks.append(h.digest())
-                    kinds.append(kind)
-                    slots.append(i)
-                    canons.append(value)
-                    refs.append(None)
-                    continue
+                        add_tok(h.digest())
+                        add_kind(kind)
+                        add_slot(i)
+                        add_canon(value)
+                        continue
             try:
                 if not isinstance(item, Mapping):
                     raise RequestRefused("bad_item", "an item is an object with kind and value")
@@ -277,21 +275,27 @@ class Verdicts:
                 results[i] = {"error": {"code": e.reason, "message": e.message}}
                 continue
             encoded = canon.encode()
-            for p in prefixes:
-                h = p[kind].copy()
+            for pre in prefixes:
+                h = pre[kind].copy()
                 h.update(encoded)
-                toks.append(h.digest())
-            kinds.append(kind)
-            slots.append(i)
-            canons.append(canon)
-            refs.append(ref)
+                add_tok(h.digest())
+            add_kind(kind)
+            if ref is not None:
+                refs_of[len(slots)] = ref
+            add_slot(i)
+            add_canon(canon)
         if record and self.record is not None:
+            refs: list[str | None] = [None] * len(slots)
+            for j, ref in refs_of.items():
+                refs[j] = ref
             self.record(kinds, canons, refs, toks, n_ep, now)
         found = self.summaries.lookup(toks)
         no_match = self._no_match
         if not any(found):
+            if len(slots) == len(items):  # every item valid, none found: the common batch
+                return [no_match[k] for k in kinds]
             for j, i in enumerate(slots):
-                results[i] = dict(no_match[kinds[j]])
+                results[i] = no_match[kinds[j]]
             return [r for r in results if r is not None]
         names, dropped = self._context(chain)
         cache = self._cache
@@ -300,14 +304,14 @@ class Verdicts:
             if n_ep == 1:
                 blob = found[j]
                 if blob is None:
-                    results[i] = dict(no_match[kinds[j]])
+                    results[i] = no_match[kinds[j]]
                     continue
                 key: bytes = toks[j]
                 blobs: tuple[bytes | None, ...] = (blob,)
             else:
                 blobs = tuple(found[lo : lo + n_ep])
                 if not any(blobs):
-                    results[i] = dict(no_match[kinds[j]])
+                    results[i] = no_match[kinds[j]]
                     continue
                 key = b"".join(toks[lo : lo + n_ep])
             c = cache.get(key)

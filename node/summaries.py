@@ -49,6 +49,7 @@ import mmap
 import os
 import sqlite3
 import struct
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -396,7 +397,13 @@ class BaseFile:
         self.hi = np.frombuffer(buf, dtype=_STORED, count=n, offset=start)
         self.lo = np.frombuffer(buf, dtype=_STORED, count=n, offset=start + 8 * n)
         self.offsets = np.frombuffer(buf, dtype="<u8", count=n + 1, offset=start + 16 * n)
-        self._off = self.offsets.tolist() if n < 4096 else None
+        # the same offsets as Python ints one at a time, without numpy's scalar boxing
+        off_at = start + 16 * n
+        self._off: Any = (
+            memoryview(buf)[off_at : off_at + 8 * (n + 1)].cast("B").cast("Q")
+            if sys.byteorder == "little"
+            else self.offsets.astype("=u8")  # a big-endian host reads a native copy
+        )
 
     @classmethod
     def empty(cls, seq: int = 0) -> BaseFile:
@@ -445,10 +452,7 @@ class BaseFile:
 
     def blob(self, i: int) -> bytes:
         off = self._off
-        if off is not None:
-            return bytes(self._blobs[off[i] : off[i + 1]])
-        o = self.offsets
-        return bytes(self._blobs[int(o[i]) : int(o[i + 1])])
+        return bytes(self._blobs[off[i] : off[i + 1]])
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """(token, summary) of every token, in order (tests and tools)."""
@@ -458,6 +462,8 @@ class BaseFile:
 
     def close(self) -> None:
         self._blobs.release()
+        if isinstance(self._off, memoryview):
+            self._off.release()
         buf = self._buf
         del self.hi, self.lo, self.offsets
         if isinstance(buf, mmap.mmap):

@@ -220,6 +220,9 @@ class Node:
         #: this build's version, told to peers in the gossip hello (None: not told)
         self.software: str | None = software
         self.index = TokenIndex(1024, error_rate)
+        #: while a new index is built off the event loop (node/server.py), the tokens
+        #: added meanwhile, to add to it when it is swapped in
+        self.index_adds: list[bytes] | None = None
         #: watchlist, recent queries and alert log (node/alerts.py)
         self.alerts = Alerts(store, self, alerts, metrics=metrics)
         #: sightings, disputes, appeals and what verdicts add from them (node/aftermatch.py)
@@ -310,6 +313,8 @@ class Node:
             else:
                 dirty.add(op.tok)
         self.index.add_many(added)
+        if self.index_adds is not None:
+            self.index_adds.extend(added)
 
     # -- verdict summaries -------------------------------------------------------------
 

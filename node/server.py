@@ -43,7 +43,7 @@ from node.listen import (
 from node.logs import setup_logging
 from node.metrics import Metrics
 from node.peer import PeerTransport, create_peer_app
-from node.store import SqliteStore
+from node.store import SqliteStore, build_live_index, count_live
 from node.summaries import BaseFile, build_base_file
 from node.version import SOFTWARE, VERSION
 from node.workers import Hub, Supervisor, hub_stamp, run_dir, worker_count
@@ -138,22 +138,50 @@ def create_app(
     return app
 
 
+async def rebuild_index_off_loop(node: Node, now: int) -> None:
+    """The Bloom index rebuilt from SQLite in a thread with a connection of its own (the
+    writer's loop goes on); the tokens added meanwhile are added to it on the swap."""
+    path = node.store.path
+    if path is None:
+        node.rebuild_index(now)
+        return
+    node.index_adds = []
+    try:
+        index = await asyncio.to_thread(
+            build_live_index, str(path), now, error_rate=node.error_rate
+        )
+        index.add_many(node.index_adds)
+        node.index = index
+    finally:
+        node.index_adds = None
+
+
 async def _maintenance(app: web.Application) -> AsyncIterator[None]:
     """Periodic upkeep (never gossip: the peer transport drives the engine's timer)."""
     node, config, clock, metrics = app[NODE], app[CONFIG], app[NOW], app[METRICS]
 
     async def sweep() -> None:
-        metrics.live_indicators.set(node.sweep(clock()))
+        """The live count (a full scan, in a thread); the index rebuilt once expired or
+        retracted tokens make up most of it."""
+        now = clock()
+        path = node.store.path
+        live = (
+            node.sweep(now) if path is None else await asyncio.to_thread(count_live, str(path), now)
+        )
+        metrics.live_indicators.set(live)
+        if node.index.count > 2 * live + 1024:
+            await rebuild_index_off_loop(node, now)
 
     async def rebuild_index() -> None:
-        node.rebuild_index(clock())
+        await rebuild_index_off_loop(node, clock())
 
     async def rebuild_if_full() -> None:
         if node.index.needs_rebuild():
-            node.rebuild_index(clock())
+            await rebuild_index_off_loop(node, clock())
 
     sched = AsyncIOScheduler()
-    every = {"max_instances": 1, "coalesce": True}
+    # a job that starts late (the loop was busy) still runs: upkeep is never skipped
+    every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     sched.add_job(sweep, "interval", seconds=60, id="expiry_sweep", **every)
     sched.add_job(
         rebuild_index,

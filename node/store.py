@@ -31,13 +31,14 @@ from contracts.errors import StoreError
 from node.aftermatch_store import SCHEMA as AFTER_MATCH_SCHEMA
 from node.aftermatch_store import AfterMatchStore
 from node.audit import GENESIS, row_hash
+from node.index import TokenIndex
 from protocol.entries import AddOp, Entry, RetractOp, decode_entry
 from protocol.forks import ForkProof, decode_fork_proof
 from protocol.grants import Grant
 from protocol.keys import MemberId, MemberKey
 from protocol.store import Head, IndicatorState
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["MIGRATIONS", "SqliteStore", "build_live_index", "count_live"]
 
 log = logging.getLogger("riskmesh.store")
 
@@ -188,6 +189,39 @@ def _state(row: Sequence[Any]) -> IndicatorState:
 
 
 _STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
+
+
+def _read_only(db_path: str) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+
+
+def count_live(db_path: str, now: int) -> int:
+    """Live (unexpired, unretracted) tokens, counted through a read-only connection of
+    its own (any thread: the writer's upkeep runs it off its event loop)."""
+    conn = _read_only(db_path)
+    try:
+        return int(
+            conn.execute(
+                "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?",
+                (now,),
+            ).fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+def build_live_index(db_path: str, now: int, *, error_rate: float) -> TokenIndex:
+    """A new Bloom index of the live tokens, read through a read-only connection of its
+    own (any thread; see node/index.py for swapping it in)."""
+    count = count_live(db_path, now)
+    conn = _read_only(db_path)
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
+        )
+        return TokenIndex.build((bytes(r[0]) for r in rows), count, error_rate=error_rate)
+    finally:
+        conn.close()
 
 
 class SqliteStore(AfterMatchStore):

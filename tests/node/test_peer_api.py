@@ -424,3 +424,41 @@ def test_a_catching_up_node_tells_its_rate_and_time_left(
     finally:
         a.close()
         b.close()
+
+
+async def test_an_index_rebuilt_off_the_loop_keeps_what_was_added_meanwhile(
+    homes: dict[str, Path], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer rebuilds its Bloom index in a thread (node/server.py): reports made
+    while it is being built are in the index that replaces the old one."""
+    import asyncio
+    import threading
+
+    import node.server as server
+
+    a = open_node(homes["a"], clock)
+    a._synced = True
+    try:
+        a.report([{"kind": "device", "value": "fp:before", "category": "device_risk"}], clock())
+        may_finish = threading.Event()
+        real = server.build_live_index
+
+        def slow_build(*args: Any, **kw: Any) -> Any:
+            index = real(*args, **kw)
+            assert may_finish.wait(10)
+            return index
+
+        monkeypatch.setattr(server, "build_live_index", slow_build)
+        rebuild = asyncio.create_task(server.rebuild_index_off_loop(a, clock()))
+        await asyncio.sleep(0.05)  # the build is under way in its thread
+        assert a.index_adds is not None
+        a.report([{"kind": "device", "value": "fp:meanwhile", "category": "device_risk"}], clock())
+        may_finish.set()
+        await rebuild
+        assert a.index_adds is None
+        tk = a.epoch_keys.tokenizer(1)
+        assert tk.token("device", "fp:before") in a.index
+        assert tk.token("device", "fp:meanwhile") in a.index
+        assert a.index.count == 2
+    finally:
+        a.close()

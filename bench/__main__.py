@@ -111,6 +111,22 @@ BENCHES: tuple[Bench, ...] = (
         timeout_s=300,
     ),
     Bench(
+        script="bench_maintenance.py",
+        what="single-item latency on a served node idle, during a summary base rebuild at "
+        "10 M live and during a catch-up of 1 M ops",
+        full=(),
+        quick=("--quick",),
+        timeout_s=1800,
+    ),
+    Bench(
+        script="bench_scale.py",
+        what="a node at 20 M live indicators through the real store: replication, disk, "
+        "memory, start-up, queries and a rebuild, extrapolated to 100 M",
+        full=("--n", "20000000"),
+        quick=("--n", "20000"),
+        timeout_s=3600,
+    ),
+    Bench(
         script="bench_gossip.py",
         what="gossip: catch-up of a fresh node from one peer, idle exchange bytes",
         full=("--ops", "1000000"),

@@ -18,6 +18,7 @@ import multiprocessing
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -209,11 +210,12 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         path, seq = node.next_base_path(now)
         loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
         count = await loop.run_in_executor(
             pool, build_base_file, str(node.store.path), str(path), now, seq
         )
         node.install_base(BaseFile.open(path))
-        log.info("verdict summaries rebuilt: %d tokens", count)
+        log.info("verdict summaries rebuilt: %d tokens in %.1f s", count, time.monotonic() - t0)
 
     async def rebuild_summaries_now() -> None:
         await rebuild_summaries(force=True)

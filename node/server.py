@@ -284,8 +284,14 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     )
     # the peer API's access log would only repeat the gossip metrics at debug volume
     peer_runner = HardenedRunner(peer_app, peer_limits, access_log=None)
-    supervisor = Supervisor(home, worker_count(config))
     stop = stop or asyncio.Event()
+    fatal: list[str] = []
+
+    def give_up(why: str) -> None:
+        fatal.append(why)
+        stop.set()
+
+    supervisor = Supervisor(home, worker_count(config), on_fatal=give_up)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
         # signal handlers belong to the main thread (tests run serve() elsewhere)
@@ -311,7 +317,7 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
             peer_port,
         )
         await stop.wait()
-        log.info("stopping")
+        log.info("stopping" if not fatal else f"stopping: {fatal[0]}")
     finally:
         await supervisor.stop()
         await peer_runner.cleanup()
@@ -319,6 +325,8 @@ async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
         api_sock.unlink(missing_ok=True)
         await hub.close()
         node.close()
+    if fatal:
+        raise SystemExit(1)
 
 
 def run(home: Path) -> None:

@@ -95,6 +95,8 @@ __all__ = ["HUB_HEADER", "WORKER_HEADER", "Hub", "Worker", "main", "run_dir", "w
 log = logging.getLogger("riskmesh.workers")
 
 HUB_HEADER: Final = "X-Riskmesh-Hub"
+#: a serving process's exit code when it cannot listen on api.listen: the node stops
+CANNOT_LISTEN: Final = 3
 WORKER_HEADER: Final = "X-Riskmesh-Worker"
 _LEN: Final = struct.Struct(">I")
 MAX_MESSAGE: Final = 1 << 30
@@ -286,9 +288,13 @@ class Hub:
 class Supervisor:
     """Starts ``count`` serving processes and keeps them running until :meth:`stop`."""
 
-    def __init__(self, home: Path, count: int) -> None:
+    def __init__(
+        self, home: Path, count: int, on_fatal: Callable[[str], None] | None = None
+    ) -> None:
         self.home = home
         self.count = count
+        #: told why when a serving process cannot run at all (the port is taken)
+        self.on_fatal = on_fatal
         self.procs: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -312,6 +318,10 @@ class Supervisor:
             self.procs[slot] = proc
             code = await proc.wait()
             if self._stopping:
+                return
+            if code == CANNOT_LISTEN:
+                if self.on_fatal is not None:
+                    self.on_fatal("a serving process cannot listen on api.listen (see above)")
                 return
             log.warning(
                 "serving process %d (pid %d) ended with %s; starting another", slot, proc.pid, code
@@ -618,7 +628,11 @@ async def serve_worker(home: Path, slot: int) -> None:
     forward = asyncio.create_task(worker.forward())
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, reuse_port=True).start()
+        try:
+            await web.TCPSite(runner, host, port, reuse_port=True).start()
+        except OSError as e:
+            log.error("serving process %d cannot listen on %s:%d: %s", slot, host, port, e)
+            raise SystemExit(CANNOT_LISTEN) from None
         log.info("serving process %d (pid %d) on %s:%d", slot, os.getpid(), host, port)
         await stop.wait()
     finally:

@@ -188,3 +188,19 @@ def test_sigterm_stops_every_process_and_leaves_no_port_listening(tmp_path: Path
         assert not _listening(node.peer_port)
         assert not (node.home / "run" / "api.sock").exists()
         assert not (node.home / "run" / "hub.sock").exists()
+
+
+def test_a_taken_port_stops_the_node_with_a_clear_error(tmp_path: Path) -> None:
+    env = {"RISKMESH_SERVE_WORKERS": str(WORKERS)}
+    with LocalNet(tmp_path / "p", ["A"], env=env) as net:
+        net.found("p", founders=["A"], admins=["A"])
+        node = net["A"]
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", node.api_port))
+            squatter.listen()
+            proc = node.launch()
+            code = proc.wait(timeout=60)
+        assert code == 1
+        log = node.log()
+        assert f"cannot listen on 127.0.0.1:{node.api_port}" in log
+        assert "Traceback" not in log

@@ -797,6 +797,12 @@ def api_markdown() -> str:
         'Every error is `{"error": {"code", "message"}}` with a 4xx status. Times '
         "are RFC 3339 UTC. A running node serves this document at `GET /openapi.json`.",
         "",
+        "Several serving processes share the port (`serve.workers`): each answers "
+        "queries itself and passes every other call to the node's one writer process; "
+        "`X-Riskmesh-Worker` on an answer names the serving process that gave it. While "
+        "the writer restarts, a call it must answer gets `503 writer_unavailable` with "
+        "`Retry-After: 1` (nothing was done: send it again).",
+        "",
     ]
     for path, ops in doc["paths"].items():
         for method, op in ops.items():

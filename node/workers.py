@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import marshal
 import os
@@ -608,6 +609,10 @@ async def serve_worker(home: Path, slot: int) -> None:
     host, port = parse_listen(config["api.listen"], "api.listen")
     worker = Worker(config, slot)
     await worker.connect()
+    # what start-up made lives as long as the process: out of the collector's way, so
+    # that its full collections (pauses a query would wait through) stay short
+    gc.collect()
+    gc.freeze()
     raise_open_file_limit()
     quiet_accept_errors(asyncio.get_running_loop())
     limits = Limits(

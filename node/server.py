@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiohttp import web
@@ -195,10 +194,41 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
 
     # verdict summaries: a new base file once the overlay is large, and every rebuild
     # interval (dropping what expired). Built from SQLite in a process of its own.
-    pool: ProcessPoolExecutor | None = None
+    #: the rebuild under way, if any: the jobs below only start one (they return at
+    #: once, so the scheduler never sees one still running)
+    building: asyncio.Task[None] | None = None
+
+    async def build_base(now: int) -> None:
+        """A new base file written by a process of its own (spawned: no copy of this
+        one's state), which a stop terminates."""
+        path, seq = node.next_base_path(now)
+        proc = multiprocessing.get_context("spawn").Process(
+            target=build_base_file,
+            args=(str(node.store.path), str(path), now, seq),
+            name="riskmesh-summaries",
+            daemon=True,
+        )
+        t0 = time.monotonic()
+        proc.start()
+        try:
+            await asyncio.to_thread(proc.join)
+        except asyncio.CancelledError:
+            proc.terminate()
+            log.info("verdict summary rebuild abandoned (stopping)")
+            raise
+        if proc.exitcode != 0:
+            log.error("verdict summary rebuild failed (exit %s); the old file stays", proc.exitcode)
+            return
+        base = BaseFile.open(path)
+        node.install_base(base)
+        log.info(
+            "verdict summaries rebuilt: %d tokens in %.1f s", base.count, time.monotonic() - t0
+        )
 
     async def rebuild_summaries(force: bool = False) -> None:
-        nonlocal pool
+        nonlocal building
+        if building is not None and not building.done():
+            return
         big = len(node.summaries.overlay) >= config["serve.summary_overlay"]
         if not (force or big):
             return
@@ -206,16 +236,7 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
         if node.summary_dir is None or node.store.path is None:
             node.rebuild_summaries(now)
             return
-        if pool is None:
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        path, seq = node.next_base_path(now)
-        loop = asyncio.get_running_loop()
-        t0 = time.monotonic()
-        count = await loop.run_in_executor(
-            pool, build_base_file, str(node.store.path), str(path), now, seq
-        )
-        node.install_base(BaseFile.open(path))
-        log.info("verdict summaries rebuilt: %d tokens in %.1f s", count, time.monotonic() - t0)
+        building = asyncio.create_task(build_base(now))
 
     async def rebuild_summaries_now() -> None:
         await rebuild_summaries(force=True)
@@ -238,8 +259,10 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         sched.shutdown(wait=False)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if building is not None and not building.done():
+            building.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await building
 
 
 async def serve(home: Path, stop: asyncio.Event | None = None) -> None:

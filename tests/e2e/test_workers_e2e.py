@@ -204,3 +204,41 @@ def test_a_taken_port_stops_the_node_with_a_clear_error(tmp_path: Path) -> None:
         log = node.log()
         assert f"cannot listen on 127.0.0.1:{node.api_port}" in log
         assert "Traceback" not in log
+
+
+def test_a_rebuilt_summary_file_reaches_every_serving_process(tmp_path: Path) -> None:
+    """Past serve.summary_overlay changes the writer builds a new base file (a process of
+    its own) and the serving processes switch to it: answers stay the same, before and
+    after, at each of them; the old file is deleted."""
+    env = {"RISKMESH_SERVE_WORKERS": str(WORKERS), "RISKMESH_SERVE_SUMMARY_OVERLAY": "1000"}
+    with running_net(tmp_path / "r", "A", admins="A", env=env) as net:
+        node = net["A"]
+        port, token = node.api_port, node.token
+        values = [f"fp:rebuild-{i}" for i in range(1200)]
+        for i in range(0, len(values), 600):
+            items = [
+                {"kind": "device", "value": v, "category": "device_risk"}
+                for v in values[i : i + 600]
+            ]
+            status, _, body = _call(port, token, "POST", "/v1/reports", {"items": items})
+            assert status == 201, body
+        wait_until(
+            "the writer to rebuild the summary file",
+            lambda: "verdict summaries rebuilt: 1200 tokens" in node.log(),
+            60,
+        )
+        files = sorted((node.home / "summaries").glob("base-*"))
+        assert len(files) == 1, files
+        probe = [*values[::97], "fp:never-reported"]
+        seen: set[str] = set()
+
+        def every_process_answers() -> bool:
+            items = [{"kind": "device", "value": v} for v in probe]
+            status, worker, body = _call(port, token, "POST", "/v1/query", {"items": items})
+            assert status == 200, body
+            assert [r["match"] for r in body["results"]] == [True] * (len(probe) - 1) + [False]
+            seen.add(worker)
+            return len(seen) == WORKERS
+
+        wait_until("every serving process to answer", every_process_answers, 30)
+        assert "Traceback" not in node.log()

@@ -30,7 +30,9 @@ __all__ = [
     "ALLOWED_TAGS",
     "DEFAULT_MAX_BYTES",
     "MAX_DEPTH",
+    "decode_only",
     "dumps",
+    "encode_only",
     "loads",
     "obj_hash",
 ]
@@ -370,6 +372,41 @@ def _check_decoded_keys(node: Mapping[Any, Any]) -> None:
         raise DecodeError("not canonical CBOR: map keys out of order")
 
 
+def decode_only(data: bytes | memoryview) -> Any:
+    """The first step of :func:`loads` alone: cbor2's decode with the same options.
+
+    No tag but 18 and 98 is decoded (any other becomes a marker object), no
+    indefinite lengths, no duplicate map keys, nesting at most :data:`MAX_DEPTH`;
+    a refusal is a DecodeError (with the message :func:`loads` would give).
+    It decodes the first item and ignores any bytes after it. Nothing else is
+    checked: a decoder of a known shape that uses this must
+    itself check every value's exact type (``int``, ``str``, ``bytes``,
+    ``None``, ``list``, ``dict``: no floats, markers, ``bool`` where an
+    integer is meant), every map's key order, and that
+    ``encode_only(value) == data`` -- then ``loads(data)`` is ``value``.
+    """
+    try:
+        return cbor2.loads(
+            data,
+            semantic_decoders=_TAG_DECODERS,
+            tag_hook=_tag_hook,
+            max_depth=MAX_DEPTH,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+        )
+    except Exception as exc:
+        raise _decode_error_from_cbor2(exc) from None
+
+
+def encode_only(value: Any) -> bytes:
+    """The encoding of an already checked value (the last step of :func:`loads`).
+
+    Maps are written in their own order and nothing is checked, so only for
+    values decoded by :func:`decode_only` and checked as it says.
+    """
+    return cbor2.dumps(value)
+
+
 def loads(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Decode strict canonical CBOR; every refusal is a DecodeError."""
     if not isinstance(data, bytes):
@@ -382,18 +419,7 @@ def loads(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise DecodeError("empty input")
     if size > max_bytes:
         raise DecodeError(f"too large: {size} bytes > limit {max_bytes}")
-    try:
-        value = cbor2.loads(
-            data,
-            semantic_decoders=_TAG_DECODERS,
-            tag_hook=_tag_hook,
-            max_depth=MAX_DEPTH,
-            allow_indefinite=False,
-            allow_duplicate_keys=False,
-        )
-    except Exception as exc:
-        raise _decode_error_from_cbor2(exc) from None
-    value = _walk(value, 0)
+    value = _walk(decode_only(data), 0)
     try:
         # The walk checked every map's key order, so a plain encode is the canonical one.
         canonical = cbor2.dumps(value)

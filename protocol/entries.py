@@ -25,14 +25,16 @@ a thousand of them and they are built on the replication hot path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from contracts.errors import DecodeError, EntryRejected, SignatureError
 from protocol import codec
 from protocol.cose import Signed1, decode_sign1, sign1, verify_signed1
-from protocol.keys import MemberId, MemberKey
+from protocol.keys import MemberId, MemberKey, check_member_id
 from protocol.tokens import TOKEN_BYTES
 
 __all__ = [
@@ -261,15 +263,34 @@ def _is_int(v: object) -> bool:
 def decode_entry(raw: bytes, *, max_bytes: int = HARD_MAX_ENTRY_BYTES) -> Entry:
     """Decode an entry's shape (no signature or chain check).
 
-    Raises EntryRejected with reason ``too_large`` or ``decode``.
+    Raises EntryRejected with reason ``too_large`` or ``decode``. An entry in
+    the one encoding :func:`build_entry` writes is decoded by
+    :func:`decode_entry_lean`; anything else by :func:`decode_entry_generic`,
+    which decides (the answer is the same either way).
     """
+    raw = _check_size(raw, max_bytes)
+    entry = decode_entry_lean(raw)
+    if entry is not None:
+        return entry
+    return _decode_generic(raw)
+
+
+def decode_entry_generic(raw: bytes, *, max_bytes: int = HARD_MAX_ENTRY_BYTES) -> Entry:
+    """:func:`decode_entry` by the generic strict decoder alone (codec.loads, then the shape)."""
+    return _decode_generic(_check_size(raw, max_bytes))
+
+
+def _check_size(raw: object, max_bytes: int) -> bytes:
     if not isinstance(raw, bytes | bytearray):
         raise EntryRejected("decode", "an entry is bytes")
     if len(raw) > min(max_bytes, HARD_MAX_ENTRY_BYTES):
         raise EntryRejected(
             "too_large", f"entry of {len(raw)} bytes is over the limit of {max_bytes}"
         )
-    raw = bytes(raw)
+    return bytes(raw)
+
+
+def _decode_generic(raw: bytes) -> Entry:
     try:
         signed = decode_sign1(raw, max_bytes=HARD_MAX_ENTRY_BYTES)
         p = codec.loads(signed.payload, max_bytes=HARD_MAX_ENTRY_BYTES)
@@ -335,7 +356,7 @@ def _decode_op(i: int, o: Any) -> Op:
         if keys != _RETRACT_KEYS and keys != _RETRACT_KEYS_OF:
             raise DecodeError(f"op {i}: a retract op has exactly tok, kind, ep, why, of?")
         of = o.get("of")
-        if of is not None and of not in RETRACTABLE:
+        if of is not None and (not isinstance(of, str) or of not in RETRACTABLE):
             raise DecodeError(f"op {i}: of names seen, dispute or appeal")
         op = RetractOp(o["tok"], o["kind"], o["ep"], o["why"], of)
         if not isinstance(op.why, str):
@@ -371,3 +392,458 @@ def _decode_op(i: int, o: Any) -> Op:
     if not isinstance(op.kind, str) or not _is_int(op.ep) or op.ep < 1:
         raise DecodeError(f"op {i}: kind is text and ep an integer >= 1")
     return op
+
+
+# --------------------------------------------------------------------------- the lean decoder
+#
+# decode_entry_lean reads the one encoding build_entry writes without the generic
+# walk, proving as it goes that the bytes are the canonical encoding of an entry
+# of the right shape -- so that codec.loads and _entry_from_payload would accept
+# them and give the same Entry. Anything else, also what the generic decoder
+# accepts but build_entry never writes ("v": true), it leaves to
+# decode_entry_generic, which then decides (and words every refusal).
+#
+# * The COSE_Sign1 envelope is compared byte for byte with the only canonical
+#   envelope a valid entry can have (the kid checked as check_member_id does).
+# * The payload map's fields other than ops are matched by two patterns that
+#   admit only the shortest encoding of each integer and length, the keys in
+#   canonical order, "v": 1, and a prev of null or 32 bytes.
+# * The ops: an op is decoded alone by cbor2 with loads' own options
+#   (codec.decode_only), every value checked for its exact type, its keys for
+#   the exact set in canonical order, and re-encoded (codec.encode_only): its
+#   bytes must be that encoding. Its bytes then serve as a template: a later op
+#   whose bytes are the same but for the token's 16 bytes is the same op with
+#   that token (a batch of reports of one kind, category, severity and expiry
+#   is one template). Many distinct ops in one entry: the whole payload is
+#   decoded by cbor2 in one call instead, and checked the same way (every
+#   value's type, every map's key order, the re-encoding).
+
+# COSE_Sign1 as sign1 writes it: tag 18, an array of 4, the protected header
+# bstr(38) = canonical {1: -8, 4: bstr(32) kid}; then the kid, the empty unprotected
+# map, the payload bstr, and bstr(64) the signature.
+_SIGN1_HEAD = bytes.fromhex("d2845826a20127045820")
+_PROTECTED_AT = 4
+_KID_AT = len(_SIGN1_HEAD)
+_UNPROTECTED_AT = _KID_AT + 32
+_EMPTY_MAP = 0xA0
+_PAYLOAD_HEAD_AT = _UNPROTECTED_AT + 1
+_SIGNATURE_HEAD = b"\x58\x40"
+_SIGNATURE_BYTES = 64
+_LEAN_MIN_BYTES = _PAYLOAD_HEAD_AT + 1 + len(_SIGNATURE_HEAD) + _SIGNATURE_BYTES
+
+# The shortest encoding of an unsigned integer (major type 0), and of the head of a
+# non-empty array (major type 4, at most 2**32 - 1 items: more cannot fit in 4 MiB).
+_UINT = (
+    rb"(?:[\x00-\x17]|\x18[\x18-\xff]|\x19[\x01-\xff].|\x1a(?:[\x01-\xff].|\x00[\x01-\xff])..|"
+    rb"\x1b(?:[\x01-\xff]...|\x00[\x01-\xff]..|\x00\x00[\x01-\xff].|\x00\x00\x00[\x01-\xff])....)"
+)
+_ARRAY = rb"(?:[\x81-\x97]|\x98[\x18-\xff]|\x99[\x01-\xff].|\x9a(?:[\x01-\xff].|\x00[\x01-\xff])..)"
+# The payload map in canonical key order (v, cv, ts, log, ops, seq, prev): up to the
+# ops array's head, and after the ops.
+_PAYLOAD_HEAD = re.compile(
+    rb"\xa7\x61v\x01\x62cv(" + _UINT + rb")\x62ts(" + _UINT + rb")\x63log\x58\x20(.{32})"
+    rb"\x63ops(" + _ARRAY + rb")",
+    re.DOTALL,
+)
+_PAYLOAD_TAIL = re.compile(rb"\x63seq(" + _UINT + rb")\x64prev(\xf6|\x58\x20.{32})", re.DOTALL)
+_NULL = b"\xf6"
+
+
+def _head_value(encoded: bytes) -> int:
+    """The argument of a (shortest-form) CBOR head."""
+    if len(encoded) == 1:
+        return encoded[0] & 0x1F
+    return int.from_bytes(encoded[1:], "big")
+
+
+def _canonical_order(keys: frozenset[str]) -> tuple[str, ...]:
+    """Text keys in canonical CBOR order: by the length of their encoding, then bytewise."""
+    return tuple(sorted(keys, key=lambda k: (len(k.encode()), k.encode())))
+
+
+_ENTRY_ORDER = _canonical_order(_ENTRY_KEYS)
+
+
+def _lean_add(o: dict[str, Any]) -> Op | None:
+    tok, kind, ep, cat, sev, exp = o["tok"], o["kind"], o["ep"], o["cat"], o["sev"], o["exp"]
+    ref = o.get("ref")
+    if ref is not None and (type(ref) is not str or len(ref) > MAX_REF_CHARS):
+        return None
+    if not (
+        o["op"] == "add"
+        and type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+        and type(cat) is str
+        and type(sev) is int
+        and type(exp) is int
+    ):
+        return None
+    return AddOp(tok, kind, ep, cat, sev, exp, ref)
+
+
+def _lean_retract(o: dict[str, Any]) -> Op | None:
+    tok, kind, ep, why = o["tok"], o["kind"], o["ep"], o["why"]
+    of = o.get("of")
+    if of is not None and (type(of) is not str or of not in RETRACTABLE):
+        return None
+    if not (
+        o["op"] == "retract"
+        and type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+        and type(why) is str
+    ):
+        return None
+    return RetractOp(tok, kind, ep, why, of)
+
+
+def _lean_seen(o: dict[str, Any]) -> Op | None:
+    tok, kind, ep, exp = o["tok"], o["kind"], o["ep"], o["exp"]
+    if not (
+        o["op"] == "seen"
+        and type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+        and type(exp) is int
+    ):
+        return None
+    return SeenOp(tok, kind, ep, exp)
+
+
+def _lean_dispute(o: dict[str, Any]) -> Op | None:
+    tok, kind, ep, exp, why = o["tok"], o["kind"], o["ep"], o["exp"], o["why"]
+    if not (
+        o["op"] == "dispute"
+        and type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+        and type(exp) is int
+        and type(why) is str
+    ):
+        return None
+    return DisputeOp(tok, kind, ep, exp, why)
+
+
+def _lean_appeal(o: dict[str, Any]) -> Op | None:
+    tok, kind, ep, appeal_id = o["tok"], o["kind"], o["ep"], o["id"]
+    if not (
+        o["op"] == "appeal"
+        and type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+        and type(appeal_id) is str
+        and is_appeal_id(appeal_id)
+    ):
+        return None
+    return AppealOp(tok, kind, ep, appeal_id)
+
+
+def _lean_decided(o: dict[str, Any]) -> Op | None:
+    appeal_id, decision = o["id"], o["decision"]
+    if not (
+        o["op"] == "appeal_decided"
+        and type(appeal_id) is str
+        and is_appeal_id(appeal_id)
+        and type(decision) is str
+    ):
+        return None
+    return AppealDecidedOp(appeal_id, decision)
+
+
+# the keys of an op, in canonical order -> its lean decoder
+_LEAN_OPS: dict[tuple[str, ...], Callable[[dict[str, Any]], Op | None]] = {
+    _canonical_order(_ADD_KEYS): _lean_add,
+    _canonical_order(_ADD_KEYS_REF): _lean_add,
+    _canonical_order(_RETRACT_KEYS): _lean_retract,
+    _canonical_order(_RETRACT_KEYS_OF): _lean_retract,
+    _canonical_order(_SEEN_KEYS): _lean_seen,
+    _canonical_order(_DISPUTE_KEYS): _lean_dispute,
+    _canonical_order(_APPEAL_KEYS): _lean_appeal,
+    _canonical_order(_DECIDED_KEYS): _lean_decided,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """The bytes of one op but for its token's 16 bytes: ``prefix`` + token + ``suffix``.
+
+    An op without a token (appeal_decided) is all ``prefix``, ``tok_at`` -1.
+    """
+
+    prefix: bytes
+    suffix: bytes
+    tok_at: int
+    size: int
+    op: Op
+
+    def run(self, payload: bytes, pos: int, most: int) -> list[bytes]:
+        """The tokens of the ops (at most ``most``) from ``pos`` on that are this template's.
+
+        (For an op without a token, an empty token each.)
+        """
+        startswith = payload.startswith
+        prefix, size, tok_at = self.prefix, self.size, self.tok_at
+        if tok_at < 0:
+            n = 0
+            while n < most and startswith(prefix, pos + n * size):
+                n += 1
+            return [b""] * n
+        suffix, suffix_at = self.suffix, tok_at + TOKEN_BYTES
+        toks: list[bytes] = []
+        while len(toks) < min(most, 4):  # the first few one by one
+            if not (startswith(prefix, pos) and startswith(suffix, pos + suffix_at)):
+                return toks
+            toks.append(payload[pos + tok_at : pos + suffix_at])
+            pos += size
+        between = suffix + prefix
+        chunk = 8
+        while len(toks) < most:
+            # the next ops, as many as chunk, in one comparison: their bytes must be
+            # prefix + token + suffix each, the tokens taken where this template has them
+            k = min(chunk, most - len(toks))
+            first = pos + tok_at
+            ks = [payload[i : i + TOKEN_BYTES] for i in range(first, first + k * size, size)]
+            if startswith(prefix + between.join(ks) + suffix, pos):
+                toks += ks
+                pos += k * size
+                chunk *= 2
+                continue
+            for tok in ks:  # one of them is not: take those before it
+                if not (startswith(prefix, pos) and startswith(suffix, pos + suffix_at)):
+                    break
+                toks.append(tok)
+                pos += size
+            break
+        return toks
+
+    def ops(self, toks: list[bytes]) -> Iterable[Op]:
+        """This template's op with each of ``toks`` in turn (:meth:`run` found them)."""
+        op = self.op
+        n = len(toks)
+        if self.tok_at < 0:
+            return [op] * n  # an appeal_decided op is immutable: the same op again
+        # the op's fields with each token, made by tuple.__new__ (a NamedTuple is one)
+        fields = zip(toks, *(repeat(f, n) for f in op[1:]), strict=False)
+        new: Callable[[type[Op], Iterable[Any]], Op] = tuple.__new__
+        return map(new, repeat(type(op), n), fields)
+
+
+def _template(o: dict[str, Any], op: Op, encoded: bytes) -> _Template | None:
+    if isinstance(op, AppealDecidedOp):
+        return _Template(prefix=encoded, suffix=b"", tok_at=-1, size=len(encoded), op=op)
+    keys = tuple(o)
+    after = keys[keys.index("tok") + 1 :]
+    suffix = b"".join(codec.encode_only(k) + codec.encode_only(o[k]) for k in after)
+    tok_at = len(encoded) - len(suffix) - TOKEN_BYTES
+    prefix = encoded[:tok_at]
+    if not prefix.endswith(b"\x63tok\x50") or encoded[tok_at : tok_at + TOKEN_BYTES] != op[0]:
+        return None  # pragma: no cover - the token is where canonical order puts it
+    return _Template(prefix=prefix, suffix=suffix, tok_at=tok_at, size=len(encoded), op=op)
+
+
+# Member ids already checked by check_member_id (a pure function; the check of the
+# Ed25519 point is most of the cost of decoding a short entry).
+_AUTHORS_CACHED = 4096
+_authors: dict[bytes, MemberId] = {}
+
+# An entry counts as too varied for templates (and its payload is decoded whole) past
+# this many distinct ops, or when, past this many runs of one template, its runs are
+# shorter than this on average.
+_MAX_TEMPLATES = 8
+_MIN_RUNS = 8
+_MIN_RUN_LENGTH = 4
+
+
+class _TooVaried(Exception):
+    """The ops of the entry have too many distinct templates: decode the payload whole."""
+
+
+def _one_op(payload: bytes, view: memoryview, pos: int) -> tuple[Op, bytes, dict[str, Any]] | None:
+    """The op encoded at ``pos``, checked as the comment above says, and its bytes."""
+    try:
+        o = codec.decode_only(view[pos:])
+    except DecodeError:
+        return None
+    if type(o) is not dict:
+        return None
+    decode = _LEAN_OPS.get(tuple(o))
+    op = None if decode is None else decode(o)
+    if op is None:
+        return None
+    encoded = codec.encode_only(o)
+    if not payload.startswith(encoded, pos):
+        return None  # an integer or a length not in its shortest form
+    return op, encoded, o
+
+
+def _ops_by_template(payload: bytes, pos: int, count: int) -> tuple[list[Op], int] | None:
+    """``count`` ops from ``pos`` on, and the position after them; None: cannot say.
+
+    Raises _TooVaried when the ops are too varied for templates (see above).
+    """
+    view = memoryview(payload)
+    out: list[Op] = []
+    templates: list[_Template] = []  # most recently used first
+    left = count
+    runs = 0
+    while left:
+        runs += 1
+        if runs > _MIN_RUNS and runs * _MIN_RUN_LENGTH > len(out):
+            raise _TooVaried  # runs too short to be worth it
+        for i, t in enumerate(templates):
+            toks = t.run(payload, pos, left)
+            if toks:
+                out.extend(t.ops(toks))
+                pos += len(toks) * t.size
+                left -= len(toks)
+                if i:
+                    templates.insert(0, templates.pop(i))
+                break
+        else:
+            if len(templates) >= _MAX_TEMPLATES:
+                raise _TooVaried
+            found = _one_op(payload, view, pos)
+            if found is None:
+                return None
+            op, encoded, o = found
+            out.append(op)
+            pos += len(encoded)
+            left -= 1
+            t_new = _template(o, op, encoded) if left else None
+            if t_new is not None:
+                templates.insert(0, t_new)
+    return out, pos
+
+
+def _payload_whole(payload: bytes) -> tuple[list[Op], int, bytes | None] | None:
+    """The ops, seq and prev of the payload decoded in one cbor2 call; None: cannot say.
+
+    (Its v, cv, ts and log are those _PAYLOAD_HEAD read: the re-encoding shows
+    the payload is canonical, so those bytes encode these values.)
+    """
+    try:
+        p = codec.decode_only(payload)
+    except DecodeError:
+        return None
+    if type(p) is not dict or tuple(p) != _ENTRY_ORDER:
+        return None
+    ops, seq, prev = p["ops"], p["seq"], p["prev"]
+    if type(ops) is not list or not _is_int(seq):
+        return None
+    if prev is not None and (type(prev) is not bytes or len(prev) != 32):
+        return None
+    out: list[Op] = []
+    lean_ops = _LEAN_OPS
+    for o in ops:
+        if type(o) is not dict:
+            return None
+        decode = lean_ops.get(tuple(o))
+        if decode is None:
+            return None
+        op = decode(o)
+        if op is None:
+            return None
+        out.append(op)
+    if codec.encode_only(p) != payload:
+        return None  # an integer or a length not in its shortest form
+    return out, seq, prev
+
+
+def decode_entry_lean(raw: bytes) -> Entry | None:
+    """The entry ``raw`` is, if it is one in the encoding :func:`build_entry` writes.
+
+    None where this decoder cannot say: then :func:`decode_entry_generic`
+    decides, and it accepts every entry this one accepts, as the same Entry.
+    ``raw`` is bytes within the size limit (:func:`decode_entry` checked).
+    """
+    n = len(raw)
+    if n < _LEAN_MIN_BYTES or not raw.startswith(_SIGN1_HEAD) or raw[_UNPROTECTED_AT] != _EMPTY_MAP:
+        return None
+    # the payload's byte string head, in its shortest form
+    head = raw[_PAYLOAD_HEAD_AT]
+    at = _PAYLOAD_HEAD_AT + 1
+    if 0x40 <= head <= 0x57:
+        size = head - 0x40
+    elif head == 0x58:
+        size = raw[at]
+        at += 1
+        if size < 24:
+            return None
+    elif head == 0x59:
+        size = int.from_bytes(raw[at : at + 2], "big")
+        at += 2
+        if size < 0x100:
+            return None
+    elif head == 0x5A:
+        size = int.from_bytes(raw[at : at + 4], "big")
+        at += 4
+        if size < 0x10000:
+            return None
+    else:
+        return None  # 8-byte lengths are over the size limit
+    end = at + size
+    if end + len(_SIGNATURE_HEAD) + _SIGNATURE_BYTES != n or not raw.startswith(
+        _SIGNATURE_HEAD, end
+    ):
+        return None
+    kid = raw[_KID_AT:_UNPROTECTED_AT]
+    author = _authors.get(kid)
+    if author is None:
+        try:
+            author = check_member_id(kid)
+        except DecodeError:
+            return None
+        if len(_authors) >= _AUTHORS_CACHED:
+            _authors.clear()
+        _authors[kid] = author
+    payload = raw[at:end]
+    fields = _PAYLOAD_HEAD.match(payload)
+    if fields is None or fields.group(3) != kid:
+        return None
+    cv, ts = _head_value(fields.group(1)), _head_value(fields.group(2))
+    seq: int
+    prev: bytes | None
+    try:
+        found = _ops_by_template(payload, fields.end(), _head_value(fields.group(4)))
+        if found is None:
+            return None
+        ops, pos = found
+        tail = _PAYLOAD_TAIL.fullmatch(payload, pos)
+        if tail is None:
+            return None
+        seq = _head_value(tail.group(1))
+        prev = None if tail.group(2) == _NULL else tail.group(2)[2:]
+    except _TooVaried:
+        whole = _payload_whole(payload)
+        if whole is None:
+            return None
+        ops, seq, prev = whole
+    if cv < 1 or seq < 1 or (prev is None) != (seq == 1):
+        return None
+    return Entry(
+        raw=raw,
+        hash=codec.obj_hash(raw),
+        log=author,
+        seq=seq,
+        prev=prev,
+        ts=ts,
+        cv=cv,
+        ops=tuple(ops),
+        signed=Signed1(
+            kid=author,
+            payload=payload,
+            protected=raw[_PROTECTED_AT:_UNPROTECTED_AT],
+            signature=raw[end + len(_SIGNATURE_HEAD) :],
+        ),
+    )

@@ -6,8 +6,8 @@ node under one steady load, and reports these windows side by side:
 
 1. **idle**: no maintenance (the baseline);
 2. **base rebuild at N live** (``--n``, default 10 000 000): a new verdict-summary
-   base file built from SQLite by the writer's builder process
-   (``build_base_file``) and streamed to the serving processes. It is set off
+   base file built from SQLite by a process the writer starts for it
+   (``build_base_file``), then mapped by the serving processes. It is set off
    the way the node sets it off by itself: a peer ``c`` starts holding exactly
    ``serve.summary_overlay`` ops (``--overlay``; the setting's default, 200 000),
    the node takes them by gossip (that catch-up is reported too), its overlay
@@ -18,12 +18,10 @@ node under one steady load, and reports these windows side by side:
    off (every ``serve.summary_overlay`` changes, a base rebuild: their count is
    reported).
 
-The scheduled rebuild (``index.rebuild_interval_s``) is kept out of the run
-(set to a day): at this size it does not rebuild the base file (when it comes,
-the Bloom index rebuild due at the same moment holds the writer's event loop
-for seconds, and APScheduler drops the base-file job, due at the same time, as
-missed by more than its one-second grace), and it would land in a later
-phase. The rebuild measured here is the one a node at N live actually does.
+The scheduled rebuild (``index.rebuild_interval_s``: the Bloom index and a base
+file) is kept out of the run (set to a day): its moment is fixed when the node
+starts, and the windows before it cannot be timed in advance, so it would land
+in one of them; the overlay's trigger comes when the bench chooses.
 
 **Set-up (not part of any window).** Three homes founded together by
 ``node.localnet.LocalNet`` (``riskmesh init``, ``charter genesis``,
@@ -101,6 +99,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import signal
 import sqlite3
@@ -354,7 +353,9 @@ class Monitor:
         self.samples: list[tuple[float, dict[int, float], float, float]] = []
         self.rebuilt: list[float] = []
         """When each "verdict summaries rebuilt" line was first seen."""
+        self.rebuilt_lines: list[str] = []
         self._log_pos = 0
+        self._unsure: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
 
@@ -369,20 +370,24 @@ class Monitor:
         self._stop.set()
         self._thread.join()
 
-    def _classify(self, pid: int, root: int) -> str:
+    def _classify(self, pid: int, root: int) -> tuple[str, bool]:
+        """The role of ``pid`` (of the tree of ``root``), and whether that is sure: a child
+        of the writer seen between its fork and its exec still looks like the writer."""
         what = self.roots[root]
         if what == "peer":
-            return "peer node"
+            return "peer node", True
         if what == "wrk":
-            return "wrk"
+            return "wrk", True
         if pid == root:
-            return "writer"
+            return "writer", True
         cmd = _cmdline(pid)
         if "node.workers" in cmd:
-            return "serving"
-        if "resource_tracker" not in cmd and ("spawn_main" in cmd or "multiprocessing" in cmd):
-            return "builder"
-        return "writer"  # helpers of the writer (the resource tracker)
+            return "serving", True
+        if "resource_tracker" in cmd:
+            return "writer", True  # multiprocessing's helper, counted with the writer
+        if "spawn_main" in cmd or "multiprocessing" in cmd:
+            return "builder", True
+        return "writer", False
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -394,8 +399,12 @@ class Monitor:
         pids = [os.getpid()]
         for root in list(self.roots):
             for pid in process_tree(root):
-                if pid not in self.role:
-                    self.role[pid] = self._classify(pid, root)
+                if pid not in self.role or pid in self._unsure:
+                    self.role[pid], sure = self._classify(pid, root)
+                    if sure:
+                        self._unsure.discard(pid)
+                    else:  # looked at again until it says what it is
+                        self._unsure.add(pid)
                 pids.append(pid)
         cpu = cpu_seconds_of(pids)
         self.samples.append((t, cpu, _machine_busy(), _cpu_pressure()))
@@ -410,24 +419,32 @@ class Monitor:
         for line in text[:cut].decode(errors="replace").splitlines():
             if REBUILT in line:
                 self.rebuilt.append(t)
+                self.rebuilt_lines.append(line)
 
     # -- reading the samples --------------------------------------------------------------
 
-    def _at(self, t: float, after: bool) -> tuple[float, dict[int, float], float, float]:
+    def _index(self, t: float, after: bool) -> int:
         s = self.samples
         if after:
-            return next((x for x in s if x[0] >= t), s[-1])
-        return next((x for x in reversed(s) if x[0] <= t), s[0])
+            return next((i for i, x in enumerate(s) if x[0] >= t), len(s) - 1)
+        return next((i for i in range(len(s) - 1, -1, -1) if s[i][0] <= t), 0)
 
     def cores(self, t0: float, t1: float) -> dict[str, float]:
         """Cores used by each role between ``t0`` and ``t1``, by the rest of the machine, and
-        the share of that time some task waited for a CPU ("waiting for a CPU")."""
-        a, b = self._at(t0, after=False), self._at(t1, after=True)
+        the share of that time some task waited for a CPU ("waiting for a CPU"). A process
+        that ended in between counts up to its last sample (a base builder process lives
+        for one rebuild)."""
+        s = self.samples
+        i0, i1 = self._index(t0, after=False), self._index(t1, after=True)
+        a, b = s[i0], s[i1]
         span = b[0] - a[0]
         out = dict.fromkeys(ROLES, 0.0)
         if span <= 0:
             return out
-        for pid, c in b[1].items():
+        last: dict[int, float] = {}
+        for x in s[i0 : i1 + 1]:
+            last.update(x[1])
+        for pid, c in last.items():
             role = self.role.get(pid, "writer")
             out[role] += (c - a[1].get(pid, 0.0)) / span
         ours = sum(out.values())
@@ -745,6 +762,9 @@ class Run:
     settle: Window | None = None
     writer_busy_s: float = 0.0
     builder_busy_s: float = 0.0
+    rebuilt_tokens: int = 0
+    node_rebuild_s: float | None = None
+    """How long the rebuild took by the writer's own log line (if it says)."""
     rebuilds_in_catch_up: int = 0
     in_flight_at_end: bool = False
     settle_s: float = 0.0
@@ -852,6 +872,11 @@ def measure(args: argparse.Namespace, tmp: Path) -> Run:
                 "catch-up was seen complete (the looks are 0.2 s apart)"
             )
         t_end = t_rebuilt + 0.5
+        line = monitor.rebuilt_lines[monitor.rebuilt.index(t_rebuilt)]
+        said = re.search(r"rebuilt: (\d+) tokens(?: in ([\d.]+) s)?", line)
+        if said:
+            run.rebuilt_tokens = int(said.group(1))
+            run.node_rebuild_s = float(said.group(2)) if said.group(2) else None
         time.sleep(max(0.0, t_end + 1.0 - time.monotonic()))
         run.writer_busy_s = monitor.busy_span(t_start, t_end, "writer")
         run.builder_busy_s = monitor.busy_span(t_start, t_end, "builder")
@@ -862,8 +887,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> Run:
         c.stop()  # else it would take b's feed too, through a
         print(
             f"c's {run.trigger.ops:,} ops caught up in {run.trigger.seconds:.1f} s; base rebuild "
-            f"{t_end - t_start:.1f} s (builder busy {run.builder_busy_s:.1f} s, writer busy "
-            f"{run.writer_busy_s:.1f} s)",
+            f"of {run.rebuilt_tokens:,} tokens: window {t_end - t_start:.1f} s (the writer's log: "
+            f"{'?' if run.node_rebuild_s is None else f'{run.node_rebuild_s:.1f}'} s; builder "
+            f"busy {run.builder_busy_s:.1f} s, writer busy {run.writer_busy_s:.1f} s)",
             flush=True,
         )
 
@@ -1070,8 +1096,15 @@ def report(run: Run, args: argparse.Namespace) -> list[dict[str, Any]]:
             f"verdict-summary base rebuild at {live}, served node under load",
             run.rebuild.seconds,
             "s",
-            note=f"builder busy {run.builder_busy_s:.1f} s, writer busy "
-            f"{run.writer_busy_s:.1f} s; new base file {run.rebuild_bytes / 1e6:,.0f} MB",
+            note=f"{run.rebuilt_tokens:,} tokens; the window, from the builder's first work to "
+            "0.5 s after the writer's log line"
+            + (
+                ""
+                if run.node_rebuild_s is None
+                else f" (the writer's own figure: {run.node_rebuild_s:.1f} s)"
+            )
+            + f"; builder busy {run.builder_busy_s:.1f} s, writer busy {run.writer_busy_s:.1f} s;"
+            f" new base file {run.rebuild_bytes / 1e6:,.0f} MB",
         ),
         figure(
             f"served node start-up at {live} (first base file, Bloom index)",

@@ -242,6 +242,8 @@ class Node:
         self.summary_listeners: list[Callable[[int, Mapping[bytes, bytes | None]], None]] = []
         #: called after the query path switched to a new base file
         self.base_listeners: list[Callable[[], None]] = []
+        #: called when a new base file starts being built, with the seq it will hold
+        self.mark_listeners: list[Callable[[int], None]] = []
         self.summaries = Summaries(self._build_base(now))
         self.verdicts = Verdicts(
             self.summaries, self.epoch_keys, region=region, record=self.alerts.queried
@@ -335,10 +337,20 @@ class Node:
         which the overlay's full replacements make harmless)."""
         assert self.summary_dir is not None
         self.summary_dir.mkdir(mode=0o700, exist_ok=True)
+        self._mark_summaries()
         return self.summary_dir / f"base-{self.summary_seq}-{now}", self.summary_seq
 
-    def install_base(self, base: BaseFile) -> None:
-        """Switch the query path to a newly built base file (dropping the older one)."""
+    def _mark_summaries(self) -> None:
+        seq = self.summary_seq
+        self.summaries.mark(seq)
+        for listener in self.mark_listeners:
+            listener(seq)
+
+    def install_base(self, base: BaseFile, *, close: bool = True) -> BaseFile:
+        """Switch the query path to a newly built base file and delete the older one;
+        returns it, closed unless ``close`` is false (then the caller closes it, e.g.
+        off its event loop: the last unmapping of a deleted file frees its page cache,
+        which takes a while for a large one)."""
         old = self.summaries.set_base(base)
         for listener in self.base_listeners:
             listener()
@@ -346,10 +358,13 @@ class Node:
         if old.path is not None and old.path != base.path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(old.path)
-        old.close()
+        if close:
+            old.close()
+        return old
 
     def rebuild_summaries(self, now: int) -> None:
         """Rebuild the base file here and now (tests, and nodes without a file)."""
+        self._mark_summaries()
         self.install_base(self._build_base(now))
 
     def _summaries_changed(self) -> None:

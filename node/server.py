@@ -220,7 +220,8 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
             log.error("verdict summary rebuild failed (exit %s); the old file stays", proc.exitcode)
             return
         base = BaseFile.open(path)
-        node.install_base(base)
+        old = node.install_base(base, close=False)
+        await asyncio.to_thread(old.close)
         log.info(
             "verdict summaries rebuilt: %d tokens in %.1f s", base.count, time.monotonic() - t0
         )

@@ -473,28 +473,61 @@ class BaseFile:
 
 
 class Summaries:
-    """A base file and the overlay of changes since: answers "what is this token's summary?"."""
+    """A base file and the overlay of changes since: answers "what is this token's summary?".
+
+    The overlay has two generations. When a new base file starts being built
+    (:meth:`mark`), the changes so far become the older generation: the new file
+    will hold all of them, so switching to it (:meth:`set_base`) drops that
+    generation whole, without a pass over it (which, on a serving process's event
+    loop, would be a pause the size of the overlay)."""
 
     def __init__(self, base: BaseFile | None = None) -> None:
         self.base = base if base is not None else BaseFile.empty()
+        #: the changes since the last :meth:`mark` (or since the base): token -> (seq, summary)
         self.overlay: dict[bytes, tuple[int, bytes | None]] = {}
+        #: the changes before the last :meth:`mark`, until the base built from then arrives
+        self.older: dict[bytes, tuple[int, bytes | None]] = {}
         #: the seq of the last change applied (or of the base, if later)
         self.seq = self.base.seq
+        self._marked = -1
+        self._front_min = 0
 
     def apply(self, seq: int, changes: Mapping[bytes, bytes | None]) -> None:
         """Apply one commit's changes (full replacements: idempotent)."""
         ov = self.overlay
+        if not ov:
+            self._front_min = seq
         for tok, blob in changes.items():
             ov[tok] = (seq, blob)
         if seq > self.seq:
             self.seq = seq
 
+    def mark(self, seq: int) -> None:
+        """A base file holding every change up to ``seq`` at least is being built."""
+        if self.older:  # a build started before the last one ended (rare): keep both
+            self.older.update(self.overlay)
+        else:
+            self.older = self.overlay
+        self.overlay = {}
+        self._marked = seq
+
     def set_base(self, base: BaseFile) -> BaseFile:
-        """Switch to a new base; keep the overlay newer than it. Returns the old base."""
+        """Switch to a new base; keep the changes newer than it. Returns the old base."""
         old, self.base = self.base, base
-        self.overlay = {t: v for t, v in self.overlay.items() if v[0] > base.seq}
+        if self.older:
+            if base.seq >= self._marked:
+                self.older = {}
+            else:
+                self.older = {t: v for t, v in self.older.items() if v[0] > base.seq}
+        if self.overlay and self._front_min <= base.seq:
+            self.overlay = {t: v for t, v in self.overlay.items() if v[0] > base.seq}
+            self._front_min = min((v[0] for v in self.overlay.values()), default=0)
         self.seq = max(self.seq, base.seq)
         return old
+
+    def changes(self) -> dict[bytes, tuple[int, bytes | None]]:
+        """Every change on top of the base, both generations, the newer winning."""
+        return {**self.older, **self.overlay} if self.older else dict(self.overlay)
 
     def lookup(self, toks: Sequence[bytes]) -> list[bytes | None]:
         """Each token's summary, or None."""
@@ -519,8 +552,13 @@ class Summaries:
             blob = base.blob
             for j in np.flatnonzero(idx >= 0).tolist():
                 out[j] = blob(int(idx[j]))
-        ov = self.overlay
-        if ov:
+        ov, older = self.overlay, self.older
+        if older:
+            for j, t in enumerate(toks):
+                v = ov.get(t) or older.get(t)
+                if v is not None:
+                    out[j] = v[1]
+        elif ov:
             get = ov.get
             for j, v in enumerate(map(get, toks)):
                 if v is not None:
@@ -529,11 +567,12 @@ class Summaries:
 
     def count(self) -> int:
         """Tokens with a summary (the base's, corrected by the overlay)."""
-        if not self.overlay:
+        changes = self.changes()
+        if not changes:
             return self.base.count
-        toks = list(self.overlay)
+        toks = list(changes)
         in_base = [b is not None for b in self._base_only(toks)]
-        now_has = [v[1] is not None for v in self.overlay.values()]
+        now_has = [v[1] is not None for v in changes.values()]
         return self.base.count + sum(now_has) - sum(in_base)
 
     def _base_only(self, toks: Sequence[bytes]) -> list[bytes | None]:

@@ -104,6 +104,8 @@ MAX_MESSAGE: Final = 1 << 30
 #: how long a serving process waits for the hub to deliver what an answer it relays
 #: depends on (read-your-writes), at most
 CATCH_UP_S: Final = 0.05
+#: token changes a serving process applies at a time before letting queries in
+DELTA_CHUNK: Final = 2000
 #: hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself
 _HOP: Final = frozenset(
     {
@@ -166,6 +168,7 @@ class Hub:
         self._server: asyncio.AbstractServer | None = None
         node.summary_listeners.append(self._delta)
         node.base_listeners.append(self.base_changed)
+        node.mark_listeners.append(self._mark)
         node.store.commit_listeners.append(self._maybe_ctx)
 
     # -- messages ------------------------------------------------------------------------------
@@ -209,6 +212,10 @@ class Hub:
         if self._queues and self._ctx_fingerprint() != self._ctx_key:
             self._broadcast(self._ctx())
 
+    def _mark(self, seq: int) -> None:
+        if self._queues:
+            self._broadcast(("mark", 0, seq))
+
     def base_changed(self) -> None:
         if self._queues:
             self._broadcast(self._base())
@@ -241,7 +248,7 @@ class Hub:
         # what a new serving process needs, then every change after it, in order
         self._ctx_key = None
         first = [self._ctx(), self._base()]
-        overlay = node.summaries.overlay
+        overlay = node.summaries.changes()
         if overlay:
             first.append(("overlay", self.pos, tuple((t, s, b) for t, (s, b) in overlay.items())))
         for msg in first:
@@ -428,10 +435,14 @@ class Worker:
         elif what == "overlay":
             for tok, seq, blob in msg[2]:
                 self.summaries.apply(seq, {tok: blob})
+        elif what == "mark":
+            self.summaries.mark(msg[2])
         elif what == "base":
             path, seq = msg[2], msg[3]
             base = BaseFile.open(path) if path is not None else BaseFile.empty(seq)
-            self.summaries.set_base(base).close()
+            old = self.summaries.set_base(base)
+            # off the event loop: the last unmapping of a deleted file frees its pages
+            asyncio.get_running_loop().run_in_executor(None, old.close)
         elif what == "ctx":
             charters, epochs, frozen, keys = msg[2], msg[3], msg[4], msg[5]
             if charters and charters != self._charters:
@@ -479,7 +490,17 @@ class Worker:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                self.apply(await _receive(reader))
+                msg = await _receive(reader)
+                if msg[0] == "delta" and len(msg[3]) > DELTA_CHUNK:
+                    # a large commit (a gossip frame of a catch-up) goes in in pieces, the
+                    # queries waiting between them: no pause the size of the frame
+                    changes = msg[3]
+                    for i in range(0, len(changes) - DELTA_CHUNK, DELTA_CHUNK):
+                        self.summaries.apply(msg[2], dict(changes[i : i + DELTA_CHUNK]))
+                        await asyncio.sleep(0)
+                    rest = len(changes) - (len(changes) - 1) % DELTA_CHUNK - 1
+                    msg = (*msg[:3], changes[rest:])
+                self.apply(msg)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, EOFError):
             log.info("the writer is gone; this serving process stops")
             os.kill(os.getpid(), signal.SIGTERM)

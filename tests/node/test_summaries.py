@@ -209,6 +209,75 @@ def test_any_interleaving_of_changes_and_rebuilds_answers_as_a_fresh_node(
     got = _verdicts(core, values, now)
     assert [v["match"] for v in got] == [i in live for i in range(10)]
     fresh = Summaries(BaseFile.from_connection(core.store.conn, now, 0))
-    core.summaries.base, core.summaries.overlay = fresh.base, {}
+    core.summaries.base, core.summaries.overlay, core.summaries.older = fresh.base, {}, {}
     core.verdicts._cache.clear()
     assert _verdicts(core, values, now) == got
+
+
+def test_a_base_built_since_a_mark_drops_the_older_changes_whole() -> None:
+    tok = [os.urandom(16) for _ in range(4)]
+    s = Summaries()
+    s.apply(1, {tok[0]: b"a", tok[1]: b"b"})
+    s.mark(1)  # a build from the store as of seq 1 (at least) starts
+    s.apply(2, {tok[1]: None, tok[2]: b"c"})  # changes while it runs
+    assert s.lookup(tok) == [b"a", None, b"c", None]
+    assert s.changes() == {tok[0]: (1, b"a"), tok[1]: (2, None), tok[2]: (2, b"c")}
+    import io
+
+    from node.summaries import _HEADER, MAGIC
+
+    # the new base file holds seq 1's state: tok 0 and tok 1
+    buf = io.BytesIO()
+    rows = sorted([(tok[0], b"a"), (tok[1], b"b")])
+    buf.write(_HEADER.pack(MAGIC, 2, 1, 2) + b"".join(r[1] for r in rows))
+    import numpy as np
+
+    keys = np.frombuffer(b"".join(r[0] for r in rows), dtype=">u8").reshape(2, 2)
+    buf.write(keys[:, 0].astype("<u8").tobytes() + keys[:, 1].astype("<u8").tobytes())
+    buf.write(np.array([0, 1, 2], dtype="<u8").tobytes())
+    s.set_base(BaseFile(buf.getvalue()))
+    assert s.older == {}  # dropped whole, no pass over it
+    assert s.lookup(tok) == [b"a", None, b"c", None]  # the newer change still wins
+
+
+async def test_a_serving_process_applies_a_large_commit_in_pieces(tmp_path: Path) -> None:
+    """A gossip frame's commit can touch tens of thousands of tokens: a serving process
+    applies it in pieces (queries run between them), all of it before it counts it
+    applied."""
+    import asyncio
+    import marshal
+    import struct
+
+    from node.config import load_config
+    from node.home import init_home
+    from node.workers import DELTA_CHUNK, Worker
+
+    home = tmp_path / "w"
+    init_home(home, name="w", endpoint="http://w.test", api_listen="127.0.0.1:1")
+    worker = Worker(load_config(home, env={}))
+    n = 2 * DELTA_CHUNK + 17
+    changes = tuple((os.urandom(16), bytes([i % 256])) for i in range(n))
+    data = marshal.dumps(("delta", 5, 9, changes))
+    reader = asyncio.StreamReader()
+    reader.feed_data(struct.pack(">I", len(data)) + data)
+    reader.feed_eof()
+    seen: list[int] = []
+
+    async def watch() -> None:  # runs between the pieces
+        while worker.applied < 5:
+            seen.append(len(worker.summaries.overlay))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    import signal
+
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the end of the stream stops it
+    try:
+        await worker._read(reader)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    await watcher
+    assert worker.applied == 5
+    assert len(worker.summaries.overlay) == n
+    assert worker.summaries.lookup([t for t, _ in changes]) == [b for _, b in changes]
+    assert any(0 < k < n for k in seen), "queries ran between the pieces"

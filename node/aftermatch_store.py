@@ -57,11 +57,11 @@ CREATE TABLE IF NOT EXISTS appeal_notes (
 CREATE INDEX IF NOT EXISTS appeal_notes_id ON appeal_notes (id);
 """
 
-_SIG_COLS = "tok, ep, author, what, why, exp, ts, retracted"
-_APPEAL_COLS = "id, tok, ep, author, kind, ts, withdrawn"
+SIGNAL_COLS = "tok, ep, author, what, why, exp, ts, retracted"
+APPEAL_COLS = "id, tok, ep, author, kind, ts, withdrawn"
 
 
-def _signal(r: Sequence[Any]) -> SignalState:
+def signal_row(r: Sequence[Any]) -> SignalState:
     return SignalState(
         tok=bytes(r[0]),
         ep=r[1],
@@ -74,7 +74,7 @@ def _signal(r: Sequence[Any]) -> SignalState:
     )
 
 
-def _appeal(r: Sequence[Any]) -> AppealState:
+def appeal_row(r: Sequence[Any]) -> AppealState:
     return AppealState(
         id=r[0],
         tok=bytes(r[1]),
@@ -130,12 +130,13 @@ class AfterMatchStore:
                 what = "seen" if isinstance(op, SeenOp) else "dispute"
                 why = op.why if isinstance(op, DisputeOp) else None
                 c.execute(
-                    f"INSERT OR REPLACE INTO signals ({_SIG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                    f"INSERT OR REPLACE INTO signals ({SIGNAL_COLS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                     (op.tok, op.ep, log, what, why, op.exp, ts),
                 )
             elif isinstance(op, AppealOp):
                 c.execute(
-                    f"INSERT OR REPLACE INTO appeals ({_APPEAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    f"INSERT OR REPLACE INTO appeals ({APPEAL_COLS}) VALUES (?, ?, ?, ?, ?, ?, 0)",
                     (op.id, op.tok, op.ep, log, op.kind, ts),
                 )
             elif isinstance(op, AppealDecidedOp):
@@ -160,23 +161,23 @@ class AfterMatchStore:
 
     def signals(self, tok: bytes) -> list[SignalState]:
         return [
-            _signal(r)
-            for r in self.conn.execute(f"SELECT {_SIG_COLS} FROM signals WHERE tok = ?", (tok,))
+            signal_row(r)
+            for r in self.conn.execute(f"SELECT {SIGNAL_COLS} FROM signals WHERE tok = ?", (tok,))
         ]
 
     def appeals(self, tok: bytes) -> list[AppealState]:
         return [
-            _appeal(r)
+            appeal_row(r)
             for r in self.conn.execute(
-                f"SELECT {_APPEAL_COLS} FROM appeals WHERE tok = ? ORDER BY ts, id", (tok,)
+                f"SELECT {APPEAL_COLS} FROM appeals WHERE tok = ? ORDER BY ts, id", (tok,)
             )
         ]
 
     def appeal(self, appeal_id: str) -> list[AppealState]:
         return [
-            _appeal(r)
+            appeal_row(r)
             for r in self.conn.execute(
-                f"SELECT {_APPEAL_COLS} FROM appeals WHERE id = ?", (appeal_id,)
+                f"SELECT {APPEAL_COLS} FROM appeals WHERE id = ?", (appeal_id,)
             )
         ]
 
@@ -244,9 +245,9 @@ class AfterMatchStore:
         for chunk in _chunks(toks):
             q = ",".join("?" * len(chunk))
             for r in self.conn.execute(
-                f"SELECT {_SIG_COLS} FROM signals WHERE tok IN ({q})", chunk
+                f"SELECT {SIGNAL_COLS} FROM signals WHERE tok IN ({q})", chunk
             ):
-                s = _signal(r)
+                s = signal_row(r)
                 out.setdefault(s.tok, []).append(s)
         return out
 
@@ -255,9 +256,9 @@ class AfterMatchStore:
         for chunk in _chunks(toks):
             q = ",".join("?" * len(chunk))
             for r in self.conn.execute(
-                f"SELECT {_APPEAL_COLS} FROM appeals WHERE tok IN ({q})", chunk
+                f"SELECT {APPEAL_COLS} FROM appeals WHERE tok IN ({q})", chunk
             ):
-                a = _appeal(r)
+                a = appeal_row(r)
                 out.setdefault(a.tok, []).append(a)
         return out
 

@@ -173,7 +173,7 @@ def m006_no_expiry_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS indicators_exp")
 
 
-def _state(row: Sequence[Any]) -> IndicatorState:
+def state_row(row: Sequence[Any]) -> IndicatorState:
     return IndicatorState(
         tok=row[0],
         ep=row[1],
@@ -188,7 +188,7 @@ def _state(row: Sequence[Any]) -> IndicatorState:
     )
 
 
-_STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
+STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
 
 
 def _read_only(db_path: str) -> sqlite3.Connection:
@@ -375,10 +375,8 @@ class SqliteStore(AfterMatchStore):
 
     def indicators(self, tok: bytes) -> list[IndicatorState]:
         return [
-            _state(r)
-            for r in self.conn.execute(
-                f"SELECT {_STATE_COLS} FROM indicators WHERE tok = ?", (tok,)
-            )
+            state_row(r)
+            for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators WHERE tok = ?", (tok,))
         ]
 
     def indicators_many(self, toks: Sequence[bytes]) -> dict[bytes, list[IndicatorState]]:
@@ -387,9 +385,9 @@ class SqliteStore(AfterMatchStore):
             chunk = toks[i : i + 500]
             q = ",".join("?" * len(chunk))
             for r in self.conn.execute(
-                f"SELECT {_STATE_COLS} FROM indicators WHERE tok IN ({q})", chunk
+                f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})", chunk
             ):
-                out.setdefault(r[0], []).append(_state(r))
+                out.setdefault(r[0], []).append(state_row(r))
         return out
 
     def live_tokens(self, now: int) -> Iterator[bytes]:
@@ -405,7 +403,7 @@ class SqliteStore(AfterMatchStore):
         return int(row[0])
 
     def all_indicators(self) -> Iterable[IndicatorState]:
-        return [_state(r) for r in self.conn.execute(f"SELECT {_STATE_COLS} FROM indicators")]
+        return [state_row(r) for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")]
 
     def hold(self, entry: Entry) -> None:
         self.conn.execute(

@@ -58,6 +58,8 @@ from typing import Any, BinaryIO, Final
 
 import numpy as np
 
+from node.aftermatch_store import APPEAL_COLS, SIGNAL_COLS, appeal_row, signal_row
+from node.store import STATE_COLS, state_row
 from protocol.keys import MemberId
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
 
@@ -176,50 +178,6 @@ def decode(tok: bytes, blob: bytes) -> Summary:
 
 # -- reading the rows back from SQLite ------------------------------------------------------
 
-_REPORT_COLS: Final = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts"
-_SIGNAL_COLS: Final = "tok, ep, author, what, why, exp, ts, retracted"
-_APPEAL_COLS: Final = "tok, id, ep, author, kind, ts, withdrawn"
-
-
-def _report(r: Sequence[Any]) -> IndicatorState:
-    return IndicatorState(
-        tok=bytes(r[0]),
-        ep=r[1],
-        author=MemberId(bytes(r[2])),
-        kind=r[3],
-        cat=r[4],
-        sev=r[5],
-        exp=r[6],
-        first_ts=r[7],
-        last_ts=r[8],
-        retracted=False,
-    )
-
-
-def _signal(r: Sequence[Any]) -> SignalState:
-    return SignalState(
-        tok=bytes(r[0]),
-        ep=r[1],
-        author=MemberId(bytes(r[2])),
-        what=r[3],
-        why=r[4],
-        exp=r[5],
-        ts=r[6],
-        retracted=bool(r[7]),
-    )
-
-
-def _appeal(r: Sequence[Any]) -> AppealState:
-    return AppealState(
-        tok=bytes(r[0]),
-        id=r[1],
-        ep=r[2],
-        author=MemberId(bytes(r[3])),
-        kind=r[4],
-        ts=r[5],
-        withdrawn=bool(r[6]),
-    )
-
 
 def _decisions(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, list[Decision]]:
     out: dict[str, list[Decision]] = {}
@@ -250,21 +208,21 @@ def summaries_of(
     for chunk in _chunks(wanted):
         q = ",".join("?" * len(chunk))
         for r in conn.execute(
-            f"SELECT {_REPORT_COLS} FROM indicators WHERE tok IN ({q})"
+            f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})"
             " AND retracted = 0 AND exp > ? ORDER BY tok, ep, author",
             (*chunk, now),
         ):
-            reports.setdefault(bytes(r[0]), []).append(_report(r))
+            reports.setdefault(bytes(r[0]), []).append(state_row(r))
         for r in conn.execute(
-            f"SELECT {_SIGNAL_COLS} FROM signals WHERE tok IN ({q}) ORDER BY tok, ep, author, what",
+            f"SELECT {SIGNAL_COLS} FROM signals WHERE tok IN ({q}) ORDER BY tok, ep, author, what",
             chunk,
         ):
-            signals.setdefault(bytes(r[0]), []).append(_signal(r))
+            signals.setdefault(bytes(r[0]), []).append(signal_row(r))
         for r in conn.execute(
-            f"SELECT {_APPEAL_COLS} FROM appeals WHERE tok IN ({q}) ORDER BY tok, id, ep, author",
+            f"SELECT {APPEAL_COLS} FROM appeals WHERE tok IN ({q}) ORDER BY tok, id, ep, author",
             chunk,
         ):
-            appeals.setdefault(bytes(r[0]), []).append(_appeal(r))
+            appeals.setdefault(bytes(r[1]), []).append(appeal_row(r))
     decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
     out: dict[bytes, bytes | None] = {}
     for t in wanted:
@@ -291,15 +249,15 @@ def appeal_tokens(conn: sqlite3.Connection, ids: Iterable[str]) -> set[bytes]:
 def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, bytes]]:
     """Every token's summary, in token order, from one read transaction of ``conn``."""
     signals: dict[bytes, list[SignalState]] = {}
-    for r in conn.execute(f"SELECT {_SIGNAL_COLS} FROM signals ORDER BY tok, ep, author, what"):
-        signals.setdefault(bytes(r[0]), []).append(_signal(r))
+    for r in conn.execute(f"SELECT {SIGNAL_COLS} FROM signals ORDER BY tok, ep, author, what"):
+        signals.setdefault(bytes(r[0]), []).append(signal_row(r))
     appeals: dict[bytes, list[AppealState]] = {}
-    for r in conn.execute(f"SELECT {_APPEAL_COLS} FROM appeals ORDER BY tok, id, ep, author"):
-        appeals.setdefault(bytes(r[0]), []).append(_appeal(r))
+    for r in conn.execute(f"SELECT {APPEAL_COLS} FROM appeals ORDER BY tok, id, ep, author"):
+        appeals.setdefault(bytes(r[1]), []).append(appeal_row(r))
     decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
     extra = sorted(set(signals) | set(appeals))
     rows = conn.execute(
-        f"SELECT {_REPORT_COLS} FROM indicators WHERE retracted = 0 AND exp > ?"
+        f"SELECT {STATE_COLS} FROM indicators WHERE retracted = 0 AND exp > ?"
         " ORDER BY tok, ep, author",
         (now,),
     )
@@ -313,7 +271,7 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
             k += 1
         if k < len(extra) and extra[k] == tok:
             k += 1
-            yield tok, _with_extra(tok, [_report(r) for r in group], signals, appeals, decided)
+            yield tok, _with_extra(tok, [state_row(r) for r in group], signals, appeals, decided)
         else:
             # the common case, written out: no sightings, disputes or appeals
             yield (

@@ -104,6 +104,8 @@ MAX_MESSAGE: Final = 1 << 30
 #: how long a serving process waits for the hub to deliver what an answer it relays
 #: depends on (read-your-writes), at most
 CATCH_UP_S: Final = 0.05
+#: queried items a serving process forwards in one batch, at most
+RECORD_BATCH: Final = 50_000
 #: token changes a serving process applies at a time before letting queries in
 DELTA_CHUNK: Final = 2000
 #: hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself
@@ -405,6 +407,7 @@ class Worker:
         self.applied = 0
         self._applied_event = asyncio.Event()
         self._queried: list[tuple[Any, ...]] = []
+        self._recording = config["alerts.recent_query_hours"] > 0
         self._metrics_sent: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._charters: tuple[bytes, ...] = ()
         self._writer: asyncio.StreamWriter | None = None
@@ -425,8 +428,21 @@ class Worker:
         per_item: int,
         now: int,
     ) -> None:
-        if kinds and self.config["alerts.recent_query_hours"] > 0:
-            self._queried.append((kinds, values, refs, toks, per_item, now))
+        if not kinds or not self._recording:
+            return
+        q = self._queried
+        # the queries of one forwarding interval go as one batch (the writer seals and
+        # stores a batch as a whole: one per second, not one per request); its time is
+        # the latest query's, at most a second later than the earliest's
+        if q and q[-1][4] == per_item and len(q[-1][0]) < RECORD_BATCH:
+            last = q[-1]
+            last[0].extend(kinds)
+            last[1].extend(values)
+            last[2].extend(refs)
+            last[3].extend(toks)
+            q[-1] = (*last[:5], max(last[5], now))
+        else:
+            q.append((list(kinds), list(values), list(refs), list(toks), per_item, now))
 
     def apply(self, msg: tuple[Any, ...]) -> None:
         what, pos = msg[0], msg[1]

@@ -154,7 +154,8 @@ def main() -> None:
                 "checks/s",
                 baselines=base,
                 budget=(">=", 1_000_000),
-                note="whole verdict path: tokens, Bloom, SQLite for positives, verdicts",
+                note="whole verdict path: tokens, one search of the summary file, verdicts of "
+                "the matches from their summaries",
             ),
             figure(
                 f"query in-process, canonical input, all absent ({at} live)",
@@ -162,7 +163,7 @@ def main() -> None:
                 "checks/s",
                 baselines=base[:1],
                 budget=(">=", 1_000_000),
-                note="clean traffic: no positives to confirm in SQLite",
+                note="clean traffic: no match to build a verdict for",
             ),
             figure(
                 "query in-process, raw phone input (canonicalised)",

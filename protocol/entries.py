@@ -464,6 +464,17 @@ def _canonical_order(keys: frozenset[str]) -> tuple[str, ...]:
 _ENTRY_ORDER = _canonical_order(_ENTRY_KEYS)
 
 
+def _token_fields(tok: object, kind: object, ep: object) -> bool:
+    """Whether an op's token, kind and epoch have the types and bounds every op has."""
+    return (
+        type(tok) is bytes
+        and len(tok) == TOKEN_BYTES
+        and type(kind) is str
+        and type(ep) is int
+        and ep >= 1
+    )
+
+
 def _lean_add(o: dict[str, Any]) -> Op | None:
     tok, kind, ep, cat, sev, exp = o["tok"], o["kind"], o["ep"], o["cat"], o["sev"], o["exp"]
     ref = o.get("ref")
@@ -471,11 +482,7 @@ def _lean_add(o: dict[str, Any]) -> Op | None:
         return None
     if not (
         o["op"] == "add"
-        and type(tok) is bytes
-        and len(tok) == TOKEN_BYTES
-        and type(kind) is str
-        and type(ep) is int
-        and ep >= 1
+        and _token_fields(tok, kind, ep)
         and type(cat) is str
         and type(sev) is int
         and type(exp) is int
@@ -489,30 +496,14 @@ def _lean_retract(o: dict[str, Any]) -> Op | None:
     of = o.get("of")
     if of is not None and (type(of) is not str or of not in RETRACTABLE):
         return None
-    if not (
-        o["op"] == "retract"
-        and type(tok) is bytes
-        and len(tok) == TOKEN_BYTES
-        and type(kind) is str
-        and type(ep) is int
-        and ep >= 1
-        and type(why) is str
-    ):
+    if not (o["op"] == "retract" and _token_fields(tok, kind, ep) and type(why) is str):
         return None
     return RetractOp(tok, kind, ep, why, of)
 
 
 def _lean_seen(o: dict[str, Any]) -> Op | None:
     tok, kind, ep, exp = o["tok"], o["kind"], o["ep"], o["exp"]
-    if not (
-        o["op"] == "seen"
-        and type(tok) is bytes
-        and len(tok) == TOKEN_BYTES
-        and type(kind) is str
-        and type(ep) is int
-        and ep >= 1
-        and type(exp) is int
-    ):
+    if not (o["op"] == "seen" and _token_fields(tok, kind, ep) and type(exp) is int):
         return None
     return SeenOp(tok, kind, ep, exp)
 
@@ -521,11 +512,7 @@ def _lean_dispute(o: dict[str, Any]) -> Op | None:
     tok, kind, ep, exp, why = o["tok"], o["kind"], o["ep"], o["exp"], o["why"]
     if not (
         o["op"] == "dispute"
-        and type(tok) is bytes
-        and len(tok) == TOKEN_BYTES
-        and type(kind) is str
-        and type(ep) is int
-        and ep >= 1
+        and _token_fields(tok, kind, ep)
         and type(exp) is int
         and type(why) is str
     ):
@@ -537,11 +524,7 @@ def _lean_appeal(o: dict[str, Any]) -> Op | None:
     tok, kind, ep, appeal_id = o["tok"], o["kind"], o["ep"], o["id"]
     if not (
         o["op"] == "appeal"
-        and type(tok) is bytes
-        and len(tok) == TOKEN_BYTES
-        and type(kind) is str
-        and type(ep) is int
-        and ep >= 1
+        and _token_fields(tok, kind, ep)
         and type(appeal_id) is str
         and is_appeal_id(appeal_id)
     ):

@@ -207,6 +207,10 @@ def charter_install(home: Path, file: Path) -> None:
 def serve(home: Path) -> None:
     """Run the node: the local API, the peer API and the gossip jobs until stopped.
 
+    One writer process (gossip, reports, administration, upkeep, the peer API) and
+    serve.workers serving processes sharing api.listen (0: one per core), which
+    answer queries themselves; SIGTERM or SIGINT stops them all.
+
     \b
     Example:
         riskmesh serve --home ./bank-a

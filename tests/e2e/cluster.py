@@ -54,6 +54,8 @@ class RecordingProxy:
         self._session: aiohttp.ClientSession | None = None
         #: (sender id, target name) pairs the proxies refuse, as a partition would
         self.blocked: set[tuple[bytes, str]] = set()
+        #: how long every message waits before it is passed on (a slow link)
+        self.delay_s = 0.0
 
     def add(self, name: str, listen_port: int, target_port: int) -> None:
         asyncio.run_coroutine_threadsafe(
@@ -73,6 +75,8 @@ class RecordingProxy:
                 sender = b""
             if (sender, name) in self.blocked:
                 return web.Response(status=502)
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
             try:
                 async with self._session.post(
                     f"http://127.0.0.1:{target_port}{request.path}",

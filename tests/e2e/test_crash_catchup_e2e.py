@@ -25,8 +25,6 @@ the random moments is in every failure message.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import random
 import threading
 import time
@@ -35,9 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
+from cluster import RecordingProxy
 
 from node.localnet import LocalNet, LocalNode, free_port, open_for_reports, wait_until
 
@@ -62,72 +59,18 @@ ENV = {
 }
 
 
-class SlowLinks:
-    """One HTTP proxy per member in front of its peer API, in a background event loop;
-    each message waits ``delay_s`` before it is passed on. A member that is down
-    answers 502, as an unreachable one would."""
-
-    def __init__(self) -> None:
-        self.delay_s = 0.0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runners: list[web.AppRunner] = []
-        self._session: aiohttp.ClientSession | None = None
-
-    def add(self, listen_port: int, target_port: int) -> None:
-        asyncio.run_coroutine_threadsafe(self._add(listen_port, target_port), self._loop).result(10)
-
-    async def _add(self, listen_port: int, target_port: int) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-
-        async def forward(request: web.Request) -> web.Response:
-            body = await request.read()
-            await asyncio.sleep(self.delay_s)
-            assert self._session is not None
-            try:
-                async with self._session.post(
-                    f"http://127.0.0.1:{target_port}{request.path}",
-                    data=io.BytesIO(body),
-                    headers={"Content-Type": request.content_type},
-                ) as resp:
-                    answer, status = await resp.read(), resp.status
-                    kind = resp.content_type
-            except (aiohttp.ClientError, TimeoutError):
-                return web.Response(status=502)
-            return web.Response(body=answer, status=status, content_type=kind)
-
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/{tail:.*}", forward)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", listen_port).start()
-        self._runners.append(runner)
-
-    def close(self) -> None:
-        async def _close() -> None:
-            for r in self._runners:
-                await r.cleanup()
-            if self._session is not None:
-                await self._session.close()
-
-        asyncio.run_coroutine_threadsafe(_close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-
 class SlowNet(LocalNet):
-    """A LocalNet whose charter endpoints are the slow links' proxies."""
+    """A LocalNet whose charter endpoints are proxies (tests/e2e/cluster.py) that can
+    hold every message a while: slow links. A member that is down answers 502 there,
+    as an unreachable one would."""
 
-    def __init__(self, root: Path, names: Iterable[str], links: SlowLinks) -> None:
+    def __init__(self, root: Path, names: Iterable[str], links: RecordingProxy) -> None:
         self.links = links
         super().__init__(root, names, env=ENV)
 
     def endpoint(self, node: LocalNode) -> str:
         port = free_port()
-        self.links.add(port, node.peer_port)
+        self.links.add(node.name, port, node.peer_port)
         return f"http://127.0.0.1:{port}"
 
 
@@ -198,7 +141,7 @@ class Watch:
 def test_a_kill_loop_during_catch_up_loses_nothing_and_forks_nothing(tmp_path: Path) -> None:
     seed = random.randrange(1 << 32)
     rng = random.Random(seed)
-    links = SlowLinks()
+    links = RecordingProxy()
     try:
         with SlowNet(tmp_path / "crash", "ab", links) as net:
             net.found("crash", founders=["a", "b"], admins=["a"])

@@ -196,6 +196,7 @@ def fill_live(home: Path, n: int, present: Sequence[bytes], now: int, seed: int)
     """N live indicator rows straight into the home's ``indicators`` table (see the
     module docstring), in token order; the rows in the table after."""
     from contracts.policy import DAY_MS
+    from node.store import Codes
 
     rng = np.random.default_rng(seed)
     top = np.iinfo(np.uint64).max
@@ -218,11 +219,13 @@ def fill_live(home: Path, n: int, present: Sequence[bytes], now: int, seed: int)
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
         conn.execute("BEGIN")
+        codes = Codes()  # the row's author, kind and category, as the store codes them
+        a, k, c = (codes.code(conn, v) for v in (author, KIND, CATEGORY))
         # every column but the token is the same on every row: written into the statement
         conn.executemany(
             "INSERT OR IGNORE INTO indicators (tok, ep, author, kind, cat, sev, exp,"
             " first_ts, last_ts, retracted)"
-            f" VALUES (?, 1, x'{author.hex()}', '{KIND}', '{CATEGORY}', {SEVERITY}, {int(exp)},"
+            f" VALUES (?, 1, {a}, {k}, {c}, {SEVERITY}, {int(exp)},"
             f" {int(now)}, {int(now)}, 0)",
             ((buf[i : i + 16],) for i in range(0, 16 * n, 16)),
         )

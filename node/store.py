@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from protocol.grants import Grant
 from protocol.keys import MemberId, MemberKey
 from protocol.store import Head, IndicatorState
 
-__all__ = ["MIGRATIONS", "SqliteStore", "build_live_index", "count_live"]
+__all__ = ["MIGRATIONS", "Codes", "SqliteStore", "build_live_index", "count_live", "state_row"]
 
 log = logging.getLogger("riskmesh.store")
 
@@ -173,19 +173,109 @@ def m006_no_expiry_index(db: sqlite_utils.Database) -> None:
     db.execute("DROP INDEX IF EXISTS indicators_exp")
 
 
-def state_row(row: Sequence[Any]) -> IndicatorState:
+@MIGRATIONS()
+def m007_compact_indicators(db: sqlite_utils.Database) -> None:
+    # An indicator row repeated its author's 32-byte id and the names of its kind and
+    # category: over half of its bytes. They are small integers now, from ``codes``
+    # (see `Codes`), and a row takes about 60 bytes instead of 112.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS codes (code INTEGER PRIMARY KEY, value NOT NULL UNIQUE);
+        CREATE TABLE indicators_compact (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author INTEGER NOT NULL,
+            kind INTEGER NOT NULL, cat INTEGER NOT NULL, sev INTEGER NOT NULL,
+            exp INTEGER NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+            retracted INTEGER NOT NULL, PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO codes (value) SELECT DISTINCT author FROM indicators;
+        INSERT OR IGNORE INTO codes (value) SELECT DISTINCT kind FROM indicators;
+        INSERT OR IGNORE INTO codes (value) SELECT DISTINCT cat FROM indicators;
+        INSERT INTO indicators_compact
+            SELECT i.tok, i.ep, a.code, k.code, c.code, i.sev, i.exp, i.first_ts, i.last_ts,
+                   i.retracted
+            FROM indicators i JOIN codes a ON a.value = i.author
+            JOIN codes k ON k.value = i.kind JOIN codes c ON c.value = i.cat;
+        DROP TABLE indicators;
+        ALTER TABLE indicators_compact RENAME TO indicators;
+        """
+    )
+
+
+class Codes:
+    """The small integers indicator rows hold for values they repeat: a member's id
+    (bytes) and the name of a kind or a category (text), kept in the ``codes`` table.
+
+    The writer's copy is loaded once and grows with each new value, inside the
+    transaction that first uses it; a unit of work that rolls back forgets the
+    copy (`SqliteStore._unit`), so a code is never remembered that the database does
+    not hold. A reader's copy (another connection, another process) is read within
+    the same read transaction as the rows it decodes (`Codes.read`)."""
+
+    __slots__ = ("_code", "_value")
+
+    def __init__(self) -> None:
+        self._code: dict[bytes | str, int] | None = None
+        self._value: dict[int, bytes | str] = {}
+
+    @classmethod
+    def read(cls, conn: sqlite3.Connection) -> Codes:
+        codes = cls()
+        codes._load(conn)
+        return codes
+
+    def _load(self, conn: sqlite3.Connection) -> dict[bytes | str, int]:
+        value: dict[int, bytes | str] = {}
+        for code, v in conn.execute("SELECT code, value FROM codes"):
+            value[code] = bytes(v) if isinstance(v, bytes | memoryview) else v
+        self._value = value
+        self._code = {v: c for c, v in value.items()}
+        return self._code
+
+    def forget(self) -> None:
+        self._code = None
+        self._value = {}
+
+    def code(self, conn: sqlite3.Connection, value: bytes | str) -> int:
+        """``value``'s code, made (in the open transaction) if it has none."""
+        codes = self._code if self._code is not None else self._load(conn)
+        c = codes.get(value)
+        if c is None:
+            cur = conn.execute("INSERT INTO codes (value) VALUES (?)", (value,))
+            c = int(cur.lastrowid or 0)
+            codes[value] = c
+            self._value[c] = value
+        return c
+
+    def known(self, conn: sqlite3.Connection, value: bytes | str) -> int | None:
+        """``value``'s code, or None if no row holds it."""
+        codes = self._code if self._code is not None else self._load(conn)
+        return codes.get(value)
+
+    def values(self, conn: sqlite3.Connection) -> dict[int, bytes | str]:
+        if self._code is None:
+            self._load(conn)
+        return self._value
+
+
+def state_row(row: Sequence[Any], values: Mapping[int, Any]) -> IndicatorState:
+    """An indicator row (`STATE_COLS`) as the protocol's state; ``values`` decodes its
+    codes (`Codes.values`)."""
     return IndicatorState(
-        tok=row[0],
+        tok=bytes(row[0]),
         ep=row[1],
-        author=MemberId(row[2]),
-        kind=row[3],
-        cat=row[4],
+        author=MemberId(values[row[2]]),
+        kind=values[row[3]],
+        cat=values[row[4]],
         sev=row[5],
         exp=row[6],
         first_ts=row[7],
         last_ts=row[8],
         retracted=bool(row[9]),
     )
+
+
+def report_order(s: IndicatorState) -> tuple[int, bytes]:
+    """The order a token's rows are listed in: epoch, then the author's id."""
+    return (s.ep, s.author)
 
 
 STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
@@ -258,6 +348,8 @@ class SqliteStore(AfterMatchStore):
         self.api_keys_changed = 0
         #: called after each outermost unit of work commits (see :meth:`_unit`)
         self.commit_listeners: list[Callable[[], None]] = []
+        #: codes of the values indicator rows repeat (members' ids, kinds, categories)
+        self.codes = Codes()
         self._box: nacl.secret.SecretBox | None = None
         if member_key is not None:
             self._box = nacl.secret.SecretBox(_at_rest_key(member_key))
@@ -286,8 +378,12 @@ class SqliteStore(AfterMatchStore):
         """``db.atomic()``, then, once the outermost unit has committed, the commit
         listeners (the node's verdict summaries follow every commit: node/core.py)."""
         outer = not self.conn.in_transaction
-        with self.db.atomic():
-            yield
+        try:
+            with self.db.atomic():
+                yield
+        except BaseException:
+            self.codes.forget()  # a code made in what rolled back is gone with it
+            raise
         if outer:
             for listener in self.commit_listeners:
                 listener()
@@ -335,12 +431,21 @@ class SqliteStore(AfterMatchStore):
             adds = []
             retracts = []
             after = []
-            ts, log = entry.ts, entry.log
+            ts = entry.ts
+            code = self.codes.code
+            author = code(c, entry.log)
+            named: dict[str, int] = {}
             for op in entry.ops:
                 if isinstance(op, AddOp):
-                    adds.append((op.tok, op.ep, log, op.kind, op.cat, op.sev, op.exp, ts, ts))
+                    kind = named.get(op.kind)
+                    if kind is None:
+                        kind = named[op.kind] = code(c, op.kind)
+                    cat = named.get(op.cat)
+                    if cat is None:
+                        cat = named[op.cat] = code(c, op.cat)
+                    adds.append((op.tok, op.ep, author, kind, cat, op.sev, op.exp, ts, ts))
                 elif isinstance(op, RetractOp) and op.of is None:
-                    retracts.append((ts, op.tok, op.ep, log))
+                    retracts.append((ts, op.tok, op.ep, author))
                 else:  # sightings, disputes, appeals, decisions (node/aftermatch_store.py)
                     after.append(op)
             if after:
@@ -365,21 +470,27 @@ class SqliteStore(AfterMatchStore):
                 )
 
     def added(self, author: MemberId, tok: bytes, ep: int) -> bool:
+        code = self.codes.known(self.conn, author)
         return (
-            self.conn.execute(
+            code is not None
+            and self.conn.execute(
                 "SELECT 1 FROM indicators WHERE tok = ? AND ep = ? AND author = ?",
-                (tok, ep, author),
+                (tok, ep, code),
             ).fetchone()
             is not None
         )
 
     def indicators(self, tok: bytes) -> list[IndicatorState]:
-        return [
-            state_row(r)
+        values = self.codes.values(self.conn)
+        rows = [
+            state_row(r, values)
             for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators WHERE tok = ?", (tok,))
         ]
+        rows.sort(key=report_order)
+        return rows
 
     def indicators_many(self, toks: Sequence[bytes]) -> dict[bytes, list[IndicatorState]]:
+        values = self.codes.values(self.conn)
         out: dict[bytes, list[IndicatorState]] = {}
         for i in range(0, len(toks), 500):
             chunk = toks[i : i + 500]
@@ -387,7 +498,9 @@ class SqliteStore(AfterMatchStore):
             for r in self.conn.execute(
                 f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})", chunk
             ):
-                out.setdefault(r[0], []).append(state_row(r))
+                out.setdefault(bytes(r[0]), []).append(state_row(r, values))
+        for rows in out.values():
+            rows.sort(key=report_order)
         return out
 
     def live_tokens(self, now: int) -> Iterator[bytes]:
@@ -403,7 +516,11 @@ class SqliteStore(AfterMatchStore):
         return int(row[0])
 
     def all_indicators(self) -> Iterable[IndicatorState]:
-        return [state_row(r) for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")]
+        values = self.codes.values(self.conn)
+        return [
+            state_row(r, values)
+            for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")
+        ]
 
     def hold(self, entry: Entry) -> None:
         self.conn.execute(
@@ -649,18 +766,22 @@ class SqliteStore(AfterMatchStore):
         """This member's live reports with their sealed raw value, by token:
         (tok, ep, kind, category, severity, first_ts, exp, canonical value or None)."""
         box = self._box
-        out = []
+        out: list[tuple[bytes, int, str, str, int, int, int, str | None]] = []
+        code = self.codes.known(self.conn, author)
+        if code is None:
+            return out
+        values = self.codes.values(self.conn)
         for tok, ep, kind, cat, sev, first_ts, exp, sealed in self.conn.execute(
             "SELECT i.tok, i.ep, i.kind, i.cat, i.sev, i.first_ts, i.exp, o.sealed"
             " FROM indicators i LEFT JOIN own_values o ON o.tok = i.tok AND o.ep = i.ep"
             " WHERE i.author = ? AND i.retracted = 0 AND i.exp > ? AND i.tok > ?"
             " ORDER BY i.tok, i.ep LIMIT ?",
-            (author, now, after, limit),
+            (code, now, after, limit),
         ):
             value = None
             if sealed is not None and box is not None:
                 value = box.decrypt(sealed).decode()
-            out.append((bytes(tok), ep, kind, cat, sev, first_ts, exp, value))
+            out.append((bytes(tok), ep, values[kind], values[cat], sev, first_ts, exp, value))
         return out
 
 

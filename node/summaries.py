@@ -15,11 +15,21 @@ applied at query time (``live(now)``), never baked in.
   mapped by every process that answers queries. Layout (little-endian
   header, big-endian keys so that byte order is numeric order)::
 
-      header   magic "RMVSUM01", count u64, seq u64, blob_bytes u64
-      blobs    the summaries back to back (marshal, see `encode`)
-      hi       count x >u8   first 8 bytes of each token, ascending
-      lo       count x >u8   last 8 bytes
+      header   magic "RMVSUM02", count u64, seq u64, blob_bytes u64, table_bytes u64
+      blobs    the summaries back to back (see below)
+      hi       count x u8   first 8 bytes of each token, ascending
+      lo       count x u8   last 8 bytes
       offsets  (count + 1) x <u8   blob i is blobs[offsets[i]:offsets[i + 1]]
+      table    marshal {code: value}: the database's codes (node.store.Codes)
+
+  A summary is a **record** when it is the common case, one report and no
+  sighting, dispute or appeal: a tag byte (0: first and last reported at the
+  same instant, 1: not), then epoch <u4, the author's, kind's and category's
+  codes <u2 each, severity u1, expiry and first reported <i8 (and last
+  reported <i8 for tag 1): 28 or 36 bytes where `encode` takes about 115 (it
+  spells out the author's 32-byte id and both names). Any other summary is
+  `encode`'s marshal form (which never starts with byte 0 or 1);
+  `BaseFile.blob` gives every summary in that form.
 
   Tokens are sorted, so a batch is looked up with one `numpy.searchsorted`
   over ``hi`` (then ``lo`` compared; equal ``hi`` prefixes, one in 2**64, are
@@ -59,7 +69,7 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from node.aftermatch_store import APPEAL_COLS, SIGNAL_COLS, appeal_row, signal_row
-from node.store import STATE_COLS, state_row
+from node.store import STATE_COLS, Codes, report_order, state_row
 from protocol.keys import MemberId
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
 
@@ -74,8 +84,11 @@ __all__ = [
     "summaries_of",
 ]
 
-MAGIC: Final = b"RMVSUM01"
-_HEADER: Final = struct.Struct("<8sQQQ")
+MAGIC: Final = b"RMVSUM02"
+_HEADER: Final = struct.Struct("<8sQQQQ")
+_RECORD: Final = struct.Struct("<BIHHHBqq")
+"""A one-report summary reported once (tag 0); tag 1 is followed by last reported <i8."""
+_LAST: Final = struct.Struct("<q")
 _KEYS: Final = np.dtype(">u8")
 """A token's halves as numbers: big-endian, so that numeric order is byte order."""
 _STORED: Final = np.dtype("<u8")
@@ -202,6 +215,7 @@ def summaries_of(
 ) -> dict[bytes, bytes | None]:
     """The current summary of each of ``toks`` (None: nothing to answer from)."""
     wanted = sorted(set(toks))
+    values = Codes.read(conn).values(conn)
     reports: dict[bytes, list[IndicatorState]] = {}
     signals: dict[bytes, list[SignalState]] = {}
     appeals: dict[bytes, list[AppealState]] = {}
@@ -209,10 +223,10 @@ def summaries_of(
         q = ",".join("?" * len(chunk))
         for r in conn.execute(
             f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})"
-            " AND retracted = 0 AND exp > ? ORDER BY tok, ep, author",
+            " AND retracted = 0 AND exp > ?",
             (*chunk, now),
         ):
-            reports.setdefault(bytes(r[0]), []).append(state_row(r))
+            reports.setdefault(bytes(r[0]), []).append(state_row(r, values))
         for r in conn.execute(
             f"SELECT {SIGNAL_COLS} FROM signals WHERE tok IN ({q}) ORDER BY tok, ep, author, what",
             chunk,
@@ -226,7 +240,8 @@ def summaries_of(
     decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
     out: dict[bytes, bytes | None] = {}
     for t in wanted:
-        rep, sig, app = reports.get(t, ()), signals.get(t, ()), appeals.get(t, ())
+        rep, sig, app = reports.get(t, []), signals.get(t, ()), appeals.get(t, ())
+        rep.sort(key=report_order)
         if not (rep or sig or app):
             out[t] = None
             continue
@@ -248,6 +263,7 @@ def appeal_tokens(conn: sqlite3.Connection, ids: Iterable[str]) -> set[bytes]:
 
 def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, bytes]]:
     """Every token's summary, in token order, from one read transaction of ``conn``."""
+    values = Codes.read(conn).values(conn)
     signals: dict[bytes, list[SignalState]] = {}
     for r in conn.execute(f"SELECT {SIGNAL_COLS} FROM signals ORDER BY tok, ep, author, what"):
         signals.setdefault(bytes(r[0]), []).append(signal_row(r))
@@ -258,10 +274,10 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
     extra = sorted(set(signals) | set(appeals))
     rows = conn.execute(
         f"SELECT {STATE_COLS} FROM indicators WHERE retracted = 0 AND exp > ?"
-        " ORDER BY tok, ep, author",
+        " ORDER BY tok",
         (now,),
     )
-    dumps = marshal.dumps
+    dumps, pack, last = marshal.dumps, _RECORD.pack, _LAST.pack
     k = 0
     for raw_tok, group in groupby(rows, key=lambda r: r[0]):
         tok = bytes(raw_tok)
@@ -271,13 +287,28 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
             k += 1
         if k < len(extra) and extra[k] == tok:
             k += 1
-            yield tok, _with_extra(tok, [state_row(r) for r in group], signals, appeals, decided)
+            reports = sorted((state_row(r, values) for r in group), key=report_order)
+            yield tok, _with_extra(tok, reports, signals, appeals, decided)
         else:
             # the common case, written out: no sightings, disputes or appeals
-            yield (
-                tok,
-                dumps((tuple((r[1], bytes(r[2]), *r[3:9]) for r in group), (), (), ())),
-            )
+            rows = list(group)
+            if len(rows) == 1:
+                r = rows[0]
+                try:  # a record (see the module's docstring)
+                    if r[7] == r[8]:
+                        yield tok, pack(0, r[1], r[2], r[3], r[4], r[5], r[6], r[7])
+                    else:
+                        yield tok, pack(1, r[1], r[2], r[3], r[4], r[5], r[6], r[7]) + last(r[8])
+                    continue
+                except struct.error:  # a field out of the record's range: spelled out
+                    pass
+            # the rows as `encode` writes them, in `report_order` (epoch, then author)
+            spelled = [
+                (r[1], values[r[2]], values[r[3]], values[r[4]], r[5], r[6], r[7], r[8])
+                for r in rows
+            ]
+            spelled.sort()
+            yield tok, dumps((tuple(spelled), (), (), ()))
     for t in extra[k:]:
         yield t, _with_extra(t, [], signals, appeals, decided)
 
@@ -298,10 +329,11 @@ def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> i
     """Write a base file of every summary ``conn`` holds to ``out``; the token count."""
     toks = bytearray()
     offsets = [0]
-    out.write(_HEADER.pack(MAGIC, 0, seq, 0))
+    out.write(_HEADER.pack(MAGIC, 0, seq, 0, 0))
     pos = 0
     conn.execute("BEGIN")
     try:
+        table = marshal.dumps(Codes.read(conn).values(conn))  # what the records' codes mean
         for tok, blob in _all_summaries(conn, now):
             toks += tok
             out.write(blob)
@@ -314,8 +346,9 @@ def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> i
     out.write(keys[:, 0].astype(_STORED).tobytes())
     out.write(keys[:, 1].astype(_STORED).tobytes())
     out.write(np.asarray(offsets, dtype="<u8").tobytes())
+    out.write(table)
     out.seek(0)
-    out.write(_HEADER.pack(MAGIC, n, seq, pos))
+    out.write(_HEADER.pack(MAGIC, n, seq, pos, len(table)))
     return n
 
 
@@ -342,15 +375,21 @@ class BaseFile:
     def __init__(self, buf: bytes | mmap.mmap, *, path: str | None = None) -> None:
         self.path = path
         self._buf = buf
-        magic, n, seq, blob_bytes = _HEADER.unpack_from(buf, 0)
+        if len(buf) < _HEADER.size:
+            raise ValueError("summary file is truncated")
+        magic, n, seq, blob_bytes, table_bytes = _HEADER.unpack_from(buf, 0)
         if magic != MAGIC:
             raise ValueError("not a summary file")
         self.count: int = n
         self.seq: int = seq
         start = _HEADER.size + blob_bytes
-        need = start + 16 * n + 8 * (n + 1)
+        need = start + 16 * n + 8 * (n + 1) + table_bytes
         if len(buf) < need:
             raise ValueError("summary file is truncated")
+        table_at = need - table_bytes
+        self._values: dict[int, Any] = (
+            marshal.loads(bytes(buf[table_at:need])) if table_bytes else {}
+        )
         self._blobs = memoryview(buf)[_HEADER.size : start]
         self.hi = np.frombuffer(buf, dtype=_STORED, count=n, offset=start)
         self.lo = np.frombuffer(buf, dtype=_STORED, count=n, offset=start + 8 * n)
@@ -365,7 +404,7 @@ class BaseFile:
 
     @classmethod
     def empty(cls, seq: int = 0) -> BaseFile:
-        return cls(_HEADER.pack(MAGIC, 0, seq, 0) + bytes(8))
+        return cls(_HEADER.pack(MAGIC, 0, seq, 0, 0) + bytes(8))
 
     @classmethod
     def open(cls, path: str | Path) -> BaseFile:
@@ -409,8 +448,16 @@ class BaseFile:
         return out
 
     def blob(self, i: int) -> bytes:
+        """Summary ``i`` in `encode`'s form."""
         off = self._off
-        return bytes(self._blobs[off[i] : off[i + 1]])
+        b = bytes(self._blobs[off[i] : off[i + 1]])
+        tag = b[0]
+        if tag > 1:
+            return b
+        ep, author, kind, cat, sev, exp, first = _RECORD.unpack_from(b)[1:]
+        last = _LAST.unpack_from(b, _RECORD.size)[0] if tag else first
+        v = self._values
+        return marshal.dumps((((ep, v[author], v[kind], v[cat], sev, exp, first, last),), (), (), ()))
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """(token, summary) of every token, in order (tests and tools)."""

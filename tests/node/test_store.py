@@ -140,3 +140,71 @@ def test_api_keys_stored_hashed(tmp_path: Path) -> None:
     s.close()
     raw = sqlite3.connect(path).execute("SELECT hash FROM api_keys").fetchone()[0]
     assert b"rm_secret_value" not in raw and b"rm_secret_value" not in path.read_bytes()
+
+
+def test_indicator_rows_migrate_to_codes_and_read_back_the_same(tmp_path: Path) -> None:
+    """A database from before m007 (author ids and names in every row) opens with every
+    row intact, now held as codes, and is half the size a row."""
+    path = tmp_path / "old.db"
+    s = SqliteStore(path)
+    s.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(
+        """
+        DROP TABLE indicators; DROP TABLE codes;
+        DELETE FROM _sqlite_migrations WHERE name = 'm007_compact_indicators';
+        CREATE TABLE indicators (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL,
+            cat TEXT NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
+            first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, retracted INTEGER NOT NULL,
+            PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
+        """
+    )
+    rng = random.Random(7)
+    authors = [rng.randbytes(32) for _ in range(3)]
+    rows = [
+        (rng.randbytes(16), 1 + i % 2, authors[i % 3], ("device", "phone")[i % 2],
+         ("device_risk", "account_takeover")[i % 2], 1 + i % 5, T0 + i, T0 - i, T0, i % 7 == 0)
+        for i in range(300)
+    ]
+    conn.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.close()
+    s = SqliteStore(path)
+    assert MIGRATIONS.pending(s.db) == []
+    assert s.conn.execute("SELECT typeof(author), typeof(kind) FROM indicators").fetchone() == (
+        "integer",
+        "integer",
+    )
+    for tok, ep, author, kind, cat, sev, exp, first, last, retracted in rows:
+        (state,) = [x for x in s.indicators(tok) if x.ep == ep]
+        assert (state.author, state.kind, state.cat, state.sev, state.exp) == (
+            author, kind, cat, sev, exp,
+        )
+        assert (state.first_ts, state.last_ts, state.retracted) == (first, last, retracted)
+        assert s.added(MemberKey.from_seed(bytes(32)).id, tok, ep) is False
+    s.close()
+
+
+def test_a_code_made_in_a_unit_that_rolls_back_is_forgotten(tmp_path: Path) -> None:
+    """A new author's code is made inside the transaction that first uses it: when that
+    transaction rolls back, the store must not keep the code (another value would take
+    its number, and rows would point to the wrong one)."""
+    key, raw = consortium()
+    s = SqliteStore(tmp_path / "s.db", key)
+    other = MemberKey.from_seed(bytes([9]) * 32)
+    tok = bytes(range(16))
+    e1 = build_entry(other, seq=1, prev=None, ts=T0, cv=1,
+                     ops=[AddOp(tok, "device", 1, "device_risk", 3, T0 + DAY_MS)])
+    with pytest.raises(RuntimeError), s.atomic():
+        s.append(e1)
+        raise RuntimeError("boom")
+    assert s.conn.execute("SELECT COUNT(*) FROM codes").fetchone()[0] == 0
+    # a different value now takes the freed number; the first author's rows still read back
+    e2 = build_entry(key, seq=1, prev=None, ts=T0, cv=1,
+                     ops=[AddOp(tok, "phone", 1, "account_takeover", 2, T0 + DAY_MS)])
+    with s.atomic():
+        s.append(e2)
+        s.append(e1)
+    got = {(x.author, x.kind, x.cat) for x in s.indicators(tok)}
+    assert got == {(key.id, "phone", "account_takeover"), (other.id, "device", "device_risk")}
+    s.close()

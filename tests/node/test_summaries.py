@@ -229,7 +229,7 @@ def test_a_base_built_since_a_mark_drops_the_older_changes_whole() -> None:
     # the new base file holds seq 1's state: tok 0 and tok 1
     buf = io.BytesIO()
     rows = sorted([(tok[0], b"a"), (tok[1], b"b")])
-    buf.write(_HEADER.pack(MAGIC, 2, 1, 2) + b"".join(r[1] for r in rows))
+    buf.write(_HEADER.pack(MAGIC, 2, 1, 2, 0) + b"".join(r[1] for r in rows))
     import numpy as np
 
     keys = np.frombuffer(b"".join(r[0] for r in rows), dtype=">u8").reshape(2, 2)
@@ -281,3 +281,40 @@ async def test_a_serving_process_applies_a_large_commit_in_pieces(tmp_path: Path
     assert len(worker.summaries.overlay) == n
     assert worker.summaries.lookup([t for t, _ in changes]) == [b for _, b in changes]
     assert any(0 < k < n for k in seen), "queries ran between the pieces"
+
+
+def test_a_one_report_summary_is_a_short_record_that_reads_back_exactly(tmp_path: Path) -> None:
+    """In a base file, a token with one report and nothing else is a 28-byte record (36 if
+    reported again later) instead of its spelled-out form; every summary reads back as
+    the one SQLite gives, and a value out of a record's range is spelled out."""
+    from protocol.entries import AddOp, build_entry
+
+    core = _node(tmp_path / "db", tmp_path / "summaries")
+    values = [f"fp:r{i}" for i in range(40)]
+    _report(core, values, T0)
+    _report(core, values[:10], T0 + 5_000, severity=5)  # reported again: first != last
+    other = MemberKey.from_seed(bytes([4]) * 32)
+    toks = list(core.store.conn.execute("SELECT DISTINCT tok FROM indicators ORDER BY tok"))
+    shared = bytes(toks[0][0])
+    far = os.urandom(16)
+    entry = build_entry(other, seq=1, prev=None, ts=T0, cv=1, ops=[
+        AddOp(shared, "device", 1, "device_risk", 2, T0 + DAY_MS),  # a second reporter
+        AddOp(far, "device", 2**40, "device_risk", 2, T0 + DAY_MS),  # epoch beyond u4
+    ])
+    with core.store.atomic():
+        core.store.append(entry)
+    base = BaseFile.from_connection(core.store.conn, T0 + 10_000, 1)
+    from node.summaries import summaries_of
+
+    every = [t for t, _ in base.items()]
+    assert len(every) == 41
+    want = summaries_of(core.store.conn, every, T0 + 10_000)
+    sizes = {}
+    for i, t in enumerate(every):
+        assert decode(t, base.blob(i)) == decode(t, want[t] or b"")
+        sizes[t] = int(base.offsets[i + 1] - base.offsets[i])
+    assert sorted(sizes.values()).count(28) == 29  # reported once, one reporter
+    assert sorted(sizes.values()).count(36) == 10  # reported twice
+    assert sizes[shared] > 36 and sizes[far] > 36  # spelled out
+    rows = decode(shared, base.blob(every.index(shared))).reports
+    assert [r.author for r in rows] == sorted([KEY.id, other.id])

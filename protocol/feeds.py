@@ -271,12 +271,25 @@ class Feeds:
         added_here: set[tuple[bytes, int]] = set()
         signaled_here: set[tuple[bytes, int, str]] = set()
         quota = {"dispute": 0, "appeal": 0}
+        ts = entry.ts
+        # (kind, category, severity) of an add the policy took in this entry -> the
+        # latest expiry it allows: the same triple's next add needs only its expiry
+        # checked (the triple's values are exactly str, str, int: a bool is no int here)
+        allowed: dict[tuple[str, str, int], int] = {}
+        listed_in: dict[int, frozenset[bytes]] = {}
         for i, op in enumerate(entry.ops):
             try:
                 if isinstance(op, AddOp):
-                    policy.check_add(
-                        kind=op.kind, category=op.cat, severity=op.sev, exp=op.exp, ts=entry.ts
-                    )
+                    triple = (op.kind, op.cat, op.sev)
+                    exact = type(op.kind) is str and type(op.cat) is str and type(op.sev) is int
+                    latest = allowed.get(triple) if exact else None
+                    exp = op.exp
+                    if latest is None or type(exp) is not int or not ts < exp <= latest:
+                        policy.check_add(
+                            kind=op.kind, category=op.cat, severity=op.sev, exp=exp, ts=ts
+                        )
+                        if exact and latest is None:
+                            allowed[triple] = ts + policy.max_ttl_ms(op.cat)
                 elif isinstance(op, RetractOp):
                     policy.check_retract(kind=op.kind, reason=op.why)
                 elif isinstance(op, SeenOp):
@@ -295,9 +308,12 @@ class Feeds:
                 raise EntryRejected("unknown_epoch", f"op {i}: epoch {op.ep} is not in the charter")
             if isinstance(op, AddOp):
                 if self.listed is not None:
-                    listed = self.listed(op.ep, charter)
+                    listed = listed_in.get(op.ep)
                     if listed is None:
-                        raise _NeedKey
+                        listed = self.listed(op.ep, charter)
+                        if listed is None:
+                            raise _NeedKey
+                        listed_in[op.ep] = listed
                     if op.tok in listed:
                         raise EntryRejected(
                             "warning_listed", f"op {i}: adds a warning-listed value"

@@ -299,6 +299,29 @@ def test_policy_ttl_over_maximum(world: World) -> None:
     accept(world, world.entry("A", 1, None, [world.add(ttl_days=max_days)]).raw)
 
 
+@pytest.mark.parametrize("bad", ["ttl_over_maximum", "expiry_at_ts", "expiry_bool", "sev_bool"])
+def test_policy_is_checked_on_every_op_of_a_kind_category_severity_already_allowed(
+    world: World, bad: str
+) -> None:
+    """Adds sharing kind, category and severity are checked once for those and each for
+    its expiry: a later op of an allowed triple with a bad expiry, or a severity that only
+    compares equal (True == 1), is refused all the same."""
+    max_ms = world.chain.current.policy.max_ttl_days["telecom_fraud"] * DAY_MS
+    first = world.add("+8613800138001")._replace(sev=1)
+    op = world.add("+8613800138002")._replace(sev=1)
+    op = {
+        "ttl_over_maximum": op._replace(exp=T0 + max_ms + 1),
+        "expiry_at_ts": op._replace(exp=T0),
+        "expiry_bool": op._replace(exp=True),
+        "sev_bool": op._replace(sev=True),
+    }[bad]
+    before = snapshot(world)
+    offer = world.feeds.offer(world.entry("A", 1, None, [first, op]).raw, NOW)
+    assert offer.status == "rejected" and offer.reason in {"policy", "decode"}, offer
+    assert snapshot(world) == before
+    accept(world, world.entry("A", 1, None, [first, op._replace(exp=T0 + max_ms, sev=1)]).raw)
+
+
 def test_policy_expiry_before_ts(world: World) -> None:
     op = world.add()._replace(exp=T0)
     refused(world, world.entry("A", 1, None, [op]).raw, "policy")

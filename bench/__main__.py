@@ -11,6 +11,12 @@ machine.
     python -m bench --quick                # small sizes, a smoke test; writes to a temp file
     python -m bench --only bench_http      # some of them (by script name)
     python -m bench --out PATH
+    python -m bench --apart bench_scale=scale.log   # its output from a run of its own
+
+``--apart SCRIPT=FILE`` takes a benchmark's figures and output from FILE, the
+standard output of ``python bench/SCRIPT.py`` with its full-size arguments run
+on its own on this machine (bench_scale at 20 M takes longer than all the others
+together), instead of running it again; the report says so beside it.
 """
 
 from __future__ import annotations
@@ -257,6 +263,8 @@ class Run:
     load_after: tuple[float, float, float] | None = None
     own_cpu_s: float = 0.0
     others_cores: float | None = None
+    #: run on its own, not by this runner: where its output was read from, and when
+    apart: str | None = None
 
     @property
     def command(self) -> str:
@@ -320,6 +328,25 @@ def run_one(bench: Bench, args: tuple[str, ...], label: str) -> Run:
         f"other processes used {fmt_cores(run.others_cores)} meanwhile",
         flush=True,
     )
+    return run
+
+
+def run_apart(bench: Bench, path: Path) -> Run:
+    """A benchmark's run made on its own (see ``--apart``), from its standard output."""
+    run = Run(bench, bench.full)
+    for line in path.read_text().splitlines():
+        if line.startswith(FIGURES_PREFIX):
+            data = json.loads(line[len(FIGURES_PREFIX) :])
+            run.figures, run.params = data["figures"], data.get("params", {})
+            continue
+        run.output.append(line)
+        if line.startswith("whole run ") and line.endswith(" s"):
+            with contextlib.suppress(ValueError):
+                run.wall_s = float(line.split()[2])
+    run.returncode = 0 if run.figures else 1
+    ended = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    run.apart = f"run on its own, ended {ended:%Y-%m-%d %H:%M} UTC (output from {path.name})"
+    print(f"    {bench.script}: {run.apart}; {len(run.figures)} figures", flush=True)
     return run
 
 
@@ -416,6 +443,13 @@ def render(
         "each beside a baseline measured in the same run (DESIGN §13); nothing is "
         "typed in by hand. To measure again, see [Rerunning](#rerunning).",
         "",
+        *[
+            f"`{run.bench.script}` was {run.apart}: its figures come from that run, on "
+            "this machine, with the arguments shown (`python -m bench --apart`)."
+            for run in runs
+            if run.apart
+        ],
+        "",
         "## Machine",
         "",
         "| | |",
@@ -472,6 +506,9 @@ def render(
         "|---|---|---|---|---|---|",
     ]
     for run in runs:
+        if run.apart:
+            out.append(f"| `{run.command}` | {run.wall_s:.0f} s | {run.apart} | | | |")
+            continue
         out.append(
             f"| `{run.command}` | {run.wall_s:.0f} s | {fmt_load(run.load_before)} | "
             f"{fmt_load(run.load_after)} | {run.own_cpu_s:.0f} CPU s | "
@@ -479,12 +516,17 @@ def render(
         )
     out += ["", "## Full output", ""]
     for run in runs:
+        when = (
+            f"{run.wall_s:.0f} s, {run.apart}"
+            if run.apart
+            else f"{run.wall_s:.0f} s, load average {fmt_load(run.load_before)} "
+            f"before and {fmt_load(run.load_after)} after; other processes used "
+            f"{fmt_cores(run.others_cores)}"
+        )
         out += [
             f"### `{run.command}`",
             "",
-            f"{run.bench.what}. {run.wall_s:.0f} s, load average {fmt_load(run.load_before)} "
-            f"before and {fmt_load(run.load_after)} after; other processes used "
-            f"{fmt_cores(run.others_cores)}. (The closing `FIGURES` JSON line is left out.)",
+            f"{run.bench.what}. {when}. (The closing `FIGURES` JSON line is left out.)",
             "",
             "```text",
             *run.output,
@@ -530,7 +572,20 @@ def main() -> None:
     ap.add_argument(
         "--only", nargs="+", metavar="SCRIPT", help="run only these (e.g. bench_http bench_index)"
     )
+    ap.add_argument(
+        "--apart",
+        nargs="+",
+        default=[],
+        metavar="SCRIPT=FILE",
+        help="take SCRIPT's figures from FILE, its output of a full-size run on its own",
+    )
     args = ap.parse_args()
+    apart: dict[str, Path] = {}
+    for spec in args.apart:
+        name, sep, file = spec.partition("=")
+        if not sep or not Path(file).is_file():
+            ap.error(f"--apart takes SCRIPT=FILE with an existing FILE, got {spec!r}")
+        apart[name.removesuffix(".py")] = Path(file)
     out = args.out
     if out is None:
         out = (
@@ -556,6 +611,10 @@ def main() -> None:
         print(f"  {k}: {v}")
     runs = []
     for i, bench in enumerate(chosen, 1):
+        given = apart.get(bench.script.removesuffix(".py"))
+        if given is not None:
+            runs.append(run_apart(bench, given))
+            continue
         runs.append(
             run_one(bench, bench.quick if args.quick else bench.full, f"[{i}/{len(chosen)}]")
         )

@@ -244,6 +244,7 @@ class Node:
         self.base_listeners: list[Callable[[], None]] = []
         #: called when a new base file starts being built, with the seq it will hold
         self.mark_listeners: list[Callable[[int], None]] = []
+        self._clear_summary_dir()
         self.summaries = Summaries(self._build_base(now))
         self.verdicts = Verdicts(
             self.summaries, self.epoch_keys, region=region, record=self.alerts.queried
@@ -330,6 +331,17 @@ class Node:
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w+b") as f:
             build_base(self.store.conn, f, now, seq)
         return BaseFile.open(path)
+
+    def _clear_summary_dir(self) -> None:
+        """Delete the base files an earlier run left (its last one, and a builder's
+        unfinished ``.tmp`` if it was killed): this run builds its own from the store,
+        and one base file is as large as the summaries of every live token."""
+        if self.summary_dir is None or not self.summary_dir.is_dir():
+            return
+        for path in self.summary_dir.glob("base-*"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                log.info("removed %s, a summary file of an earlier run", path.name)
 
     def next_base_path(self, now: int) -> tuple[Path, int]:
         """Where a new base file goes, and the change seq it will hold at least (the

@@ -318,3 +318,23 @@ def test_a_one_report_summary_is_a_short_record_that_reads_back_exactly(tmp_path
     assert sizes[shared] > 36 and sizes[far] > 36  # spelled out
     rows = decode(shared, base.blob(every.index(shared))).reports
     assert [r.author for r in rows] == sorted([KEY.id, other.id])
+
+
+def test_a_restart_removes_the_summary_files_an_earlier_run_left(tmp_path: Path) -> None:
+    """Each run builds its base file from the store: the one the last run was using, and
+    a builder's unfinished file, are deleted at start (each is as large as the summaries
+    of every live token), and the new one answers as the old did."""
+    summaries = tmp_path / "summaries"
+    core = _node(tmp_path / "db", summaries)
+    _report(core, ["fp:kept-1", "fp:kept-2"], T0)
+    core.rebuild_summaries(T0 + 1)
+    before = _verdicts(core, ["fp:kept-1", "fp:none"], T0 + 2)
+    core.close()
+    (summaries / "base-9-9.tmp").write_bytes(b"half a file")
+    left = sorted(p.name for p in summaries.iterdir())
+    assert len(left) == 2
+    again = Node(SqliteStore(tmp_path / "db", KEY), KEY, now=T0 + 3, summary_dir=summaries)
+    now_there = sorted(p.name for p in summaries.iterdir())
+    assert len(now_there) == 1 and not set(now_there) & set(left)
+    assert _verdicts(again, ["fp:kept-1", "fp:none"], T0 + 2) == before
+    again.close()

@@ -532,8 +532,7 @@ class SqliteStore(AfterMatchStore):
     def all_indicators(self) -> Iterable[IndicatorState]:
         values = self.codes.values(self.conn)
         return [
-            state_row(r, values)
-            for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")
+            state_row(r, values) for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")
         ]
 
     def hold(self, entry: Entry) -> None:
@@ -795,7 +794,9 @@ class SqliteStore(AfterMatchStore):
             value = None
             if sealed is not None and box is not None:
                 value = box.decrypt(sealed).decode()
-            out.append((bytes(tok), ep, values[kind], values[cat], sev, first_ts, exp, value))
+            kind_name, cat_name = values[kind], values[cat]
+            assert isinstance(kind_name, str) and isinstance(cat_name, str)
+            out.append((bytes(tok), ep, kind_name, cat_name, sev, first_ts, exp, value))
         return out
 
 

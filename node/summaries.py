@@ -222,8 +222,7 @@ def summaries_of(
     for chunk in _chunks(wanted):
         q = ",".join("?" * len(chunk))
         for r in conn.execute(
-            f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})"
-            " AND retracted = 0 AND exp > ?",
+            f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q}) AND retracted = 0 AND exp > ?",
             (*chunk, now),
         ):
             reports.setdefault(bytes(r[0]), []).append(state_row(r, values))
@@ -273,8 +272,7 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
     decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
     extra = sorted(set(signals) | set(appeals))
     rows = conn.execute(
-        f"SELECT {STATE_COLS} FROM indicators WHERE retracted = 0 AND exp > ?"
-        " ORDER BY tok",
+        f"SELECT {STATE_COLS} FROM indicators WHERE retracted = 0 AND exp > ? ORDER BY tok",
         (now,),
     )
     dumps, pack, last = marshal.dumps, _RECORD.pack, _LAST.pack
@@ -291,9 +289,9 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
             yield tok, _with_extra(tok, reports, signals, appeals, decided)
         else:
             # the common case, written out: no sightings, disputes or appeals
-            rows = list(group)
-            if len(rows) == 1:
-                r = rows[0]
+            group_rows = list(group)
+            if len(group_rows) == 1:
+                r = group_rows[0]
                 try:  # a record (see the module's docstring)
                     if r[7] == r[8]:
                         yield tok, pack(0, r[1], r[2], r[3], r[4], r[5], r[6], r[7])
@@ -305,7 +303,7 @@ def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, 
             # the rows as `encode` writes them, in `report_order` (epoch, then author)
             spelled = [
                 (r[1], values[r[2]], values[r[3]], values[r[4]], r[5], r[6], r[7], r[8])
-                for r in rows
+                for r in group_rows
             ]
             spelled.sort()
             yield tok, dumps((tuple(spelled), (), (), ()))
@@ -457,7 +455,9 @@ class BaseFile:
         ep, author, kind, cat, sev, exp, first = _RECORD.unpack_from(b)[1:]
         last = _LAST.unpack_from(b, _RECORD.size)[0] if tag else first
         v = self._values
-        return marshal.dumps((((ep, v[author], v[kind], v[cat], sev, exp, first, last),), (), (), ()))
+        return marshal.dumps(
+            (((ep, v[author], v[kind], v[cat], sev, exp, first, last),), (), (), ())
+        )
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """(token, summary) of every token, in order (tests and tools)."""

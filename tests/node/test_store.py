@@ -163,8 +163,18 @@ def test_indicator_rows_migrate_to_codes_and_read_back_the_same(tmp_path: Path) 
     rng = random.Random(7)
     authors = [rng.randbytes(32) for _ in range(3)]
     rows = [
-        (rng.randbytes(16), 1 + i % 2, authors[i % 3], ("device", "phone")[i % 2],
-         ("device_risk", "account_takeover")[i % 2], 1 + i % 5, T0 + i, T0 - i, T0, i % 7 == 0)
+        (
+            rng.randbytes(16),
+            1 + i % 2,
+            authors[i % 3],
+            ("device", "phone")[i % 2],
+            ("device_risk", "account_takeover")[i % 2],
+            1 + i % 5,
+            T0 + i,
+            T0 - i,
+            T0,
+            i % 7 == 0,
+        )
         for i in range(300)
     ]
     conn.executemany("INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -178,7 +188,11 @@ def test_indicator_rows_migrate_to_codes_and_read_back_the_same(tmp_path: Path) 
     for tok, ep, author, kind, cat, sev, exp, first, last, retracted in rows:
         (state,) = [x for x in s.indicators(tok) if x.ep == ep]
         assert (state.author, state.kind, state.cat, state.sev, state.exp) == (
-            author, kind, cat, sev, exp,
+            author,
+            kind,
+            cat,
+            sev,
+            exp,
         )
         assert (state.first_ts, state.last_ts, state.retracted) == (first, last, retracted)
         assert s.added(MemberKey.from_seed(bytes(32)).id, tok, ep) is False
@@ -189,19 +203,31 @@ def test_a_code_made_in_a_unit_that_rolls_back_is_forgotten(tmp_path: Path) -> N
     """A new author's code is made inside the transaction that first uses it: when that
     transaction rolls back, the store must not keep the code (another value would take
     its number, and rows would point to the wrong one)."""
-    key, raw = consortium()
+    key, _ = consortium()
     s = SqliteStore(tmp_path / "s.db", key)
     other = MemberKey.from_seed(bytes([9]) * 32)
     tok = bytes(range(16))
-    e1 = build_entry(other, seq=1, prev=None, ts=T0, cv=1,
-                     ops=[AddOp(tok, "device", 1, "device_risk", 3, T0 + DAY_MS)])
+    e1 = build_entry(
+        other,
+        seq=1,
+        prev=None,
+        ts=T0,
+        cv=1,
+        ops=[AddOp(tok, "device", 1, "device_risk", 3, T0 + DAY_MS)],
+    )
     with pytest.raises(RuntimeError), s.atomic():
         s.append(e1)
         raise RuntimeError("boom")
     assert s.conn.execute("SELECT COUNT(*) FROM codes").fetchone()[0] == 0
     # a different value now takes the freed number; the first author's rows still read back
-    e2 = build_entry(key, seq=1, prev=None, ts=T0, cv=1,
-                     ops=[AddOp(tok, "phone", 1, "account_takeover", 2, T0 + DAY_MS)])
+    e2 = build_entry(
+        key,
+        seq=1,
+        prev=None,
+        ts=T0,
+        cv=1,
+        ops=[AddOp(tok, "phone", 1, "account_takeover", 2, T0 + DAY_MS)],
+    )
     with s.atomic():
         s.append(e2)
         s.append(e1)
@@ -216,7 +242,9 @@ def test_entries_are_kept_compressed_and_served_byte_for_byte(tmp_path: Path) ->
     key, _ = consortium()
     s = SqliteStore(tmp_path / "s.db", key)
     rng = random.Random(5)
-    ops = [AddOp(rng.randbytes(16), "device", 1, "device_risk", 3, T0 + DAY_MS) for _ in range(1000)]
+    ops = [
+        AddOp(rng.randbytes(16), "device", 1, "device_risk", 3, T0 + DAY_MS) for _ in range(1000)
+    ]
     e1 = build_entry(key, seq=1, prev=None, ts=T0, cv=1, ops=ops)
     e2 = build_entry(key, seq=2, prev=e1.hash, ts=T0, cv=1, ops=ops[:10])
     with s.atomic():

@@ -297,10 +297,17 @@ def test_a_one_report_summary_is_a_short_record_that_reads_back_exactly(tmp_path
     toks = list(core.store.conn.execute("SELECT DISTINCT tok FROM indicators ORDER BY tok"))
     shared = bytes(toks[0][0])
     far = os.urandom(16)
-    entry = build_entry(other, seq=1, prev=None, ts=T0, cv=1, ops=[
-        AddOp(shared, "device", 1, "device_risk", 2, T0 + DAY_MS),  # a second reporter
-        AddOp(far, "device", 2**40, "device_risk", 2, T0 + DAY_MS),  # epoch beyond u4
-    ])
+    entry = build_entry(
+        other,
+        seq=1,
+        prev=None,
+        ts=T0,
+        cv=1,
+        ops=[
+            AddOp(shared, "device", 1, "device_risk", 2, T0 + DAY_MS),  # a second reporter
+            AddOp(far, "device", 2**40, "device_risk", 2, T0 + DAY_MS),  # epoch beyond u4
+        ],
+    )
     with core.store.atomic():
         core.store.append(entry)
     base = BaseFile.from_connection(core.store.conn, T0 + 10_000, 1)

@@ -65,10 +65,10 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench(
         script="bench_publish.py",
-        what="publish (Node.report) and replicate (Node.accept_entries, a gossip frame a "
-        "transaction) into SQLite",
-        full=("--reports", "100000"),
-        quick=("--reports", "3000"),
+        what="publish (Node.report, and POST /v1/reports to a served node driven by wrk) and "
+        "replicate (Node.accept_entries, a gossip frame a transaction) into SQLite",
+        full=("--reports", "100000", "--http-seconds", "10"),
+        quick=("--reports", "3000", "--http-seconds", "2"),
         timeout_s=600,
     ),
     Bench(

@@ -15,6 +15,13 @@ it; B is given epoch 1's key as a grant would give it).
    the entries gossip brings. The gossip transport itself is in
    bench_gossip.py.
 
+3. publish through the API: a served node (``riskmesh serve``, its writer and
+   serving processes, one-member consortium) takes ``POST /v1/reports`` from
+   wrk (bench/wrk/report.lua: each request 1000 device values never sent
+   before), 8 connections at once, so the writer's group commit shares
+   durable commits between requests; afterwards the store is checked to hold
+   every acknowledged report. Needs wrk (Debian package ``wrk``).
+
 Baselines from the same run: SQLite alone writing the same rows into tables of
 the same shape (indicator rows with their author, kind and category coded, and
 the entries' bytes compressed, as the node stores them; same pragmas), the
@@ -31,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -104,9 +112,83 @@ def sqlite_alone(
 FRAME_BYTES = 1 << 20
 
 
+def publish_http(
+    tmp: Path, seconds: float, connections: int, device: tuple[float, float]
+) -> dict[str, Any]:
+    """Reports through the API of a served node (``riskmesh serve``: the writer and its
+    serving processes), driven by wrk: each request a batch of new device values
+    (bench/wrk/report.lua), ``connections`` at a time, so that the writer's group commit
+    shares durable commits between them. ``device``: this run's SQLite-alone baseline
+    and in-process publish rate, for the figure's baselines."""
+    from bench_http import run_wrk
+
+    from node.localnet import LocalNode, free_port
+
+    home = tmp / "served"
+    api, peer = free_port(), free_port()
+    init_home(
+        home,
+        name="p",
+        endpoint="http://p.test",
+        api_listen=f"127.0.0.1:{api}",
+        peer_listen=f"127.0.0.1:{peer}",
+    )
+    make_genesis(home, "bench", [], home / "g.cbor")  # one member: it publishes at once
+    install_charter_file(home, home / "g.cbor")
+    node = LocalNode("riskmesh serve", home, api, peer, log_path=tmp / "served.log")
+    node.start()
+    assert node.proc is not None
+    try:
+        r = run_wrk(
+            node.proc.pid,
+            "report.lua",
+            f"http://127.0.0.1:{api}",
+            [str(home / "api-token"), str(PER_ENTRY)],
+            connections=connections,
+            threads=1,
+            seconds=seconds,
+        )
+    finally:
+        node.stop()
+    core = open_core(home)
+    stored = core.store.live_count(int(time.time() * 1000))
+    core.store.close()
+    if r.error_count:
+        raise SystemExit(f"publish through the API: {r.errors} (see {tmp / 'served.log'})")
+    rate = r.requests * PER_ENTRY / r.duration_s
+    # every acknowledged report is in the store (and those of requests wrk cut off at
+    # its end may be too): the rate counts acknowledged ones only
+    assert stored >= r.requests * PER_ENTRY, (stored, r.requests)
+    print(
+        f"publish through the API (POST /v1/reports, {PER_ENTRY} new device values a "
+        f"request, {connections} connections): {rate:,.0f} reports/s, p99 "
+        f"{r.ms('p99'):.1f} ms a request; {stored:,} live indicators after"
+    )
+    base_pub, in_process = device
+    return figure(
+        f"publish through the API, device (POST /v1/reports, served node, {connections} "
+        "connections)",
+        rate,
+        "reports/s",
+        baselines=[
+            ("SQLite alone, same rows, synchronous=FULL", base_pub, "rows/s"),
+            ("Node.report in-process, same run", in_process, "reports/s"),
+        ],
+        budget=(">=", 100_000),
+        note=f"{PER_ENTRY} new values a request (wrk, bench/wrk/report.lua); p99 "
+        f"{r.ms('p99'):.0f} ms a request; acknowledged = durably committed",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--reports", type=int, default=100_000, help="reports published per kind")
+    ap.add_argument(
+        "--http-seconds", type=float, default=10.0, help="seconds of publishing through the API"
+    )
+    ap.add_argument(
+        "--http-connections", type=int, default=8, help="wrk connections publishing at once"
+    )
     args = ap.parse_args()
     n = max(PER_ENTRY, args.reports // PER_ENTRY * PER_ENTRY)
     started = time.perf_counter()
@@ -192,6 +274,7 @@ def main() -> None:
 
             pub, rep = n / publish_s, n / replicate_s
             base_pub, base_rep = n / base_pub_s, n / base_rep_s
+            base_device = (base_pub, pub)
             print(f"{kind}: {n:,} reports in {n // PER_ENTRY} entries")
             print(f"  canonicalisation alone                        {canon_rate:>12,.0f} values/s")
             print(f"  baseline SQLite alone, same rows, sync FULL   {base_pub:>12,.0f} rows/s")
@@ -230,6 +313,12 @@ def main() -> None:
             )
         a.store.close()
         b.store.close()
+        if args.http_seconds > 0 and shutil.which("wrk"):
+            figures.append(
+                publish_http(Path(tmp), args.http_seconds, args.http_connections, base_device)
+            )
+        else:
+            print("publish through the API: skipped (needs wrk on PATH and --http-seconds > 0)")
     print(f"whole run {time.perf_counter() - started:.0f} s")
     print_figures("bench_publish", {"reports": n, "per_entry": PER_ENTRY}, figures)
 

@@ -89,6 +89,12 @@ def test_epoch_keys_and_raw_values_are_sealed_at_rest(tmp_path: Path) -> None:
     store.put_own_values([(b"t" * 16, 1, "phone", "+8613800138000")])
     assert store.epoch_keys() == {1: secret}
     assert list(store.own_values(1)) == [(b"t" * 16, "phone", "+8613800138000")]
+    # a batch: each value sealed under a nonce of its own
+    batch = [(bytes([i]) * 16, 2, "phone", f"+86138001380{i:02d}") for i in range(50)]
+    store.put_own_values(batch)
+    nonces = {bytes(r[0])[:24] for r in store.conn.execute("SELECT sealed FROM own_values")}
+    assert len(nonces) == 51
+    assert sorted(store.own_values(2)) == sorted((t, k, v) for t, _, k, v in batch)
     store.close()
     for f in tmp_path.iterdir():
         data = f.read_bytes()

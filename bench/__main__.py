@@ -7,7 +7,7 @@ summary table. Around each one the runner reads /proc/loadavg and how much CPU
 the rest of the machine used, so a reader can judge a figure taken on a busy
 machine.
 
-    python -m bench                        # full sizes (~8 min on 2 cores), docs/benchmarks.md
+    python -m bench                        # full sizes (~35 min on 2 cores), docs/benchmarks.md
     python -m bench --quick                # small sizes, a smoke test; writes to a temp file
     python -m bench --only bench_http      # some of them (by script name)
     python -m bench --out PATH

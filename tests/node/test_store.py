@@ -12,7 +12,7 @@ from contracts.errors import StoreError
 from contracts.policy import DAY_MS
 from node.store import MIGRATIONS, SqliteStore
 from protocol.charter_chain import CharterChain, sign_charter
-from protocol.entries import AddOp, RetractOp, build_entry
+from protocol.entries import AddOp, Entry, RetractOp, build_entry
 from protocol.feeds import Feeds
 from protocol.governance import genesis, member
 from protocol.keys import MemberKey
@@ -213,27 +213,19 @@ def test_a_code_made_in_a_unit_that_rolls_back_is_forgotten(tmp_path: Path) -> N
     s = SqliteStore(tmp_path / "s.db", key)
     other = MemberKey.from_seed(bytes([9]) * 32)
     tok = bytes(range(16))
-    e1 = build_entry(
-        other,
-        seq=1,
-        prev=None,
-        ts=T0,
-        cv=1,
-        ops=[AddOp(tok, "device", 1, "device_risk", 3, T0 + DAY_MS)],
-    )
+
+    def first_entry(author: MemberKey, kind: str, cat: str) -> Entry:
+        return build_entry(
+            author, seq=1, prev=None, ts=T0, cv=1, ops=[AddOp(tok, kind, 1, cat, 3, T0 + DAY_MS)]
+        )
+
+    e1 = first_entry(other, "device", "device_risk")
     with pytest.raises(RuntimeError), s.atomic():
         s.append(e1)
         raise RuntimeError("boom")
     assert s.conn.execute("SELECT COUNT(*) FROM codes").fetchone()[0] == 0
     # a different value now takes the freed number; the first author's rows still read back
-    e2 = build_entry(
-        key,
-        seq=1,
-        prev=None,
-        ts=T0,
-        cv=1,
-        ops=[AddOp(tok, "phone", 1, "account_takeover", 2, T0 + DAY_MS)],
-    )
+    e2 = first_entry(key, "phone", "account_takeover")
     with s.atomic():
         s.append(e2)
         s.append(e1)

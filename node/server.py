@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import multiprocessing
 import os
@@ -279,10 +280,34 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
                 await building
 
 
+def hold_home(home: Path) -> int:
+    """This writer's exclusive hold on HOME (``HOME/run/writer.lock``, released when the
+    process ends, however it ends): a second ``riskmesh serve`` on the same home stops
+    before it touches anything (the database, the summary files, the sockets)."""
+    fd = os.open(run_dir(home) / "writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"another riskmesh serve is running on {home} (it holds {home}/run/writer.lock); "
+            "stop it first, or give this one a home of its own"
+        ) from None
+    return fd
+
+
 async def serve(home: Path, stop: asyncio.Event | None = None) -> None:
     """The writer process and its ``serve.workers`` serving processes (node/workers.py):
     the serving processes share the local API's port; the writer answers what they
     pass it on a Unix socket, and the peer API itself."""
+    held = hold_home(home)
+    try:
+        await _serve(home, stop)
+    finally:
+        os.close(held)
+
+
+async def _serve(home: Path, stop: asyncio.Event | None) -> None:
     config = load_config(home)
     api_host, api_port = parse_listen(config["api.listen"], "api.listen")
     peer_host, peer_port = parse_listen(config["peer.listen"], "peer.listen")

@@ -242,3 +242,30 @@ def test_a_rebuilt_summary_file_reaches_every_serving_process(tmp_path: Path) ->
 
         wait_until("every serving process to answer", every_process_answers, 30)
         assert "Traceback" not in node.log()
+
+
+def test_a_second_serve_on_the_same_home_stops_and_touches_nothing(tmp_path: Path) -> None:
+    """A second `riskmesh serve` on a home whose writer runs exits 1 with the reason, before
+    it opens anything: the running node's summary file and answers stay as they were."""
+    import subprocess
+
+    from node.localnet import clean_env
+
+    env = {"RISKMESH_SERVE_WORKERS": str(WORKERS)}
+    with running_net(tmp_path / "h", "A", admins="A", env=env) as net:
+        node = net["A"]
+        before = sorted((node.home / "summaries").glob("base-*"))
+        assert len(before) == 1
+        second = subprocess.run(
+            node.argv,
+            env=clean_env(node.env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        err = second.stderr.decode()
+        assert "another riskmesh serve is running on" in err and "Traceback" not in err
+        assert sorted((node.home / "summaries").glob("base-*")) == before
+        status, _ = node.call("GET", "/v1/status")
+        assert status == 200

@@ -260,9 +260,11 @@ def appeal_tokens(conn: sqlite3.Connection, ids: Iterable[str]) -> set[bytes]:
     return out
 
 
-def _all_summaries(conn: sqlite3.Connection, now: int) -> Iterator[tuple[bytes, bytes]]:
-    """Every token's summary, in token order, from one read transaction of ``conn``."""
-    values = Codes.read(conn).values(conn)
+def _all_summaries(
+    conn: sqlite3.Connection, now: int, values: Mapping[int, Any]
+) -> Iterator[tuple[bytes, bytes]]:
+    """Every token's summary, in token order, from one read transaction of ``conn``;
+    ``values``: the codes' meaning, read in that transaction (records keep the codes)."""
     signals: dict[bytes, list[SignalState]] = {}
     for r in conn.execute(f"SELECT {SIGNAL_COLS} FROM signals ORDER BY tok, ep, author, what"):
         signals.setdefault(bytes(r[0]), []).append(signal_row(r))
@@ -331,8 +333,9 @@ def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> i
     pos = 0
     conn.execute("BEGIN")
     try:
-        table = marshal.dumps(Codes.read(conn).values(conn))  # what the records' codes mean
-        for tok, blob in _all_summaries(conn, now):
+        values = Codes.read(conn).values(conn)
+        table = marshal.dumps(values)  # what the records' codes mean
+        for tok, blob in _all_summaries(conn, now, values):
             toks += tok
             out.write(blob)
             pos += len(blob)

@@ -154,7 +154,7 @@ def test_equal_first_halves_are_told_apart() -> None:
     import node.summaries as summaries
 
     real = summaries._all_summaries
-    summaries._all_summaries = lambda conn, now: iter(sorted(rows.items()))  # type: ignore[assignment]
+    summaries._all_summaries = lambda conn, now, values: iter(sorted(rows.items()))  # type: ignore[assignment]
     try:
         buf = io.BytesIO()
         build_base(Fake(), buf, T0, 0)  # type: ignore[arg-type]

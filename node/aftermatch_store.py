@@ -121,6 +121,8 @@ class AfterMatchStore:
 
         def _sealer(self) -> nacl.secret.SecretBox: ...
 
+        def own_batch(self, batch: int) -> dict[bytes, tuple[str, str]]: ...
+
     # -- applying an entry's ops (inside SqliteStore.append's unit of work) -------------------
 
     def _append_after_match(self, entry: Entry, ops: Iterable[Op]) -> None:
@@ -278,6 +280,11 @@ class AfterMatchStore:
     def own_value(self, tok: bytes, ep: int) -> tuple[str, str] | None:
         """(kind, canonical value) this member reported as ``tok`` under ``ep``, if it did."""
         row = self.conn.execute(
+            "SELECT own FROM indicators WHERE tok = ? AND ep = ? AND own IS NOT NULL", (tok, ep)
+        ).fetchone()
+        if row is not None:
+            return self.own_batch(row[0]).get(tok)
+        row = self.conn.execute(  # written before m009 (node/store.py)
             "SELECT kind, sealed FROM own_values WHERE tok = ? AND ep = ?", (tok, ep)
         ).fetchone()
         if row is None:
@@ -290,9 +297,11 @@ class AfterMatchStore:
             bytes(r[0])
             for r in self.conn.execute(
                 "SELECT a.raw FROM appeal_items a"
-                " JOIN own_values o ON o.tok = a.tok AND o.ep = a.ep"
                 " LEFT JOIN appeals_in i ON i.hash = a.hash"
-                " WHERE a.kind = ? AND i.hash IS NULL ORDER BY a.rowid",
+                " WHERE a.kind = ? AND i.hash IS NULL AND (EXISTS (SELECT 1 FROM indicators x"
+                " WHERE x.tok = a.tok AND x.ep = a.ep AND x.own IS NOT NULL)"
+                " OR EXISTS (SELECT 1 FROM own_values o WHERE o.tok = a.tok AND o.ep = a.ep))"
+                " ORDER BY a.rowid",
                 (CASE,),
             )
         ]

@@ -640,8 +640,9 @@ class Node:
         step = charter.policy.max_ops
         for i in range(0, len(ops), step):
             with self.store.atomic(durable=True):
-                feeds.publish(self.key, ops[i : i + step], now)
+                # the values first: the entry's rows point at their batch (node/store.py)
                 self.store.put_own_values(own[i : i + step])
+                feeds.publish(self.key, ops[i : i + step], now)
         if ops:
             log.info("republished %d live reports under epoch %d", len(ops), ce)
             self._wake()
@@ -723,8 +724,9 @@ class Node:
         if errors:
             raise _invalid_items(errors)
         with self.store.atomic(durable=True):
-            entry = feeds.publish(self.key, ops, now)
+            # the values first: the entry's rows point at their batch (node/store.py)
             self.store.put_own_values(own)
+            entry = feeds.publish(self.key, ops, now)
             self.store.audit(now, current_actor(), "report", _entry_detail(entry, ops))
         log.info("published entry seq=%d with %d reports", entry.seq, len(ops))
         self._push_urgent(ops, now)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import nacl.exceptions
 import nacl.secret
 import sqlite_utils
@@ -209,6 +210,24 @@ def m008_compressed_entries(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN z INTEGER NOT NULL DEFAULT 0")
 
 
+@MIGRATIONS()
+def m009_own_batches(db: sqlite_utils.Database) -> None:
+    # This member's raw values were a row each in ``own_values``, keyed by token: a
+    # second random-keyed table, whose inserts took a third of publishing's time. They
+    # are sealed a batch a row now (the values of one published entry), appended, and
+    # an own report's indicator row holds its batch's id (``own``: NULL on every other
+    # member's row). ``own_values`` is read still, for rows written before; nothing
+    # writes it.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS own_batches (
+            id INTEGER PRIMARY KEY, ep INTEGER NOT NULL, sealed BLOB NOT NULL);
+        CREATE INDEX IF NOT EXISTS own_batches_ep ON own_batches (ep, id);
+        ALTER TABLE indicators ADD COLUMN own INTEGER;
+        """
+    )
+
+
 def _entry_raw(raw: bytes, z: int) -> bytes:
     """An ``entries`` row's signed bytes (see m008)."""
     return zlib.decompress(raw) if z else bytes(raw)
@@ -365,8 +384,14 @@ class SqliteStore(AfterMatchStore):
         #: codes of the values indicator rows repeat (members' ids, kinds, categories)
         self.codes = Codes()
         self._box: nacl.secret.SecretBox | None = None
+        #: this member's id: an entry of its own sets ``own`` on the rows it adds
+        self._me: bytes | None = None
         if member_key is not None:
             self._box = nacl.secret.SecretBox(_at_rest_key(member_key))
+            self._me = member_key.id
+        #: (tok, ep) -> own batch, from `put_own_values` to the `append` of the same
+        #: unit of work (cleared when the outermost unit ends)
+        self._own_pending: dict[tuple[bytes, int], int] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -397,8 +422,11 @@ class SqliteStore(AfterMatchStore):
                 yield
         except BaseException:
             self.codes.forget()  # a code made in what rolled back is gone with it
+            if outer:
+                self._own_pending.clear()
             raise
         if outer:
+            self._own_pending.clear()
             for listener in self.commit_listeners:
                 listener()
 
@@ -449,6 +477,9 @@ class SqliteStore(AfterMatchStore):
             code = self.codes.code
             author = code(c, entry.log)
             named: dict[str, int] = {}
+            # this member's own entry: each add's row points at the batch its raw
+            # value was sealed in (put_own_values, earlier in this unit of work)
+            own = self._own_pending if entry.log == self._me else {}
             for op in entry.ops:
                 if isinstance(op, AddOp):
                     kind = named.get(op.kind)
@@ -457,7 +488,20 @@ class SqliteStore(AfterMatchStore):
                     cat = named.get(op.cat)
                     if cat is None:
                         cat = named[op.cat] = code(c, op.cat)
-                    adds.append((op.tok, op.ep, author, kind, cat, op.sev, op.exp, ts, ts))
+                    adds.append(
+                        (
+                            op.tok,
+                            op.ep,
+                            author,
+                            kind,
+                            cat,
+                            op.sev,
+                            op.exp,
+                            ts,
+                            ts,
+                            own.get((op.tok, op.ep)) if own else None,
+                        )
+                    )
                 elif isinstance(op, RetractOp) and op.of is None:
                     retracts.append((ts, op.tok, op.ep, author))
                 else:  # sightings, disputes, appeals, decisions (node/aftermatch_store.py)
@@ -468,12 +512,13 @@ class SqliteStore(AfterMatchStore):
                 adds.sort()  # in key order: each B-tree page is written once per entry
                 c.executemany(
                     "INSERT INTO indicators (tok, ep, author, kind, cat, sev, exp, first_ts,"
-                    " last_ts, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+                    " last_ts, own, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
                     " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
                     " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
                     " first_ts = CASE WHEN retracted OR exp <= excluded.last_ts"
                     " THEN excluded.first_ts ELSE first_ts END,"
-                    " last_ts = excluded.last_ts, retracted = 0",
+                    " last_ts = excluded.last_ts, own = COALESCE(excluded.own, own),"
+                    " retracted = 0",
                     adds,
                 )
             if retracts:
@@ -677,32 +722,58 @@ class SqliteStore(AfterMatchStore):
         return int(row[0]), self._sealer().decrypt(row[1])
 
     def put_own_values(self, rows: Iterable[tuple[bytes, int, str, str]]) -> None:
-        """Keep this member's own raw values (tok, ep, kind, canonical), sealed."""
+        """Keep this member's own raw values (tok, ep, kind, canonical), sealed: one
+        ``own_batches`` row an epoch, appended (m009).
+
+        Call it before the entry that reports them is appended, in the same unit of
+        work: `append` then sets each of that entry's rows' ``own`` to its batch, which
+        is how `own_value` and `own_live_reports` find a token's value. Values put
+        outside such a unit are kept, and found by `own_values` alone."""
         box = self._sealer()
-        rows = list(rows)
-        # a random nonce each, as SecretBox.encrypt makes one, from one read of the
-        # system's generator for the batch (one a value cost a sixth of a report's time)
-        size = nacl.secret.SecretBox.NONCE_SIZE
-        nonces = os.urandom(size * len(rows))
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO own_values (tok, ep, kind, sealed) VALUES (?, ?, ?, ?)",
-            [
-                (
-                    tok,
-                    ep,
-                    kind,
-                    bytes(box.encrypt(value.encode(), nonces[i * size : i * size + size])),
+        by_ep: dict[int, list[tuple[bytes, str, str]]] = {}
+        for tok, ep, kind, value in rows:
+            by_ep.setdefault(ep, []).append((bytes(tok), kind, value))
+        with self._unit():
+            for ep, items in by_ep.items():
+                cur = self.conn.execute(
+                    "INSERT INTO own_batches (ep, sealed) VALUES (?, ?)",
+                    (ep, bytes(box.encrypt(cbor2.dumps(items)))),
                 )
-                for i, (tok, ep, kind, value) in enumerate(rows)
-            ],
-        )
+                batch = int(cur.lastrowid or 0)
+                for tok, _, _ in items:
+                    self._own_pending[(tok, ep)] = batch
+
+    def own_batch(self, batch: int) -> dict[bytes, tuple[str, str]]:
+        """The values sealed in one ``own_batches`` row: tok -> (kind, canonical)."""
+        row = self.conn.execute("SELECT sealed FROM own_batches WHERE id = ?", (batch,)).fetchone()
+        if row is None:
+            return {}
+        return {
+            bytes(tok): (str(kind), str(value))
+            for tok, kind, value in cbor2.loads(self._sealer().decrypt(row[0]))
+        }
 
     def own_values(self, ep: int) -> Iterator[tuple[bytes, str, str]]:
+        """Every raw value this member kept under ``ep``: (tok, kind, canonical); a
+        token reported more than once is listed once, with its latest batch."""
         box = self._sealer()
-        for tok, kind, sealed in self.conn.execute(
+        seen: set[bytes] = set()
+        batches = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM own_batches WHERE ep = ? ORDER BY id DESC", (ep,)
+            )
+        ]
+        for batch in batches:
+            for tok, (kind, value) in self.own_batch(batch).items():
+                if tok not in seen:
+                    seen.add(tok)
+                    yield tok, kind, value
+        for tok, kind, sealed in self.conn.execute(  # written before m009
             "SELECT tok, kind, sealed FROM own_values WHERE ep = ?", (ep,)
         ):
-            yield tok, kind, box.decrypt(sealed).decode()
+            if bytes(tok) not in seen:
+                yield bytes(tok), kind, box.decrypt(sealed).decode()
 
     # -- API keys and audit ----------------------------------------------------
 
@@ -797,15 +868,22 @@ class SqliteStore(AfterMatchStore):
         if code is None:
             return out
         values = self.codes.values(self.conn)
-        for tok, ep, kind, cat, sev, first_ts, exp, sealed in self.conn.execute(
-            "SELECT i.tok, i.ep, i.kind, i.cat, i.sev, i.first_ts, i.exp, o.sealed"
+        # a page's tokens are spread over many batches: each is opened once a page
+        batches: dict[int, dict[bytes, tuple[str, str]]] = {}
+        for tok, ep, kind, cat, sev, first_ts, exp, batch, sealed in self.conn.execute(
+            "SELECT i.tok, i.ep, i.kind, i.cat, i.sev, i.first_ts, i.exp, i.own, o.sealed"
             " FROM indicators i LEFT JOIN own_values o ON o.tok = i.tok AND o.ep = i.ep"
             " WHERE i.author = ? AND i.retracted = 0 AND i.exp > ? AND i.tok > ?"
             " ORDER BY i.tok, i.ep LIMIT ?",
             (code, now, after, limit),
         ):
             value = None
-            if sealed is not None and box is not None:
+            if box is not None and batch is not None:
+                if batch not in batches:
+                    batches[batch] = self.own_batch(batch)
+                found = batches[batch].get(bytes(tok))
+                value = None if found is None else found[1]
+            elif box is not None and sealed is not None:  # written before m009
                 value = box.decrypt(sealed).decode()
             kind_name, cat_name = values[kind], values[cat]
             assert isinstance(kind_name, str) and isinstance(cat_name, str)

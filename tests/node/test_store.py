@@ -89,11 +89,11 @@ def test_epoch_keys_and_raw_values_are_sealed_at_rest(tmp_path: Path) -> None:
     store.put_own_values([(b"t" * 16, 1, "phone", "+8613800138000")])
     assert store.epoch_keys() == {1: secret}
     assert list(store.own_values(1)) == [(b"t" * 16, "phone", "+8613800138000")]
-    # a batch: each value sealed under a nonce of its own
+    # a batch is sealed in one row, each batch under a nonce of its own
     batch = [(bytes([i]) * 16, 2, "phone", f"+86138001380{i:02d}") for i in range(50)]
     store.put_own_values(batch)
-    nonces = {bytes(r[0])[:24] for r in store.conn.execute("SELECT sealed FROM own_values")}
-    assert len(nonces) == 51
+    nonces = {bytes(r[0])[:24] for r in store.conn.execute("SELECT sealed FROM own_batches")}
+    assert len(nonces) == 2
     assert sorted(store.own_values(2)) == sorted((t, k, v) for t, _, k, v in batch)
     store.close()
     for f in tmp_path.iterdir():
@@ -256,4 +256,86 @@ def test_entries_are_kept_compressed_and_served_byte_for_byte(tmp_path: Path) ->
     )
     assert s.entry(key.id, 1) == e1.raw and s.entry(key.id, 2) == e2.raw
     assert s.entries_after(key.id, 0, 10) == [e1.raw, e2.raw]
+    s.close()
+
+
+def own_entry(key: MemberKey, seq: int, prev: bytes | None, toks: list[bytes]) -> Entry:
+    ops = [AddOp(t, "phone", 1, "telecom_fraud", 3, T0 + DAY_MS) for t in toks]
+    return build_entry(key, seq=seq, prev=prev, ts=T0, cv=1, ops=ops)
+
+
+def test_own_values_are_found_by_token_through_the_rows_that_report_them(tmp_path: Path) -> None:
+    """A published entry's raw values are sealed as one batch; the member's own rows point
+    at it, so each value is found by its token (cases, appeals, the reports list), and the
+    same token reported by another member carries no pointer."""
+    key, _ = consortium()
+    other = MemberKey.from_seed(bytes([9]) * 32)
+    s = SqliteStore(tmp_path / "s.db", key)
+    toks = [bytes([i]) * 16 for i in range(20)]
+    values = [f"+8613800138{i:03d}" for i in range(20)]
+    with s.atomic(durable=True):
+        s.put_own_values([(t, 1, "phone", v) for t, v in zip(toks, values, strict=True)])
+        s.append(own_entry(key, 1, None, toks))
+    with s.atomic():
+        s.append(own_entry(other, 1, None, toks[:5]))
+    assert s.conn.execute("SELECT COUNT(*) FROM own_batches").fetchone()[0] == 1
+    pointers = dict(s.conn.execute("SELECT author, own FROM indicators WHERE tok = ?", (toks[0],)))
+    assert sorted(pointers.values(), key=lambda v: v is None) == [1, None]
+    for t, v in zip(toks, values, strict=True):
+        assert s.own_value(t, 1) == ("phone", v)
+        assert s.own_value(t, 2) is None
+    assert s.own_value(b"x" * 16, 1) is None
+    listed = s.own_live_reports(key.id, T0, b"", 100)
+    assert [(r[0], r[7]) for r in listed] == sorted(zip(toks, values, strict=True))
+    # reported again in a later entry: the rows point at the newer batch, listed once
+    e1 = s.head(key.id)
+    assert e1 is not None
+    with s.atomic(durable=True):
+        s.put_own_values([(toks[0], 1, "phone", values[0])])
+        s.append(own_entry(key, 2, e1.hash, toks[:1]))
+    assert s.conn.execute(
+        "SELECT own FROM indicators WHERE tok = ? AND own IS NOT NULL", (toks[0],)
+    ).fetchall() == [(2,)]
+    assert sorted(s.own_values(1)) == sorted(
+        (t, "phone", v) for t, v in zip(toks, values, strict=True)
+    )
+    s.close()
+
+
+def test_own_values_of_a_unit_that_rolls_back_are_gone_and_point_nowhere(tmp_path: Path) -> None:
+    key, _ = consortium()
+    s = SqliteStore(tmp_path / "s.db", key)
+    toks = [bytes([i]) * 16 for i in range(3)]
+    with pytest.raises(RuntimeError), s.atomic(durable=True):
+        s.put_own_values([(t, 1, "phone", f"+861380013800{i}") for i, t in enumerate(toks)])
+        raise RuntimeError("boom")
+    assert s.conn.execute("SELECT COUNT(*) FROM own_batches").fetchone()[0] == 0
+    # the next own entry, with no values put in its unit, points at no batch
+    with s.atomic():
+        s.append(own_entry(key, 1, None, toks))
+    assert s.conn.execute("SELECT COUNT(*) FROM indicators WHERE own IS NOT NULL").fetchone() == (
+        0,
+    )
+    assert s.own_value(toks[0], 1) is None
+    s.close()
+
+
+def test_own_values_written_before_batches_are_still_read(tmp_path: Path) -> None:
+    """A database from before m009 holds a sealed row a value in ``own_values``: they
+    are still listed, found by token, and open cases on them."""
+    key, _ = consortium()
+    s = SqliteStore(tmp_path / "s.db", key)
+    toks = [bytes([i]) * 16 for i in range(4)]
+    with s.atomic():
+        s.append(own_entry(key, 1, None, toks))
+    for i, t in enumerate(toks):  # as the store wrote them before m009
+        s.conn.execute(
+            "INSERT INTO own_values (tok, ep, kind, sealed) VALUES (?, 1, 'phone', ?)",
+            (t, s.seal(f"+861380013800{i}".encode())),
+        )
+    assert s.own_value(toks[2], 1) == ("phone", "+8613800138002")
+    old = [(t, "phone", f"+861380013800{i}") for i, t in enumerate(toks)]
+    assert sorted(s.own_values(1)) == old
+    listed = s.own_live_reports(key.id, T0, b"", 100)
+    assert [r[7] for r in listed] == [f"+861380013800{i}" for i in range(4)]
     s.close()

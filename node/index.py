@@ -34,9 +34,10 @@ token once and index the bit array directly. `TokenIndex.contains_many` and
 big Python ints (SWAR, see `_Lanes`): every token's h1 mod m and h2 mod m come
 out of a few whole-batch multiplications, each probe's positions for the whole
 batch out of a few more, and the bytes holding the bits are gathered with one
-``operator.itemgetter`` call, so the per-bit work runs in C with no per-bit
+``operator.itemgetter`` call (``add_many`` ORs them in with one numpy
+``bitwise_or.at`` a probe), so the per-bit work runs in C with no per-bit
 Python method call. Tokens leave the batch once a probe misses (absent tokens
-usually miss on the first). Pure Python, no numpy.
+usually miss on the first).
 
 **Threads.** Reads (``in``, ``contains_many``) never block and never see a
 torn state: bits only ever go from 0 to 1 and each store is a single element
@@ -63,6 +64,7 @@ from operator import index as as_index
 from operator import itemgetter, not_
 from typing import Any, Final, Literal
 
+import numpy as np
 from bloom_filter2 import BloomFilter  # type: ignore[import-untyped]
 
 from protocol.tokens import TOKEN_BYTES
@@ -305,10 +307,11 @@ class TokenIndex:
                 for t in chunk:
                     self.add(t)
                 continue
-            bits = self._bits
+            # numpy ORs each probe's bytes into the bit array in one call (a token's
+            # bits may share a byte with another's: ``ufunc.at`` applies each in turn)
+            bits = np.frombuffer(self._bits, dtype=np.uint8)
             for idx, masks in self._probe_batches(joined, len(chunk)):
-                for i, mask in zip(idx, masks, strict=True):
-                    bits[i] |= mask
+                np.bitwise_or.at(bits, idx, masks)
             self._count += len(chunk)
 
     # -- reads -------------------------------------------------------------------
@@ -391,7 +394,9 @@ class TokenIndex:
         low = 8 * c.lane * n
         return y & ((1 << low) - 1), y >> low
 
-    def _probe_batches(self, joined: bytes, n: int) -> Iterator[tuple[list[int], bytes]]:
+    def _probe_batches(
+        self, joined: bytes, n: int
+    ) -> Iterator[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
         """Per probe: the byte index and the bit mask of every token's bit."""
         c = self._lane_constants()
         m, bm, lane, code = self._m, c.bm, c.lane, c.code
@@ -403,8 +408,9 @@ class TokenIndex:
             if i:
                 p += step
                 p -= ((p + kk) >> bm & ones) * m
-            idx = memoryview(((p >> 3) & idx_mask).to_bytes(size, "little")).cast(code)
-            yield idx.tolist(), p.to_bytes(size, "little")[::lane].translate(_BIT_OF_BYTE)
+            idx = np.frombuffer(((p >> 3) & idx_mask).to_bytes(size, "little"), dtype=code)
+            masks = p.to_bytes(size, "little")[::lane].translate(_BIT_OF_BYTE)
+            yield idx, np.frombuffer(masks, dtype=np.uint8)
 
     def _scan(self, joined: bytes, n: int) -> list[bool]:
         """Membership of ``n`` joined tokens, dropping tokens from the batch as they miss."""

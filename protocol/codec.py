@@ -118,7 +118,12 @@ def _prepare(obj: object, depth: int) -> object:
             raise _encode_error("map key cannot be encoded") from None
         changed: dict[Any, Any] | None = None
         for key, value in obj.items():
-            if type(value) in _PLAIN_TYPES:
+            vt = type(value)
+            if vt in _PLAIN_TYPES:
+                continue
+            if vt is int:  # the common case, checked here without a call
+                if not _INT_MIN <= value <= _INT_MAX:
+                    raise _encode_error("integer outside the 64-bit CBOR range")
                 continue
             new = _prepare(value, depth + 1)
             if new is not value:

@@ -98,18 +98,28 @@ class AddOp(NamedTuple):
     ref: str | None = None
 
     def to_map(self) -> dict[str, Any]:
-        m: dict[str, Any] = {
+        # in canonical key order (shorter encoded keys first, then bytewise), so that
+        # encoding does not have to copy the map to reorder it
+        if self.ref is None:
+            return {
+                "ep": self.ep,
+                "op": "add",
+                "cat": self.cat,
+                "exp": self.exp,
+                "sev": self.sev,
+                "tok": self.tok,
+                "kind": self.kind,
+            }
+        return {
+            "ep": self.ep,
             "op": "add",
+            "cat": self.cat,
+            "exp": self.exp,
+            "ref": self.ref,
+            "sev": self.sev,
             "tok": self.tok,
             "kind": self.kind,
-            "ep": self.ep,
-            "cat": self.cat,
-            "sev": self.sev,
-            "exp": self.exp,
         }
-        if self.ref is not None:
-            m["ref"] = self.ref
-        return m
 
 
 class RetractOp(NamedTuple):

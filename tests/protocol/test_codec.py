@@ -140,6 +140,8 @@ def test_obj_hash() -> None:
         (2**64, "range"),
         (-(2**64) - 1, "range"),
         ({2**64: 1}, "range"),
+        ({"a": 2**64}, "range"),
+        ({"a": -(2**64) - 1}, "range"),
         (cbor2.undefined, "type"),
         (object(), "type"),
     ],
@@ -305,3 +307,16 @@ def test_mutated_encodings_decode_or_decode_error(value: Any, data: st.DataObjec
     except DecodeError:
         return
     assert dumps(decoded) == bytes(encoded)
+
+
+@pytest.mark.parametrize("ref", [None, "case-1"])
+def test_an_add_op_map_is_built_in_canonical_order(ref: str | None) -> None:
+    """AddOp.to_map lists its keys in canonical order, so that encoding an entry
+    does not copy every op's map to reorder it; the bytes are cbor2's canonical ones."""
+    from protocol.codec import _canonical_order
+    from protocol.entries import AddOp
+
+    m = AddOp(bytes(16), "device", 1, "device_risk", 3, 2**40, ref).to_map()
+    assert _canonical_order(m) is None
+    assert dumps(m) == cbor2.dumps(m, canonical=True)
+    assert loads(dumps(m)) == m

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from contracts.charter import Member
 from contracts.errors import (
@@ -301,20 +301,37 @@ class Node:
         if entry.log != self.key.id:
             self._replicated[0] += 1
             self._replicated[1] += len(entry.ops)
-        added = []
-        for op in entry.ops:
-            if isinstance(op, AddOp):
-                added.append(op.tok)
-                # a token's first add in this unit of work: its summary may be made
-                # from the op itself (see _summaries_changed)
-                if op.tok in adds or op.tok in dirty:
-                    dirty.add(op.tok)
+        ops = entry.ops
+        fresh = None
+        if all(type(op) is AddOp for op in ops):  # most entries: whole-entry set operations
+            only_adds = cast("Sequence[AddOp]", ops)
+            fresh = {op.tok: (entry.log, entry.ts, op) for op in only_adds}
+            if len(fresh) < len(ops):  # a token twice in one entry: op by op
+                fresh = None
+        if fresh is not None:
+            clash = fresh.keys() & adds.keys()
+            if dirty:
+                clash |= fresh.keys() & dirty
+            for t in clash:
+                del fresh[t]
+            dirty |= clash
+            adds.update(fresh)
+            added = [op.tok for op in only_adds]
+        else:
+            added = []
+            for op in ops:
+                if isinstance(op, AddOp):
+                    added.append(op.tok)
+                    # a token's first add in this unit of work: its summary may be made
+                    # from the op itself (see _summaries_changed)
+                    if op.tok in adds or op.tok in dirty:
+                        dirty.add(op.tok)
+                    else:
+                        adds[op.tok] = (entry.log, entry.ts, op)
+                elif isinstance(op, AppealDecidedOp):
+                    self._dirty_appeals.add(op.id)
                 else:
-                    adds[op.tok] = (entry.log, entry.ts, op)
-            elif isinstance(op, AppealDecidedOp):
-                self._dirty_appeals.add(op.id)
-            else:
-                dirty.add(op.tok)
+                    dirty.add(op.tok)
         self.index.add_many(added)
         if self.index_adds is not None:
             self.index_adds.extend(added)

@@ -345,3 +345,73 @@ def test_a_restart_removes_the_summary_files_an_earlier_run_left(tmp_path: Path)
     assert len(now_there) == 1 and not set(now_there) & set(left)
     assert _verdicts(again, ["fp:kept-1", "fp:none"], T0 + 2) == before
     again.close()
+
+
+KEY_B = MemberKey.from_seed(bytes([4]) * 32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    entries=st.lists(
+        st.tuples(
+            st.sampled_from(["report", "report", "retract"]),
+            st.lists(st.integers(0, 7), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cuts=st.lists(st.integers(1, 4), min_size=12, max_size=12),
+)
+def test_frames_of_entries_touching_the_same_tokens_answer_as_a_fresh_node(
+    entries: list[tuple[str, list[int]]], cuts: list[int]
+) -> None:
+    """A replicating node takes a frame's entries in one unit of work: a token added by
+    one entry and added again, or retracted, by a later one of the same frame (or twice
+    in one entry) must end with the summary a node opened afresh on the store builds."""
+    charter = genesis(
+        "t",
+        [
+            member(KEY.id, "bank", "http://127.0.0.1:1/peer", admin=True),
+            member(KEY_B.id, "pay", "http://127.0.0.1:2/peer", admin=True),
+        ],
+        T0,
+    )
+    raw = sign_charter(charter, [KEY, KEY_B])
+    a = Node(SqliteStore(None, KEY), KEY, now=T0)
+    a.install_charter(raw, {1: EPOCH_KEY})
+    a._synced = True
+    b = Node(SqliteStore(None, KEY_B), KEY_B, now=T0)
+    b.install_charter(raw, {1: EPOCH_KEY})
+    values = [f"fp:f{i}" for i in range(8)]
+    live: set[int] = set()
+    now = T0
+    for what, idx in [("report", [0]), *entries]:
+        now += 1000
+        if what == "report":
+            _report(a, [values[i] for i in idx], now, severity=1 + len(idx))
+            live |= set(idx)
+        else:
+            gone = sorted({i for i in idx if i in live})
+            if gone:
+                items = [
+                    {"kind": "device", "value": values[i], "reason": "false_positive"} for i in gone
+                ]
+                a.retract(items, now)
+                live -= set(gone)
+    head = a.store.head(a.key.id)
+    assert head is not None
+    raws = [a.store.entry(a.key.id, s) for s in range(1, head.seq + 1)]
+    start = 0
+    for cut in cuts:
+        frame = [r for r in raws[start : start + cut] if r is not None]
+        if frame:
+            assert set(b.accept_entries(frame, now)) == {"accepted"}
+        start += cut
+    if start < len(raws):
+        b.accept_entries([r for r in raws[start:] if r is not None], now)
+    got = _verdicts(b, values, now)
+    assert [v["match"] for v in got] == [i in live for i in range(8)]
+    fresh = Summaries(BaseFile.from_connection(b.store.conn, now, 0))
+    b.summaries.base, b.summaries.overlay, b.summaries.older = fresh.base, {}, {}
+    b.verdicts._cache.clear()
+    assert _verdicts(b, values, now) == got

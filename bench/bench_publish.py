@@ -25,8 +25,10 @@ it; B is given epoch 1's key as a grant would give it).
 Baselines from the same run: SQLite alone writing the same rows into tables of
 the same shape (indicator rows with their author, kind and category coded, and
 the entries' bytes compressed, as the node stores them; same pragmas), the
-node's way (rows in key order; a transaction per entry, durable, when
-publishing, per gossip frame when replicating), with no canonicalisation, no
+node's way (rows in key order, upserted; a transaction per entry, durable, when
+publishing, per gossip frame when replicating; one database for both kinds,
+as the node has one store, so the device rows go into a table that already
+holds the phone rows on both sides), with no canonicalisation, no
 crypto and no checks (the compression is done before the clock starts); and
 the canonicalisation of the same values alone.
 
@@ -71,21 +73,25 @@ def open_core(home: Path) -> Node:
 
 
 def sqlite_alone(
-    path: Path, rows: list[list[tuple[Any, ...]]], raws: list[bytes], full: bool
+    path: Path, rows: list[list[tuple[Any, ...]]], raws: list[bytes], full: bool, seq0: int = 0
 ) -> float:
     """Seconds for SQLite alone to write the same rows and raw entries into tables of
     the node's shape, the node's way: its pragmas (WAL, 64 MiB page cache), rows in key
-    order, one transaction per entry when publishing (``full``: each is acknowledged
-    durably) and per gossip frame when replicating."""
+    order, upserted as the node does, one transaction per entry when publishing
+    (``full``: each is acknowledged durably) and per gossip frame when replicating.
+
+    ``path`` is one database for every kind, as the node's store is: the second kind's
+    rows go into a table that holds the first's (a larger B-tree, as the node's), its
+    entries numbered on from ``seq0``."""
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
     db.execute("PRAGMA cache_size=-65536")  # as the node's store
     db.executescript(
         """
-        CREATE TABLE entries (log BLOB NOT NULL, seq INTEGER NOT NULL, raw BLOB NOT NULL,
-            PRIMARY KEY (log, seq)) WITHOUT ROWID;
-        CREATE TABLE indicators (
+        CREATE TABLE IF NOT EXISTS entries (log BLOB NOT NULL, seq INTEGER NOT NULL,
+            raw BLOB NOT NULL, PRIMARY KEY (log, seq)) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS indicators (
             tok BLOB NOT NULL, ep INTEGER NOT NULL, author INTEGER NOT NULL,
             kind INTEGER NOT NULL, cat INTEGER NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
             first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, retracted INTEGER NOT NULL,
@@ -98,9 +104,15 @@ def sqlite_alone(
     for start in range(0, len(raws), per_unit):
         db.execute("BEGIN")
         for seq in range(start, min(start + per_unit, len(raws))):
-            db.execute("INSERT INTO entries VALUES (?, ?, ?)", (b"a" * 32, seq + 1, stored[seq]))
+            db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?)", (b"a" * 32, seq0 + seq + 1, stored[seq])
+            )
             db.executemany(
-                "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", sorted(rows[seq])
+                "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+                " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
+                " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
+                " last_ts = excluded.last_ts, retracted = 0",
+                sorted(rows[seq]),
             )
         db.execute("COMMIT")
     seconds = time.perf_counter() - t
@@ -254,7 +266,9 @@ def main() -> None:
                         if isinstance(op, AddOp)
                     ]
                 )
-            base_pub_s = sqlite_alone(Path(tmp) / f"pub-{kind}.db", rows, entry_raws, full=True)
+            base_pub_s = sqlite_alone(
+                Path(tmp) / "alone-pub.db", rows, entry_raws, full=True, seq0=first_seq - 1
+            )
 
             index_before = b.index.count
             t = time.perf_counter()
@@ -270,7 +284,9 @@ def main() -> None:
                     size += len(raw)
             replicate_s = time.perf_counter() - t
             assert b.index.count - index_before == n
-            base_rep_s = sqlite_alone(Path(tmp) / f"rep-{kind}.db", rows, entry_raws, full=False)
+            base_rep_s = sqlite_alone(
+                Path(tmp) / "alone-rep.db", rows, entry_raws, full=False, seq0=first_seq - 1
+            )
 
             pub, rep = n / publish_s, n / replicate_s
             base_pub, base_rep = n / base_pub_s, n / base_rep_s

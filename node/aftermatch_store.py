@@ -279,11 +279,12 @@ class AfterMatchStore:
 
     def own_value(self, tok: bytes, ep: int) -> tuple[str, str] | None:
         """(kind, canonical value) this member reported as ``tok`` under ``ep``, if it did."""
-        row = self.conn.execute(
-            "SELECT own FROM indicators WHERE tok = ? AND ep = ? AND own IS NOT NULL", (tok, ep)
-        ).fetchone()
-        if row is not None:
-            return self.own_batch(row[0]).get(tok)
+        for table in ("indicators_recent", "indicators"):  # the current row first (m010)
+            row = self.conn.execute(
+                f"SELECT own FROM {table} WHERE tok = ? AND ep = ? AND own IS NOT NULL", (tok, ep)
+            ).fetchone()
+            if row is not None:
+                return self.own_batch(row[0]).get(tok)
         row = self.conn.execute(  # written before m009 (node/store.py)
             "SELECT kind, sealed FROM own_values WHERE tok = ? AND ep = ?", (tok, ep)
         ).fetchone()
@@ -299,6 +300,8 @@ class AfterMatchStore:
                 "SELECT a.raw FROM appeal_items a"
                 " LEFT JOIN appeals_in i ON i.hash = a.hash"
                 " WHERE a.kind = ? AND i.hash IS NULL AND (EXISTS (SELECT 1 FROM indicators x"
+                " WHERE x.tok = a.tok AND x.ep = a.ep AND x.own IS NOT NULL)"
+                " OR EXISTS (SELECT 1 FROM indicators_recent x"
                 " WHERE x.tok = a.tok AND x.ep = a.ep AND x.own IS NOT NULL)"
                 " OR EXISTS (SELECT 1 FROM own_values o WHERE o.tok = a.tok AND o.ep = a.ep))"
                 " ORDER BY a.rowid",

@@ -14,6 +14,7 @@ alone reveals neither.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import sqlite3
@@ -21,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, cast
 
 import cbor2
 import nacl.exceptions
@@ -228,6 +229,25 @@ def m009_own_batches(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m010_recent_indicators(db: sqlite_utils.Database) -> None:
+    # Indicator rows are keyed by random tokens: once the table outgrows the page cache,
+    # every upsert dirties a page of its own (written to the WAL, then again at the
+    # checkpoint). Writes go to this small table instead, which stays in the cache, and
+    # are merged into ``indicators`` a token range at a time, in key order, many rows a
+    # page (see `SqliteStore.merge_recent`). A row here is the current state of its key.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS indicators_recent (
+            tok BLOB NOT NULL, ep INTEGER NOT NULL, author INTEGER NOT NULL,
+            kind INTEGER NOT NULL, cat INTEGER NOT NULL, sev INTEGER NOT NULL,
+            exp INTEGER NOT NULL, first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL,
+            retracted INTEGER NOT NULL, own INTEGER,
+            PRIMARY KEY (tok, ep, author)) WITHOUT ROWID;
+        """
+    )
+
+
 def _entry_raw(raw: bytes, z: int) -> bytes:
     """An ``entries`` row's signed bytes (see m008)."""
     return zlib.decompress(raw) if z else bytes(raw)
@@ -312,6 +332,85 @@ def report_order(s: IndicatorState) -> tuple[int, bytes]:
 
 
 STATE_COLS = "tok, ep, author, kind, cat, sev, exp, first_ts, last_ts, retracted"
+#: an indicator row as both tables hold it: `STATE_COLS`, then the own batch (m009)
+ROW_COLS = STATE_COLS + ", own"
+
+
+def _live(row: Sequence[Any], now: int) -> bool:
+    return not row[9] and row[6] > now
+
+
+def current_rows(
+    conn: sqlite3.Connection,
+    where: str = "1",
+    params: Sequence[Any] = (),
+    *,
+    live_at: int | None = None,
+    ordered: bool = False,
+) -> Iterator[tuple[Any, ...]]:
+    """The indicator rows (`ROW_COLS`) matching ``where``, each key's current one: its
+    row in ``indicators_recent`` if it has one there, else its row in ``indicators``
+    (m010). ``live_at``: live rows only (unretracted, expiring after it), decided on the
+    current row. ``ordered``: in key order (tok, ep, author), both tables streamed.
+
+    ``where`` is SQL over the row's columns, the same for both tables."""
+    live_sql, live_args = "", cast("tuple[int, ...]", ())
+    if live_at is not None:
+        live_sql, live_args = " AND retracted = 0 AND exp > ?", (live_at,)
+    order = " ORDER BY tok, ep, author" if ordered else ""
+    recent = conn.execute(f"SELECT {ROW_COLS} FROM indicators_recent WHERE {where}{order}", params)
+    main = conn.execute(
+        f"SELECT {ROW_COLS} FROM indicators WHERE {where}{live_sql}{order}", (*params, *live_args)
+    )
+    if not ordered:
+        newer = {(r[0], r[1], r[2]): r for r in recent}
+        if not newer:
+            yield from main
+            return
+        for m in main:
+            if (m[0], m[1], m[2]) not in newer:
+                yield m
+        for r in newer.values():
+            if live_at is None or _live(r, live_at):
+                yield r
+        return
+    r = next(recent, None)
+    if r is None:  # the common case between merges' ends and the next writes
+        yield from main
+        return
+    for m in main:
+        mk = (m[0], m[1], m[2])
+        while r is not None and (r[0], r[1], r[2]) < mk:
+            if live_at is None or _live(r, live_at):
+                yield r
+            r = next(recent, None)
+        if r is not None and (r[0], r[1], r[2]) == mk:
+            if live_at is None or _live(r, live_at):
+                yield r
+            r = next(recent, None)
+            continue
+        yield m
+    while r is not None:
+        if live_at is None or _live(r, live_at):
+            yield r
+        r = next(recent, None)
+
+
+def _count_live(conn: sqlite3.Connection, now: int) -> int:
+    if conn.execute("SELECT 1 FROM indicators_recent LIMIT 1").fetchone() is None:
+        row = conn.execute(
+            "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
+        ).fetchone()
+        return int(row[0])
+    return sum(1 for _ in _live_tokens(conn, now))
+
+
+def _live_tokens(conn: sqlite3.Connection, now: int) -> Iterator[bytes]:
+    last = None
+    for r in current_rows(conn, live_at=now, ordered=True):
+        if r[0] != last:
+            last = r[0]
+            yield bytes(last)
 
 
 def _read_only(db_path: str) -> sqlite3.Connection:
@@ -323,12 +422,8 @@ def count_live(db_path: str, now: int) -> int:
     its own (any thread: the writer's upkeep runs it off its event loop)."""
     conn = _read_only(db_path)
     try:
-        return int(
-            conn.execute(
-                "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?",
-                (now,),
-            ).fetchone()[0]
-        )
+        conn.execute("BEGIN")  # one snapshot of both tables
+        return _count_live(conn, now)
     finally:
         conn.close()
 
@@ -339,12 +434,28 @@ def build_live_index(db_path: str, now: int, *, error_rate: float) -> TokenIndex
     count = count_live(db_path, now)
     conn = _read_only(db_path)
     try:
-        rows = conn.execute(
-            "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
-        )
-        return TokenIndex.build((bytes(r[0]) for r in rows), count, error_rate=error_rate)
+        conn.execute("BEGIN")  # one snapshot of both tables
+        return TokenIndex.build(_live_tokens(conn, now), count, error_rate=error_rate)
     finally:
         conn.close()
+
+
+#: rows ``indicators_recent`` holds before a merge starts: about 16 MiB of the 64 MiB
+#: page cache, where its upserts stay
+RECENT_LIMIT: Final = 262_144
+#: token ranges a merge moves, one a commit (one a transaction): each a short pause
+MERGE_RANGES: Final = 32
+
+
+def _token_range(i: int) -> tuple[str, tuple[bytes, ...]]:
+    """Range ``i`` of `MERGE_RANGES` equal slices of the token space, as SQL and its
+    arguments (the first and the last are open-ended)."""
+    step = 256 // MERGE_RANGES
+    if i == 0:
+        return "tok < ?", (bytes([step]),)
+    if i + 1 == MERGE_RANGES:
+        return "tok >= ?", (bytes([i * step]),)
+    return "tok >= ? AND tok < ?", (bytes([i * step]), bytes([(i + 1) * step]))
 
 
 class SqliteStore(AfterMatchStore):
@@ -392,6 +503,17 @@ class SqliteStore(AfterMatchStore):
         #: (tok, ep) -> own batch, from `put_own_values` to the `append` of the same
         #: unit of work (cleared when the outermost unit ends)
         self._own_pending: dict[tuple[bytes, int], int] = {}
+        #: indicator rows written go to ``indicators_recent`` until it holds this many,
+        #: then are merged into ``indicators`` (m010; `_maybe_merge`)
+        self.recent_limit = RECENT_LIMIT
+        #: rows written to ``indicators_recent`` (an upper bound: a row updated counts)
+        self._recent_rows = int(
+            conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
+        )
+        #: no row in ``indicators`` yet: nothing to copy up (`_copy_up`)
+        self._main_empty = conn.execute("SELECT 1 FROM indicators LIMIT 1").fetchone() is None
+        #: the next token range of a merge under way (None: none)
+        self._merge_next: int | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -429,6 +551,7 @@ class SqliteStore(AfterMatchStore):
             self._own_pending.clear()
             for listener in self.commit_listeners:
                 listener()
+            self._maybe_merge()
 
     # -- FeedStore -------------------------------------------------------------
 
@@ -510,9 +633,11 @@ class SqliteStore(AfterMatchStore):
                 self._append_after_match(entry, after)
             if adds:
                 adds.sort()  # in key order: each B-tree page is written once per entry
+                self._copy_up([a[:3] for a in adds])
+                self._recent_rows += len(adds)
                 c.executemany(
-                    "INSERT INTO indicators (tok, ep, author, kind, cat, sev, exp, first_ts,"
-                    " last_ts, own, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+                    "INSERT INTO indicators_recent (tok, ep, author, kind, cat, sev, exp,"
+                    " first_ts, last_ts, own, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
                     " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
                     " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
                     " first_ts = CASE WHEN retracted OR exp <= excluded.last_ts"
@@ -522,29 +647,93 @@ class SqliteStore(AfterMatchStore):
                     adds,
                 )
             if retracts:
+                self._copy_up([r[1:] for r in retracts])
+                self._recent_rows += len(retracts)
                 c.executemany(
-                    "UPDATE indicators SET retracted = 1, last_ts = ?"
+                    "UPDATE indicators_recent SET retracted = 1, last_ts = ?"
                     " WHERE tok = ? AND ep = ? AND author = ?",
                     retracts,
                 )
 
+    def _copy_up(self, keys: Sequence[tuple[bytes, int, int]]) -> None:
+        """Copy each key's row from ``indicators`` into ``indicators_recent`` unless it is
+        there already, so that an upsert or a retraction there starts from the key's
+        current state (a read of the large table, no write to it)."""
+        if self._main_empty:
+            return
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO indicators_recent ({ROW_COLS}) SELECT {ROW_COLS}"
+            " FROM indicators WHERE tok = ? AND ep = ? AND author = ?",
+            keys,
+        )
+
+    # -- merging recent rows into the large table (m010) -----------------------
+
+    def _maybe_merge(self) -> None:
+        """After each outermost commit: merge the next token range of a merge under way,
+        or start one when ``indicators_recent`` has grown past `recent_limit` rows."""
+        if self._merge_next is None:
+            if self._recent_rows < self.recent_limit:
+                return
+            self._recent_rows = int(
+                self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
+            )
+            if self._recent_rows < self.recent_limit:
+                return
+            self._merge_next = 0
+        try:
+            self.merge_recent(self._merge_next, self._merge_next + 1)
+        except sqlite3.Error as e:  # the commit before stands; the rows stay where they are
+            log.warning("merging recent indicator rows failed (%s); trying again later", e)
+            self._merge_next = None
+            return
+        self._merge_next += 1
+        if self._merge_next >= MERGE_RANGES:
+            self._merge_next = None
+            self._recent_rows = int(
+                self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
+            )
+
+    def merge_recent(self, first: int = 0, end: int = MERGE_RANGES) -> int:
+        """Move the rows of ``indicators_recent`` in token ranges ``first`` .. ``end`` - 1 (of
+        `MERGE_RANGES`) into ``indicators``, a range a transaction, in key order: rows
+        of one range land on neighbouring pages, so a page takes many rows at once.
+        Readers see each key's state unchanged throughout (`current_rows`). Returns the
+        rows moved."""
+        moved = 0
+        for i in range(first, end):
+            where, args = _token_range(i)
+            with self.db.atomic():
+                cur = self.conn.execute(
+                    f"INSERT INTO indicators ({ROW_COLS}) SELECT {ROW_COLS}"
+                    f" FROM indicators_recent WHERE {where}"
+                    " ORDER BY tok, ep, author"
+                    " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
+                    " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
+                    " first_ts = excluded.first_ts, last_ts = excluded.last_ts,"
+                    " retracted = excluded.retracted, own = excluded.own",
+                    args,
+                )
+                moved += max(0, cur.rowcount)
+                self.conn.execute(f"DELETE FROM indicators_recent WHERE {where}", args)
+            if moved:
+                self._main_empty = False
+        return moved
+
     def added(self, author: MemberId, tok: bytes, ep: int) -> bool:
         code = self.codes.known(self.conn, author)
-        return (
-            code is not None
-            and self.conn.execute(
-                "SELECT 1 FROM indicators WHERE tok = ? AND ep = ? AND author = ?",
-                (tok, ep, code),
-            ).fetchone()
-            is not None
+        if code is None:
+            return False
+        key = (tok, ep, code)
+        where = "tok = ? AND ep = ? AND author = ?"
+        return any(
+            self.conn.execute(f"SELECT 1 FROM {table} WHERE {where}", key).fetchone() is not None
+            for table in ("indicators_recent", "indicators")
         )
 
     def indicators(self, tok: bytes) -> list[IndicatorState]:
         values = self.codes.values(self.conn)
-        rows = [
-            state_row(r, values)
-            for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators WHERE tok = ?", (tok,))
-        ]
+        rows = [state_row(r, values) for r in current_rows(self.conn, "tok = ?", (tok,))]
         rows.sort(key=report_order)
         return rows
 
@@ -554,31 +743,21 @@ class SqliteStore(AfterMatchStore):
         for i in range(0, len(toks), 500):
             chunk = toks[i : i + 500]
             q = ",".join("?" * len(chunk))
-            for r in self.conn.execute(
-                f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q})", chunk
-            ):
+            for r in current_rows(self.conn, f"tok IN ({q})", chunk):
                 out.setdefault(bytes(r[0]), []).append(state_row(r, values))
         for rows in out.values():
             rows.sort(key=report_order)
         return out
 
     def live_tokens(self, now: int) -> Iterator[bytes]:
-        for r in self.conn.execute(
-            "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
-        ):
-            yield r[0]
+        return _live_tokens(self.conn, now)
 
     def live_count(self, now: int) -> int:
-        row = self.conn.execute(
-            "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
-        ).fetchone()
-        return int(row[0])
+        return _count_live(self.conn, now)
 
     def all_indicators(self) -> Iterable[IndicatorState]:
         values = self.codes.values(self.conn)
-        return [
-            state_row(r, values) for r in self.conn.execute(f"SELECT {STATE_COLS} FROM indicators")
-        ]
+        return [state_row(r, values) for r in current_rows(self.conn, ordered=True)]
 
     def hold(self, entry: Entry) -> None:
         self.conn.execute(
@@ -870,13 +1049,24 @@ class SqliteStore(AfterMatchStore):
         values = self.codes.values(self.conn)
         # a page's tokens are spread over many batches: each is opened once a page
         batches: dict[int, dict[bytes, tuple[str, str]]] = {}
-        for tok, ep, kind, cat, sev, first_ts, exp, batch, sealed in self.conn.execute(
-            "SELECT i.tok, i.ep, i.kind, i.cat, i.sev, i.first_ts, i.exp, i.own, o.sealed"
-            " FROM indicators i LEFT JOIN own_values o ON o.tok = i.tok AND o.ep = i.ep"
-            " WHERE i.author = ? AND i.retracted = 0 AND i.exp > ? AND i.tok > ?"
-            " ORDER BY i.tok, i.ep LIMIT ?",
-            (code, now, after, limit),
-        ):
+        rows = current_rows(
+            self.conn, "author = ? AND tok > ?", (code, after), live_at=now, ordered=True
+        )
+        for r in itertools.islice(rows, limit):
+            tok, ep, kind, cat, sev, first_ts, exp, batch = (
+                r[0],
+                r[1],
+                r[3],
+                r[4],
+                r[5],
+                r[7],
+                r[6],
+                r[10],
+            )
+            legacy = self.conn.execute(  # written before m009
+                "SELECT sealed FROM own_values WHERE tok = ? AND ep = ?", (tok, ep)
+            ).fetchone()
+            sealed = None if legacy is None else legacy[0]
             value = None
             if box is not None and batch is not None:
                 if batch not in batches:

@@ -69,7 +69,7 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from node.aftermatch_store import APPEAL_COLS, SIGNAL_COLS, appeal_row, signal_row
-from node.store import STATE_COLS, Codes, report_order, state_row
+from node.store import Codes, current_rows, report_order, state_row
 from protocol.keys import MemberId
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
 
@@ -221,10 +221,7 @@ def summaries_of(
     appeals: dict[bytes, list[AppealState]] = {}
     for chunk in _chunks(wanted):
         q = ",".join("?" * len(chunk))
-        for r in conn.execute(
-            f"SELECT {STATE_COLS} FROM indicators WHERE tok IN ({q}) AND retracted = 0 AND exp > ?",
-            (*chunk, now),
-        ):
+        for r in current_rows(conn, f"tok IN ({q})", chunk, live_at=now):
             reports.setdefault(bytes(r[0]), []).append(state_row(r, values))
         for r in conn.execute(
             f"SELECT {SIGNAL_COLS} FROM signals WHERE tok IN ({q}) ORDER BY tok, ep, author, what",
@@ -273,10 +270,7 @@ def _all_summaries(
         appeals.setdefault(bytes(r[1]), []).append(appeal_row(r))
     decided = _decisions(conn, (a.id for rows in appeals.values() for a in rows))
     extra = sorted(set(signals) | set(appeals))
-    rows = conn.execute(
-        f"SELECT {STATE_COLS} FROM indicators WHERE retracted = 0 AND exp > ? ORDER BY tok",
-        (now,),
-    )
+    rows = current_rows(conn, live_at=now, ordered=True)
     dumps, pack, last = marshal.dumps, _RECORD.pack, _LAST.pack
     k = 0
     for raw_tok, group in groupby(rows, key=lambda r: r[0]):

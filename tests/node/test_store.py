@@ -7,16 +7,19 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.errors import StoreError
 from contracts.policy import DAY_MS
-from node.store import MIGRATIONS, SqliteStore
+from node.store import MIGRATIONS, SqliteStore, current_rows
+from node.summaries import _all_summaries, summaries_of
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, Entry, RetractOp, build_entry
 from protocol.feeds import Feeds
 from protocol.governance import genesis, member
 from protocol.keys import MemberKey
-from protocol.store import FeedStore, MemoryStore
+from protocol.store import FeedStore, IndicatorState, MemoryStore
 
 T0 = 1_700_000_000_000
 
@@ -158,7 +161,8 @@ def test_indicator_rows_migrate_to_codes_and_read_back_the_same(tmp_path: Path) 
     conn.executescript(
         """
         DROP TABLE indicators; DROP TABLE codes;
-        DELETE FROM _sqlite_migrations WHERE name = 'm007_compact_indicators';
+        DELETE FROM _sqlite_migrations
+            WHERE name IN ('m007_compact_indicators', 'm009_own_batches');
         CREATE TABLE indicators (
             tok BLOB NOT NULL, ep INTEGER NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL,
             cat TEXT NOT NULL, sev INTEGER NOT NULL, exp INTEGER NOT NULL,
@@ -264,10 +268,14 @@ def own_entry(key: MemberKey, seq: int, prev: bytes | None, toks: list[bytes]) -
     return build_entry(key, seq=seq, prev=prev, ts=T0, cv=1, ops=ops)
 
 
-def test_own_values_are_found_by_token_through_the_rows_that_report_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("merged", [False, True])
+def test_own_values_are_found_by_token_through_the_rows_that_report_them(
+    tmp_path: Path, merged: bool
+) -> None:
     """A published entry's raw values are sealed as one batch; the member's own rows point
     at it, so each value is found by its token (cases, appeals, the reports list), and the
-    same token reported by another member carries no pointer."""
+    same token reported by another member carries no pointer; whether the rows are still
+    in ``indicators_recent`` or merged into ``indicators``."""
     key, _ = consortium()
     other = MemberKey.from_seed(bytes([9]) * 32)
     s = SqliteStore(tmp_path / "s.db", key)
@@ -278,8 +286,10 @@ def test_own_values_are_found_by_token_through_the_rows_that_report_them(tmp_pat
         s.append(own_entry(key, 1, None, toks))
     with s.atomic():
         s.append(own_entry(other, 1, None, toks[:5]))
+    if merged:
+        assert s.merge_recent() == 25
     assert s.conn.execute("SELECT COUNT(*) FROM own_batches").fetchone()[0] == 1
-    pointers = dict(s.conn.execute("SELECT author, own FROM indicators WHERE tok = ?", (toks[0],)))
+    pointers = {r[2]: r[10] for r in current_rows(s.conn, "tok = ?", (toks[0],))}
     assert sorted(pointers.values(), key=lambda v: v is None) == [1, None]
     for t, v in zip(toks, values, strict=True):
         assert s.own_value(t, 1) == ("phone", v)
@@ -293,9 +303,7 @@ def test_own_values_are_found_by_token_through_the_rows_that_report_them(tmp_pat
     with s.atomic(durable=True):
         s.put_own_values([(toks[0], 1, "phone", values[0])])
         s.append(own_entry(key, 2, e1.hash, toks[:1]))
-    assert s.conn.execute(
-        "SELECT own FROM indicators WHERE tok = ? AND own IS NOT NULL", (toks[0],)
-    ).fetchall() == [(2,)]
+    assert [r[10] for r in current_rows(s.conn, "tok = ? AND own IS NOT NULL", (toks[0],))] == [2]
     assert sorted(s.own_values(1)) == sorted(
         (t, "phone", v) for t, v in zip(toks, values, strict=True)
     )
@@ -313,9 +321,7 @@ def test_own_values_of_a_unit_that_rolls_back_are_gone_and_point_nowhere(tmp_pat
     # the next own entry, with no values put in its unit, points at no batch
     with s.atomic():
         s.append(own_entry(key, 1, None, toks))
-    assert s.conn.execute("SELECT COUNT(*) FROM indicators WHERE own IS NOT NULL").fetchone() == (
-        0,
-    )
+    assert list(current_rows(s.conn, "own IS NOT NULL")) == []
     assert s.own_value(toks[0], 1) is None
     s.close()
 
@@ -339,3 +345,91 @@ def test_own_values_written_before_batches_are_still_read(tmp_path: Path) -> Non
     listed = s.own_live_reports(key.id, T0, b"", 100)
     assert [r[7] for r in listed] == [f"+861380013800{i}" for i in range(4)]
     s.close()
+
+
+_POOL = [bytes([(i * 37) % 256]) + bytes([i]) * 15 for i in range(12)]
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "add", "own", "retract", "merge"]),
+            st.lists(st.integers(0, len(_POOL) - 1), min_size=1, max_size=5),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_rows_read_the_same_wherever_the_merges_of_recent_rows_fall(
+    steps: list[tuple[str, list[int], int]],
+) -> None:
+    """Indicator rows are written to ``indicators_recent`` and merged into ``indicators``
+    a token range at a time (m010). Whatever ranges are merged when, every read gives
+    what a store that never merges gives: each key's current row, its liveness, its
+    author's earlier add, the own value behind it, the summaries."""
+    key, _ = consortium()
+    other = MemberKey.from_seed(bytes([9]) * 32)
+    plain = SqliteStore(None, key)
+    plain.recent_limit = 10**9
+    merging = SqliteStore(None, key)
+    merging.recent_limit = 1  # a merge goes on after every commit, a range at a time
+    heads: dict[bytes, Entry | None] = {key.id: None, other.id: None}
+    now = T0
+    for what, idx, extra in steps:
+        now += DAY_MS
+        if what == "merge":
+            merging.merge_recent(extra, extra + 20)
+            continue
+        author = key if what == "own" else other if extra % 2 else key
+        prev = heads[author.id]
+        toks = [_POOL[i] for i in idx]
+        ops: list[AddOp | RetractOp] = (
+            [RetractOp(t, "device", 1, "false_positive") for t in toks]
+            if what == "retract"
+            else [
+                AddOp(t, "device", 1, "device_risk", 1 + extra, now + (1 + extra) * DAY_MS)
+                for t in toks
+            ]
+        )
+        entry = build_entry(
+            author,
+            seq=1 if prev is None else prev.seq + 1,
+            prev=None if prev is None else prev.hash,
+            ts=now,
+            cv=1,
+            ops=ops,
+        )
+        heads[author.id] = entry
+        for s in (plain, merging):
+            with s.atomic():
+                if what == "own":
+                    s.put_own_values(
+                        [(t, 1, "device", f"fp:{t.hex()}") for t in dict.fromkeys(toks)]
+                    )
+                s.append(entry)
+    at = now - 2 * DAY_MS  # some rows live, some expired
+
+    def rows(s: SqliteStore) -> list[IndicatorState]:
+        return sorted(s.all_indicators(), key=lambda x: (x.tok, x.ep, x.author))
+
+    assert rows(merging) == rows(plain)
+    for t in _POOL:
+        assert merging.indicators(t) == plain.indicators(t)
+        assert merging.own_value(t, 1) == plain.own_value(t, 1)
+        for who in (key, other):
+            assert merging.added(who.id, t, 1) == plain.added(who.id, t, 1)
+    assert merging.indicators_many(_POOL) == plain.indicators_many(_POOL)
+    assert merging.live_count(at) == plain.live_count(at)
+    assert sorted(merging.live_tokens(at)) == sorted(plain.live_tokens(at))
+    assert merging.own_live_reports(key.id, at, b"", 5) == plain.own_live_reports(
+        key.id, at, b"", 5
+    )
+    assert summaries_of(merging.conn, _POOL, at) == summaries_of(plain.conn, _POOL, at)
+    assert list(_all_summaries(merging.conn, at, merging.codes.values(merging.conn))) == list(
+        _all_summaries(plain.conn, at, plain.codes.values(plain.conn))
+    )
+    merging.merge_recent()
+    assert merging.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone() == (0,)
+    assert rows(merging) == rows(plain)

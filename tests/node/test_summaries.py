@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from contracts.policy import DAY_MS
 from node.core import Node
-from node.store import SqliteStore
+from node.store import SqliteStore, current_rows
 from node.summaries import BaseFile, Summaries, build_base_file, decode, encode
 from protocol.charter_chain import sign_charter
 from protocol.governance import genesis, member
@@ -294,7 +294,7 @@ def test_a_one_report_summary_is_a_short_record_that_reads_back_exactly(tmp_path
     _report(core, values, T0)
     _report(core, values[:10], T0 + 5_000, severity=5)  # reported again: first != last
     other = MemberKey.from_seed(bytes([4]) * 32)
-    toks = list(core.store.conn.execute("SELECT DISTINCT tok FROM indicators ORDER BY tok"))
+    toks = sorted({(r[0],) for r in current_rows(core.store.conn)})
     shared = bytes(toks[0][0])
     far = os.urandom(16)
     entry = build_entry(

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import random
 import sqlite3
@@ -75,8 +76,16 @@ def make_entries(key: MemberKey, n_entries: int, ops: int, rng: random.Random) -
 class Link:
     """Two engines joined by sealed envelopes, as the node's HTTP transport joins them."""
 
-    def __init__(self, a: tuple[MemberKey, GossipEngine], b: tuple[MemberKey, GossipEngine]):
+    def __init__(
+        self,
+        a: tuple[MemberKey, GossipEngine],
+        b: tuple[MemberKey, GossipEngine],
+        stores: dict[bytes, SqliteStore] | None = None,
+    ):
         self.sides = {a[0].id: a, b[0].id: b}
+        #: member id -> its store: each message is taken in one unit of work of its
+        #: receiver's, as ``Node.receive`` takes it (a gossip frame a transaction)
+        self.stores = stores or {}
         self.sealers = {a[0].id: Sealer(a[0]), b[0].id: Sealer(b[0])}
         self.openers = {
             k.id: Opener(k, is_member=lambda _m: True, skew_ms=300_000, max_bytes=64 << 20)
@@ -95,21 +104,26 @@ class Link:
             sealed = self.sealers[src].seal(dst, data, now)
             self.wire_bytes += len(sealed)
             frm, plain = self.openers[dst].open(sealed, now)
-            answer = self.sides[dst][1].receive(frm, plain, now)
+            with self._unit(dst):
+                answer = self.sides[dst][1].receive(frm, plain, now)
             if answer is None:
                 break
             self.messages += 1
             self.engine_bytes += len(answer)
             sealed = self.sealers[dst].seal_response(src, answer, now)
             self.wire_bytes += len(sealed)
-            data = self.sides[src][1].receive(
-                dst, self.sealers[src].open_response(dst, sealed, now, 300_000), now
-            )
+            opened = self.sealers[src].open_response(dst, sealed, now, 300_000)
+            with self._unit(src):
+                data = self.sides[src][1].receive(dst, opened, now)
             # the initiator keeps the conversation; the responder only answers
         follow: list[tuple[bytes, Send]] = []
         for k, e in self.sides.values():
             follow += [(k.id, ev) for ev in e.events() if isinstance(ev, Send)]
         return follow
+
+    def _unit(self, member: bytes) -> contextlib.AbstractContextManager[None]:
+        store = self.stores.get(member)
+        return contextlib.nullcontext() if store is None else store.atomic()
 
     def exchange(self, initiator: bytes, now: int) -> None:
         e = self.sides[initiator][1]
@@ -164,13 +178,13 @@ def catch_up(n_ops: int, rng: random.Random) -> dict[str, float]:
         assert dst_feeds is not None
         ea = GossipEngine(a, src_feeds, rng=random.Random(1), now=T0, fanout=1)
         eb = GossipEngine(b, dst_feeds, rng=random.Random(2), now=T0, fanout=1)
-        link = Link((a, ea), (b, eb))
+        # each message in a unit of work of its receiver's, as Node.receive takes it
+        link = Link((a, ea), (b, eb), {a.id: src_store, b.id: dst_store})
         t = time.perf_counter()
         rounds = 0
         while True:
             rounds += 1
-            with dst_store.atomic(), src_store.atomic():
-                link.exchange(b.id, T0 + rounds)
+            link.exchange(b.id, T0 + rounds)
             head = dst_store.head(a.id)
             if head is not None and head.seq == n_entries:
                 break

@@ -35,6 +35,7 @@ import logging
 import os
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -244,6 +245,13 @@ class Node:
         self.base_listeners: list[Callable[[], None]] = []
         #: called when a new base file starts being built, with the seq it will hold
         self.mark_listeners: list[Callable[[int], None]] = []
+        started = time.perf_counter()
+        if moved := store.merge_all_recent():
+            log.info(
+                "merged %d recent indicator rows into the indicator table in %.1f s",
+                moved,
+                time.perf_counter() - started,
+            )
         self._clear_summary_dir()
         self.summaries = Summaries(self._build_base(now))
         self.verdicts = Verdicts(

@@ -396,21 +396,58 @@ def current_rows(
         r = next(recent, None)
 
 
+def _recent_tokens(conn: sqlite3.Connection) -> list[bytes]:
+    return [bytes(r[0]) for r in conn.execute("SELECT DISTINCT tok FROM indicators_recent")]
+
+
+def _live_among(conn: sqlite3.Connection, toks: Sequence[bytes], now: int) -> set[bytes]:
+    """Those of ``toks`` with a live current row (`current_rows`)."""
+    live: set[bytes] = set()
+    for i in range(0, len(toks), 500):
+        chunk = toks[i : i + 500]
+        q = ",".join("?" * len(chunk))
+        live.update(bytes(r[0]) for r in current_rows(conn, f"tok IN ({q})", chunk, live_at=now))
+    return live
+
+
 def _count_live(conn: sqlite3.Connection, now: int) -> int:
-    if conn.execute("SELECT 1 FROM indicators_recent LIMIT 1").fetchone() is None:
-        row = conn.execute(
+    """Live tokens: counted in SQL over ``indicators``, corrected for the tokens that
+    have a row in ``indicators_recent`` (few: decided on their current rows)."""
+    main = int(
+        conn.execute(
             "SELECT COUNT(DISTINCT tok) FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
-        ).fetchone()
-        return int(row[0])
-    return sum(1 for _ in _live_tokens(conn, now))
+        ).fetchone()[0]
+    )
+    recent = _recent_tokens(conn)
+    if not recent:
+        return main
+    live_in_main: set[bytes] = set()
+    for i in range(0, len(recent), 500):
+        chunk = recent[i : i + 500]
+        q = ",".join("?" * len(chunk))
+        live_in_main.update(
+            bytes(r[0])
+            for r in conn.execute(
+                f"SELECT DISTINCT tok FROM indicators WHERE tok IN ({q})"
+                " AND retracted = 0 AND exp > ?",
+                (*chunk, now),
+            )
+        )
+    return main - len(live_in_main) + len(_live_among(conn, recent, now))
 
 
 def _live_tokens(conn: sqlite3.Connection, now: int) -> Iterator[bytes]:
-    last = None
-    for r in current_rows(conn, live_at=now, ordered=True):
-        if r[0] != last:
-            last = r[0]
-            yield bytes(last)
+    """Every live token once, in no particular order: those of ``indicators`` that have
+    no row in ``indicators_recent`` straight from SQL, then the others decided on their
+    current rows."""
+    recent = _recent_tokens(conn)
+    held = set(recent)
+    for (tok,) in conn.execute(
+        "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
+    ):
+        if tok not in held:
+            yield bytes(tok)
+    yield from _live_among(conn, recent, now)
 
 
 def _read_only(db_path: str) -> sqlite3.Connection:
@@ -693,6 +730,17 @@ class SqliteStore(AfterMatchStore):
             self._recent_rows = int(
                 self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
             )
+
+    def merge_all_recent(self) -> int:
+        """Merge every row of ``indicators_recent`` now (a node's start: the full scans
+        that follow, the first base file and the Bloom index, then read one table in
+        SQL alone, not two merged in Python). Returns the rows moved."""
+        if self.conn.execute("SELECT 1 FROM indicators_recent LIMIT 1").fetchone() is None:
+            return 0
+        moved = self.merge_recent()
+        self._recent_rows = 0
+        self._merge_next = None
+        return moved
 
     def merge_recent(self, first: int = 0, end: int = MERGE_RANGES) -> int:
         """Move the rows of ``indicators_recent`` in token ranges ``first`` .. ``end`` - 1 (of

@@ -415,3 +415,20 @@ def test_frames_of_entries_touching_the_same_tokens_answer_as_a_fresh_node(
     b.summaries.base, b.summaries.overlay, b.summaries.older = fresh.base, {}, {}
     b.verdicts._cache.clear()
     assert _verdicts(b, values, now) == got
+
+
+def test_a_node_merges_the_recent_rows_when_it_starts(tmp_path: Path) -> None:
+    """Rows still in ``indicators_recent`` at a start are merged first (the start's full
+    scans then read one table), and the node answers as before."""
+    core = _node(tmp_path / "db", tmp_path / "summaries")
+    values = [f"fp:s{i}" for i in range(30)]
+    _report(core, values, T0)
+    before = _verdicts(core, values, T0 + 1000)
+    count = "SELECT COUNT(*) FROM indicators_recent"
+    assert core.store.conn.execute(count).fetchone() == (30,)
+    core.close()
+    again = Node(SqliteStore(tmp_path / "db", KEY), KEY, now=T0, summary_dir=tmp_path / "summaries")
+    assert again.store.conn.execute(count).fetchone() == (0,)
+    assert again.store.conn.execute("SELECT COUNT(*) FROM indicators").fetchone() == (30,)
+    assert _verdicts(again, values, T0 + 1000) == before
+    again.close()

@@ -396,6 +396,12 @@ def current_rows(
         r = next(recent, None)
 
 
+def chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """``seq`` in slices of ``size`` (SQL ``IN (...)`` lists stay under SQLite's limit)."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
 def _recent_tokens(conn: sqlite3.Connection) -> list[bytes]:
     return [bytes(r[0]) for r in conn.execute("SELECT DISTINCT tok FROM indicators_recent")]
 
@@ -403,8 +409,7 @@ def _recent_tokens(conn: sqlite3.Connection) -> list[bytes]:
 def _live_among(conn: sqlite3.Connection, toks: Sequence[bytes], now: int) -> set[bytes]:
     """Those of ``toks`` with a live current row (`current_rows`)."""
     live: set[bytes] = set()
-    for i in range(0, len(toks), 500):
-        chunk = toks[i : i + 500]
+    for chunk in chunks(toks):
         q = ",".join("?" * len(chunk))
         live.update(bytes(r[0]) for r in current_rows(conn, f"tok IN ({q})", chunk, live_at=now))
     return live
@@ -422,8 +427,7 @@ def _count_live(conn: sqlite3.Connection, now: int) -> int:
     if not recent:
         return main
     live_in_main: set[bytes] = set()
-    for i in range(0, len(recent), 500):
-        chunk = recent[i : i + 500]
+    for chunk in chunks(recent):
         q = ",".join("?" * len(chunk))
         live_in_main.update(
             bytes(r[0])
@@ -544,9 +548,7 @@ class SqliteStore(AfterMatchStore):
         #: then are merged into ``indicators`` (m010; `_maybe_merge`)
         self.recent_limit = RECENT_LIMIT
         #: rows written to ``indicators_recent`` (an upper bound: a row updated counts)
-        self._recent_rows = int(
-            conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
-        )
+        self._recent_rows = self._count_recent()
         #: no row in ``indicators`` yet: nothing to copy up (`_copy_up`)
         self._main_empty = conn.execute("SELECT 1 FROM indicators LIMIT 1").fetchone() is None
         #: the next token range of a merge under way (None: none)
@@ -712,9 +714,7 @@ class SqliteStore(AfterMatchStore):
         if self._merge_next is None:
             if self._recent_rows < self.recent_limit:
                 return
-            self._recent_rows = int(
-                self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
-            )
+            self._recent_rows = self._count_recent()
             if self._recent_rows < self.recent_limit:
                 return
             self._merge_next = 0
@@ -727,9 +727,10 @@ class SqliteStore(AfterMatchStore):
         self._merge_next += 1
         if self._merge_next >= MERGE_RANGES:
             self._merge_next = None
-            self._recent_rows = int(
-                self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0]
-            )
+            self._recent_rows = self._count_recent()
+
+    def _count_recent(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone()[0])
 
     def merge_all_recent(self) -> int:
         """Merge every row of ``indicators_recent`` now (a node's start: the full scans
@@ -788,8 +789,7 @@ class SqliteStore(AfterMatchStore):
     def indicators_many(self, toks: Sequence[bytes]) -> dict[bytes, list[IndicatorState]]:
         values = self.codes.values(self.conn)
         out: dict[bytes, list[IndicatorState]] = {}
-        for i in range(0, len(toks), 500):
-            chunk = toks[i : i + 500]
+        for chunk in chunks(toks):
             q = ",".join("?" * len(chunk))
             for r in current_rows(self.conn, f"tok IN ({q})", chunk):
                 out.setdefault(bytes(r[0]), []).append(state_row(r, values))

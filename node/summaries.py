@@ -69,7 +69,7 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from node.aftermatch_store import APPEAL_COLS, SIGNAL_COLS, appeal_row, signal_row
-from node.store import Codes, current_rows, report_order, state_row
+from node.store import Codes, chunks, current_rows, report_order, state_row
 from protocol.keys import MemberId
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
 
@@ -194,7 +194,7 @@ def decode(tok: bytes, blob: bytes) -> Summary:
 
 def _decisions(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, list[Decision]]:
     out: dict[str, list[Decision]] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         q = ",".join("?" * len(chunk))
         for r in conn.execute(
             f"SELECT id, author, decision, ts FROM appeal_decisions WHERE id IN ({q})", chunk
@@ -203,11 +203,6 @@ def _decisions(conn: sqlite3.Connection, ids: Iterable[str]) -> dict[str, list[D
                 Decision(id=r[0], author=MemberId(bytes(r[1])), decision=r[2], ts=r[3])
             )
     return out
-
-
-def _chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
 
 
 def summaries_of(
@@ -219,7 +214,7 @@ def summaries_of(
     reports: dict[bytes, list[IndicatorState]] = {}
     signals: dict[bytes, list[SignalState]] = {}
     appeals: dict[bytes, list[AppealState]] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         q = ",".join("?" * len(chunk))
         for r in current_rows(conn, f"tok IN ({q})", chunk, live_at=now):
             reports.setdefault(bytes(r[0]), []).append(state_row(r, values))
@@ -249,7 +244,7 @@ def summaries_of(
 def appeal_tokens(conn: sqlite3.Connection, ids: Iterable[str]) -> set[bytes]:
     """The tokens the appeals ``ids`` are about (a decision changes their summaries)."""
     out: set[bytes] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         q = ",".join("?" * len(chunk))
         out.update(
             bytes(r[0]) for r in conn.execute(f"SELECT tok FROM appeals WHERE id IN ({q})", chunk)

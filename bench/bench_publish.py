@@ -53,7 +53,7 @@ from benchlib import figure, print_figures
 from contracts.indicators import canonical
 from node.core import Node
 from node.home import init_home, install_charter_file, make_genesis
-from node.store import SqliteStore
+from node.store import CACHE_KIB, MMAP_BYTES, SqliteStore
 from protocol.entries import AddOp, decode_entry
 from protocol.keys import MemberId, MemberKey
 
@@ -86,7 +86,8 @@ def sqlite_alone(
     db = sqlite3.connect(str(path), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={'FULL' if full else 'NORMAL'}")
-    db.execute("PRAGMA cache_size=-65536")  # as the node's store
+    db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # as the node's store
+    db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     db.executescript(
         """
         CREATE TABLE IF NOT EXISTS entries (log BLOB NOT NULL, seq INTEGER NOT NULL,

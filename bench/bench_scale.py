@@ -18,8 +18,8 @@ extrapolated by a stated formula)". One run:
    bytes per live indicator.
 3. **Start-up**: ``riskmesh serve`` for ``b`` (writer + ``serve.workers``
    serving processes): seconds until ``/v1/status`` answers and every serving
-   process listens (it builds the first base file and the Bloom index from
-   SQLite).
+   process listens (it builds the first base file, which carries the Bloom
+   index's filter, from SQLite).
 4. **Memory**: resident memory of every process of the node, without the page
    cache of the files they map (``RssAnon + RssShmem`` from /proc: the summary
    file and SQLite's file are page cache, shared, and the kernel's to evict),
@@ -27,8 +27,8 @@ extrapolated by a stated formula)". One run:
 5. **Queries** on the served node with ``wrk``: single-item GETs (canonical,
    1 % present) closed-loop, requests/s and p99; then 10 000-item batches.
 6. **Rebuild**: the writer's scheduled upkeep (``index.rebuild_interval_s``
-   set to fire during the run) rebuilds the Bloom index (a thread) and the
-   summary base file (a process of its own); single-item GETs paced at
+   set to fire during the run) rebuilds the summary base file and its Bloom
+   filter (a process of its own); single-item GETs paced at
    ``--rate`` run across it; the rebuild's duration (from the writer's log) and
    the p99 and maximum latency of that run are reported beside an idle run.
 
@@ -61,6 +61,7 @@ from benchlib import figure, print_figures, process_tree
 from contracts.policy import DAY_MS
 from node.core import Node
 from node.home import init_home, install_charter_file, make_genesis
+from node.index import LiveIndex
 from node.localnet import LocalNode, free_port, wait_until
 from node.store import SqliteStore
 from node.summaries import BaseFile, Summaries
@@ -140,8 +141,10 @@ def build(tmp: Path, n: int, now: int) -> tuple[Path, list[str], list[str], dict
             accept_s += time.perf_counter() - t
             if len(b.summaries.overlay) > OVERLAY_BOUND:
                 # a served node switches to a base file rebuilt in a process of its own
-                # here (node/server.py); this build node has none: it drops the overlay
+                # here (node/server.py), and drops the index's filters of recent adds the
+                # file covers; this build node has none: it drops both
                 b.summaries = Summaries(BaseFile.empty(b.summary_seq))
+                b.index = LiveIndex(error_rate=b.error_rate)
             assert all(s == "accepted" for s in statuses), statuses[:3]
             frame, size = [], 0
         frame.append(entry.raw)

@@ -62,7 +62,7 @@ from node.aftermatch import AfterMatch
 from node.alerts import URGENT_PUSH_GAP_MS, Alerts, AlertSettings
 from node.audit import current_actor, detail
 from node.batch import ReportResult, check_batch, check_fields
-from node.index import TokenIndex
+from node.index import LiveIndex
 from node.keys import KeyRing
 from node.metrics import Metrics
 from node.store import SqliteStore
@@ -220,10 +220,9 @@ class Node:
         self.keys = KeyRing(store)
         #: this build's version, told to peers in the gossip hello (None: not told)
         self.software: str | None = software
-        self.index = TokenIndex(1024, error_rate)
-        #: while a new index is built off the event loop (node/server.py), the tokens
-        #: added meanwhile, to add to it when it is swapped in
-        self.index_adds: list[bytes] | None = None
+        #: the Bloom index of live tokens: the base file's filter and the adds since
+        #: (node/index.py); set up with the first base file below
+        self.index = LiveIndex(error_rate=error_rate)
         #: watchlist, recent queries and alert log (node/alerts.py)
         self.alerts = Alerts(store, self, alerts, metrics=metrics)
         #: sightings, disputes, appeals and what verdicts add from them (node/aftermatch.py)
@@ -254,6 +253,7 @@ class Node:
             )
         self._clear_summary_dir()
         self.summaries = Summaries(self._build_base(now))
+        self.index = LiveIndex(self.summaries.base.bloom, error_rate=error_rate)
         self.verdicts = Verdicts(
             self.summaries, self.epoch_keys, region=region, record=self.alerts.queried
         )
@@ -269,7 +269,6 @@ class Node:
         raws = store.charters()
         if raws:
             self._set_chain(CharterChain.from_raws(raws, anchor=CharterChain(raws[0]).anchor), now)
-        self.rebuild_index(now)
 
     def close(self) -> None:
         self.keys.flush()
@@ -341,8 +340,6 @@ class Node:
                 else:
                     dirty.add(op.tok)
         self.index.add_many(added)
-        if self.index_adds is not None:
-            self.index_adds.extend(added)
 
     # -- verdict summaries -------------------------------------------------------------
 
@@ -350,11 +347,11 @@ class Node:
         """A base file of every token's summary, as the store holds them now."""
         seq = self.summary_seq
         if self.summary_dir is None or self.store.path is None:
-            return BaseFile.from_connection(self.store.conn, now, seq)
+            return BaseFile.from_connection(self.store.conn, now, seq, error_rate=self.error_rate)
         self.summary_dir.mkdir(mode=0o700, exist_ok=True)
         path = self.summary_dir / f"base-{seq}-{now}"
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w+b") as f:
-            build_base(self.store.conn, f, now, seq)
+            build_base(self.store.conn, f, now, seq, error_rate=self.error_rate)
         return BaseFile.open(path)
 
     def _clear_summary_dir(self) -> None:
@@ -380,6 +377,7 @@ class Node:
     def _mark_summaries(self) -> None:
         seq = self.summary_seq
         self.summaries.mark(seq)
+        self.index.mark(seq)
         for listener in self.mark_listeners:
             listener(seq)
 
@@ -389,6 +387,7 @@ class Node:
         off its event loop: the last unmapping of a deleted file frees its page cache,
         which takes a while for a large one)."""
         old = self.summaries.set_base(base)
+        self.index.set_base(base.bloom, base.seq)
         for listener in self.base_listeners:
             listener()
         # a serving process still mapping the old file keeps it until it switches
@@ -459,10 +458,9 @@ class Node:
             self._add_epoch_keys(epoch_keys)
 
     def rebuild_index(self, now: int) -> None:
-        count = self.store.live_count(now)
-        self.index = TokenIndex.build(
-            self.store.live_tokens(now), count, error_rate=self.error_rate
-        )
+        """The Bloom index rebuilt here and now: it is a new base file's filter (the
+        served node builds them in a process of its own, node/server.py)."""
+        self.rebuild_summaries(now)
 
     def sweep(self, now: int) -> int:
         """The expiry sweep: rebuild the index once expired or retracted tokens

@@ -69,7 +69,14 @@ from bloom_filter2 import BloomFilter  # type: ignore[import-untyped]
 
 from protocol.tokens import TOKEN_BYTES
 
-__all__ = ["MIN_CAPACITY", "IndexStatistics", "TokenIndex", "token_probes"]
+__all__ = [
+    "MIN_CAPACITY",
+    "SINCE_CAPACITY",
+    "IndexStatistics",
+    "LiveIndex",
+    "TokenIndex",
+    "token_probes",
+]
 
 MIN_CAPACITY: Final = 1024
 """`TokenIndex.build` never sizes an index for fewer tokens than this."""
@@ -228,6 +235,7 @@ class TokenIndex:
         "_lanes",
         "_low_mask",
         "_m",
+        "_readonly",
         "_shift",
         "_words",
     )
@@ -254,11 +262,67 @@ class TokenIndex:
         self._m: int = bloom.num_bits_m
         self._k: int = bloom.num_probes_k
         self._lanes: _Lanes | None = None
+        self._readonly = False
         self._bits: Any
         if _LITTLE:
             self._bits, self._shift, self._low_mask = raw, 3, 7
         else:  # pragma: no cover - big-endian hosts take the word path
             self._bits, self._shift, self._low_mask = words, 5, 31
+
+    @classmethod
+    def view(
+        cls,
+        buf: Any,
+        *,
+        num_bits: int,
+        num_probes: int,
+        capacity: int,
+        count: int,
+        error_rate: float = 0.001,
+    ) -> TokenIndex:
+        """A read-only index over ``buf``, the bit array `bit_bytes` gave, with that
+        index's `num_bits`, `num_probes`, `capacity`, `count` and `error_rate` (a base
+        file's mapped section: its pages are the file's, shared, and the kernel's to
+        evict). It answers as the index it was taken from; `add` and `add_many` refuse."""
+        bits = memoryview(buf).cast("B")
+        m, k = as_index(num_bits), as_index(num_probes)
+        if m < 1 or k < 1 or len(bits) != 4 * -(-m // 32):
+            raise ValueError(
+                f"a bit array of {len(bits)} bytes is not that of an index of {m} bits"
+            )
+        index = cls.__new__(cls)
+        index._bloom = None
+        index._capacity = as_index(capacity)
+        index._count = as_index(count)
+        index._error_rate = float(error_rate)
+        index._m, index._k = m, k
+        index._lanes = None
+        index._readonly = True
+        if _LITTLE:
+            index._bits = bits.toreadonly()
+            index._words = index._bits.cast("I")
+            index._shift, index._low_mask = 3, 7
+        else:  # pragma: no cover - big-endian hosts: a native copy of the words
+            words = array.array("I", bytes(bits))
+            words.byteswap()
+            index._words = index._bits = memoryview(words).toreadonly()
+            index._shift, index._low_mask = 5, 31
+        return index
+
+    def bit_bytes(self) -> memoryview:
+        """The bit array (bit p is bit p & 7 of byte p >> 3), for `view` to read back."""
+        if _LITTLE:
+            return memoryview(self._bits).cast("B")
+        words = array.array("I", self._words)  # pragma: no cover - big-endian hosts
+        words.byteswap()  # pragma: no cover
+        return memoryview(words).cast("B")  # pragma: no cover
+
+    def release(self) -> None:
+        """Let go of a view's buffer (its base file is being unmapped): it answers no more."""
+        if self._readonly:
+            for v in (self._words, self._bits):
+                if isinstance(v, memoryview):
+                    v.release()
 
     @classmethod
     def build(
@@ -288,6 +352,7 @@ class TokenIndex:
 
     def add(self, token: bytes) -> None:
         """Add one token (16 bytes). Writers must not run concurrently."""
+        self._writable()
         x = int.from_bytes(_checked(token), "little")
         m = self._m
         p = (x & _M64) % m
@@ -300,6 +365,7 @@ class TokenIndex:
 
     def add_many(self, tokens: Iterable[bytes]) -> None:
         """Add tokens in batches. A batch with a bad token is refused whole (`ValueError`)."""
+        self._writable()
         it = iter(tokens)
         while chunk := list(islice(it, _CHUNK)):
             joined = _joined(chunk)
@@ -307,12 +373,36 @@ class TokenIndex:
                 for t in chunk:
                     self.add(t)
                 continue
-            # numpy ORs each probe's bytes into the bit array in one call (a token's
-            # bits may share a byte with another's: ``ufunc.at`` applies each in turn)
-            bits = np.frombuffer(self._bits, dtype=np.uint8)
-            for idx, masks in self._probe_batches(joined, len(chunk)):
-                np.bitwise_or.at(bits, idx, masks)
-            self._count += len(chunk)
+            self._add_joined(joined, len(chunk))
+
+    def add_joined(self, joined: bytes | bytearray | memoryview) -> None:
+        """Add the tokens of ``joined``, 16-byte tokens back to back (as a base file's
+        builder holds them): the bits `add_many` would set, without a bytes object a token."""
+        self._writable()
+        view = memoryview(joined).cast("B")
+        if len(view) % TOKEN_BYTES:
+            raise ValueError(f"joined tokens must be a multiple of {TOKEN_BYTES} bytes")
+        step = TOKEN_BYTES * _CHUNK
+        for start in range(0, len(view), step):
+            chunk = bytes(view[start : start + step])
+            n = len(chunk) // TOKEN_BYTES
+            if n < _SCALAR_BELOW or not _LITTLE:
+                for j in range(n):
+                    self.add(chunk[TOKEN_BYTES * j : TOKEN_BYTES * (j + 1)])
+            else:
+                self._add_joined(chunk, n)
+
+    def _add_joined(self, joined: bytes, n: int) -> None:
+        # numpy ORs each probe's bytes into the bit array in one call (a token's
+        # bits may share a byte with another's: ``ufunc.at`` applies each in turn)
+        bits = np.frombuffer(self._bits, dtype=np.uint8)
+        for idx, masks in self._probe_batches(joined, n):
+            np.bitwise_or.at(bits, idx, masks)
+        self._count += n
+
+    def _writable(self) -> None:
+        if self._readonly:
+            raise ValueError("this index is a read-only view (a base file's): add to a new one")
 
     # -- reads -------------------------------------------------------------------
 
@@ -491,7 +581,8 @@ class TokenIndex:
 
     @property
     def bloom(self) -> Any:
-        """The underlying ``bloom_filter2.BloomFilter`` (its ``add`` and ``in`` use our probe)."""
+        """The underlying ``bloom_filter2.BloomFilter`` (its ``add`` and ``in`` use our
+        probe); None for a `view`."""
         return self._bloom
 
     def memory_bytes(self) -> int:
@@ -542,3 +633,129 @@ class TokenIndex:
             f"TokenIndex(capacity={self._capacity}, count={self._count}, "
             f"num_bits={self._m}, num_probes={self._k})"
         )
+
+
+SINCE_CAPACITY: Final = 1 << 20
+"""Tokens `LiveIndex`'s filter of recent adds is sized for (1.8 MiB at 0.1 %): more than
+a served node adds between two base files (``serve.summary_overlay`` changes start a
+new one); once it fills, the node builds a new base file (node/server.py)."""
+
+
+class LiveIndex:
+    """The Bloom index of a node's live tokens: its base file's filter, and filters of
+    the tokens added since (DESIGN §9).
+
+    A base file (node/summaries.py) carries a filter of every token it holds, built
+    with it and mapped read-only: the bulk of the index costs no memory of the
+    process's own (the kernel may evict its pages, as any file's). Tokens added
+    after the base was started go into a small filter in memory, ``recent``.
+
+    Generations, as the summaries' overlay has them: when a new base file starts
+    being built (:meth:`mark`), ``recent`` joins the older filters and a fresh one
+    takes the adds. The new base holds every token added before the mark, so
+    switching to it (:meth:`set_base`) drops the older filters whose mark it covers.
+    A token is in the index if any filter has it: a false positive is possible
+    (0.1 % a filter, about the sum over the filters), a false negative is not.
+
+    Marks happen between units of work (the writer's event loop runs each unit of
+    work whole), so a token added before a mark was committed before it too.
+    """
+
+    __slots__ = ("base", "error_rate", "older", "recent", "since_capacity")
+
+    def __init__(
+        self,
+        base: TokenIndex | None = None,
+        *,
+        error_rate: float = 0.001,
+        since_capacity: int = SINCE_CAPACITY,
+    ) -> None:
+        #: the base file's filter (None: no base file, or an empty one)
+        self.base = base
+        self.error_rate = error_rate
+        self.since_capacity = since_capacity
+        #: (mark, filter) of the adds before each mark whose base has not arrived
+        self.older: list[tuple[int, TokenIndex]] = []
+        #: the adds since the last mark
+        self.recent = TokenIndex(since_capacity, error_rate)
+
+    def add(self, token: bytes) -> None:
+        self.recent.add(token)
+
+    def add_many(self, tokens: Iterable[bytes]) -> None:
+        self.recent.add_many(tokens)
+
+    def mark(self, seq: int) -> None:
+        """A base file holding every token added so far is being built (``seq``: the
+        summaries' change number it will hold at least)."""
+        self.older.append((seq, self.recent))
+        self.recent = TokenIndex(self.since_capacity, self.error_rate)
+
+    def set_base(self, base: TokenIndex | None, seq: int) -> None:
+        """Switch to a new base file's filter (``seq``: the change number that file
+        holds): the older filters it covers are dropped."""
+        self.base = base
+        self.older = [(mark, f) for mark, f in self.older if mark > seq]
+
+    def _filters(self) -> list[TokenIndex]:
+        out = [self.recent, *(f for _, f in reversed(self.older))]
+        if self.base is not None:
+            out.append(self.base)
+        return out
+
+    def __contains__(self, token: bytes) -> bool:
+        return any(token in f for f in self._filters())
+
+    def contains_many(self, tokens: Sequence[bytes]) -> list[bool]:
+        """``[t in self for t in tokens]``: each filter asked for the tokens still missing."""
+        filters = self._filters()
+        out = filters[0].contains_many(tokens)
+        for f in filters[1:]:
+            missing = [j for j, hit in enumerate(out) if not hit]
+            if not missing:
+                break
+            for j, hit in zip(missing, f.contains_many([tokens[j] for j in missing]), strict=True):
+                out[j] = hit
+        return out
+
+    def needs_rebuild(self) -> bool:
+        """True once the recent adds outgrow their filter (a new base file is due)."""
+        return self.recent.needs_rebuild()
+
+    @property
+    def count(self) -> int:
+        """Tokens the filters were given (the base's, and each add since)."""
+        return sum(f.count for f in self._filters())
+
+    @property
+    def capacity(self) -> int:
+        return sum(f.capacity for f in self._filters())
+
+    def memory_bytes(self) -> int:
+        """Bytes of every bit array, the base file's mapped one included."""
+        return sum(f.memory_bytes() for f in self._filters())
+
+    def own_memory_bytes(self) -> int:
+        """Bytes of the bit arrays in the process's own memory (not the base file's)."""
+        return sum(f.memory_bytes() for f in self._filters() if f is not self.base)
+
+    def expected_fpr(self) -> float:
+        """The chance an absent token passes some filter: 1 - prod(1 - fpr)."""
+        miss = 1.0
+        for f in self._filters():
+            miss *= 1.0 - f.expected_fpr()
+        return 1.0 - miss
+
+    def statistics(self) -> IndexStatistics:
+        filters = self._filters()
+        return IndexStatistics(
+            capacity=self.capacity,
+            count=self.count,
+            num_bits=sum(f.num_bits for f in filters),
+            num_probes=max(f.num_probes for f in filters),
+            memory_bytes=self.memory_bytes(),
+            expected_fpr=self.expected_fpr(),
+        )
+
+    def __repr__(self) -> str:
+        return f"LiveIndex(base={self.base!r}, older={len(self.older)}, recent={self.recent!r})"

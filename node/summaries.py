@@ -15,12 +15,20 @@ applied at query time (``live(now)``), never baked in.
   mapped by every process that answers queries. Layout (little-endian
   header, big-endian keys so that byte order is numeric order)::
 
-      header   magic "RMVSUM02", count u64, seq u64, blob_bytes u64, table_bytes u64
+      header   magic "RMVSUM03", count u64, seq u64, blob_bytes u64, table_bytes u64,
+               bloom_bytes u64, num_bits u64, num_probes u64, capacity u64, error_rate f64
       blobs    the summaries back to back (see below)
       hi       count x u8   first 8 bytes of each token, ascending
       lo       count x u8   last 8 bytes
       offsets  (count + 1) x <u8   blob i is blobs[offsets[i]:offsets[i + 1]]
       table    marshal {code: value}: the database's codes (node.store.Codes)
+      (zeros to a multiple of 8 bytes)
+      bloom    the Bloom filter of every token in the file (node.index.TokenIndex,
+               sized for exactly count tokens, `TokenIndex.bit_bytes`)
+
+  The filter is the bulk of the writer's Bloom index (`node.index.LiveIndex`):
+  built with the file, by the process that builds it, and mapped read-only, so
+  it takes no memory of the writer's own.
 
   A summary is a **record** when it is the common case, one report and no
   sighting, dispute or appeal: a tag byte (0: first and last reported at the
@@ -69,6 +77,7 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from node.aftermatch_store import APPEAL_COLS, SIGNAL_COLS, appeal_row, signal_row
+from node.index import MIN_CAPACITY, TokenIndex
 from node.store import Codes, chunks, current_rows, report_order, state_row
 from protocol.keys import MemberId
 from protocol.store import AppealState, Decision, IndicatorState, SignalState
@@ -84,8 +93,10 @@ __all__ = [
     "summaries_of",
 ]
 
-MAGIC: Final = b"RMVSUM02"
-_HEADER: Final = struct.Struct("<8sQQQQ")
+MAGIC: Final = b"RMVSUM03"
+_HEADER: Final = struct.Struct("<8sQQQQQQQQd")
+"""magic, count, seq, blob_bytes, table_bytes, then the filter's bloom_bytes, num_bits,
+num_probes, capacity and error rate (all 0 when the file has no filter)."""
 _RECORD: Final = struct.Struct("<BIHHHBqq")
 """A one-report summary reported once (tag 0); tag 1 is followed by last reported <i8."""
 _LAST: Final = struct.Struct("<q")
@@ -314,11 +325,14 @@ def _with_extra(
     return encode(tok, reports, signals.get(tok, []), app, ds)
 
 
-def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> int:
-    """Write a base file of every summary ``conn`` holds to ``out``; the token count."""
+def build_base(
+    conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int, *, error_rate: float = 0.001
+) -> int:
+    """Write a base file of every summary ``conn`` holds to ``out``, with the Bloom filter
+    of its tokens at ``error_rate``; the token count."""
     toks = bytearray()
     offsets = [0]
-    out.write(_HEADER.pack(MAGIC, 0, seq, 0, 0))
+    out.write(_HEADER.pack(MAGIC, 0, seq, 0, 0, 0, 0, 0, 0, 0.0))
     pos = 0
     conn.execute("BEGIN")
     try:
@@ -335,14 +349,38 @@ def build_base(conn: sqlite3.Connection, out: BinaryIO, now: int, seq: int) -> i
     keys = np.frombuffer(bytes(toks), dtype=_KEYS).reshape(n, 2) if n else np.zeros((0, 2), _KEYS)
     out.write(keys[:, 0].astype(_STORED).tobytes())
     out.write(keys[:, 1].astype(_STORED).tobytes())
+    del keys
     out.write(np.asarray(offsets, dtype="<u8").tobytes())
+    del offsets
     out.write(table)
+    at = _HEADER.size + pos + 24 * n + 8 + len(table)
+    out.write(bytes(-at % 8))
+    bloom = TokenIndex(max(MIN_CAPACITY, n), error_rate)
+    bloom.add_joined(toks)
+    del toks
+    bits = bloom.bit_bytes()
+    out.write(bits)
     out.seek(0)
-    out.write(_HEADER.pack(MAGIC, n, seq, pos, len(table)))
+    out.write(
+        _HEADER.pack(
+            MAGIC,
+            n,
+            seq,
+            pos,
+            len(table),
+            len(bits),
+            bloom.num_bits,
+            bloom.num_probes,
+            bloom.capacity,
+            bloom.error_rate,
+        )
+    )
     return n
 
 
-def build_base_file(db_path: str, path: str, now: int, seq: int) -> int:
+def build_base_file(
+    db_path: str, path: str, now: int, seq: int, *, error_rate: float = 0.001
+) -> int:
     """`build_base` from the database at ``db_path`` (read only) into ``path``, atomically
     (written beside it, then renamed). Runs in a process of its own (see node/server.py)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
@@ -350,7 +388,7 @@ def build_base_file(db_path: str, path: str, now: int, seq: int) -> int:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w+b") as f:
-            n = build_base(conn, f, now, seq)
+            n = build_base(conn, f, now, seq, error_rate=error_rate)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -367,7 +405,9 @@ class BaseFile:
         self._buf = buf
         if len(buf) < _HEADER.size:
             raise ValueError("summary file is truncated")
-        magic, n, seq, blob_bytes, table_bytes = _HEADER.unpack_from(buf, 0)
+        magic, n, seq, blob_bytes, table_bytes, bloom_bytes, m, k, capacity, error_rate = (
+            _HEADER.unpack_from(buf, 0)
+        )
         if magic != MAGIC:
             raise ValueError("not a summary file")
         self.count: int = n
@@ -380,6 +420,20 @@ class BaseFile:
         self._values: dict[int, Any] = (
             marshal.loads(bytes(buf[table_at:need])) if table_bytes else {}
         )
+        #: the Bloom filter of this file's tokens (None: a file made without one)
+        self.bloom: TokenIndex | None = None
+        if bloom_bytes:
+            bloom_at = need + (-need % 8)
+            if len(buf) < bloom_at + bloom_bytes:
+                raise ValueError("summary file is truncated")
+            self.bloom = TokenIndex.view(
+                memoryview(buf)[bloom_at : bloom_at + bloom_bytes],
+                num_bits=m,
+                num_probes=k,
+                capacity=capacity,
+                count=n,
+                error_rate=error_rate,
+            )
         self._blobs = memoryview(buf)[_HEADER.size : start]
         self.hi = np.frombuffer(buf, dtype=_STORED, count=n, offset=start)
         self.lo = np.frombuffer(buf, dtype=_STORED, count=n, offset=start + 8 * n)
@@ -394,7 +448,7 @@ class BaseFile:
 
     @classmethod
     def empty(cls, seq: int = 0) -> BaseFile:
-        return cls(_HEADER.pack(MAGIC, 0, seq, 0, 0) + bytes(8))
+        return cls(_HEADER.pack(MAGIC, 0, seq, 0, 0, 0, 0, 0, 0, 0.0) + bytes(8))
 
     @classmethod
     def open(cls, path: str | Path) -> BaseFile:
@@ -404,12 +458,14 @@ class BaseFile:
         return cls(buf, path=str(path))
 
     @classmethod
-    def from_connection(cls, conn: sqlite3.Connection, now: int, seq: int) -> BaseFile:
+    def from_connection(
+        cls, conn: sqlite3.Connection, now: int, seq: int, *, error_rate: float = 0.001
+    ) -> BaseFile:
         """Built in memory (a store with no file of its own, as in tests)."""
         import io
 
         out = io.BytesIO()
-        build_base(conn, out, now, seq)
+        build_base(conn, out, now, seq, error_rate=error_rate)
         return cls(out.getvalue())
 
     def find(self, keys: np.ndarray) -> np.ndarray:
@@ -458,6 +514,8 @@ class BaseFile:
             yield tok, self.blob(i)
 
     def close(self) -> None:
+        if self.bloom is not None:
+            self.bloom.release()
         self._blobs.release()
         if isinstance(self._off, memoryview):
             self._off.release()

@@ -11,7 +11,14 @@ from bloom_filter2 import BloomFilter  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.index import MIN_CAPACITY, IndexStatistics, TokenIndex, _Lanes, token_probes
+from node.index import (
+    MIN_CAPACITY,
+    IndexStatistics,
+    LiveIndex,
+    TokenIndex,
+    _Lanes,
+    token_probes,
+)
 
 TOKENS = st.binary(min_size=16, max_size=16)
 
@@ -302,3 +309,90 @@ def test_bytearray_tokens_accepted() -> None:
     index.add(token)  # type: ignore[arg-type]
     assert bytes(token) in index
     assert index.contains_many([token] * 50) == [True] * 50  # type: ignore[list-item]
+
+
+# -- views of a base file's filter, and the live index over them -----------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tokens=st.lists(TOKENS, max_size=9000),
+    others=st.lists(TOKENS, max_size=200),
+    capacity=st.integers(min_value=1, max_value=20_000),
+)
+def test_joined_adds_and_views_answer_as_the_index_itself(
+    tokens: list[bytes], others: list[bytes], capacity: int
+) -> None:
+    """`add_joined` (how a base file's builder fills its filter) sets the bits `add_many`
+    sets; a `view` of those bits answers every token as the index does."""
+    index = TokenIndex(capacity)
+    index.add_many(tokens)
+    joined = TokenIndex(capacity)
+    joined.add_joined(b"".join(tokens))
+    assert bytes(joined.bit_bytes()) == bytes(index.bit_bytes())
+    view = TokenIndex.view(
+        bytes(index.bit_bytes()),
+        num_bits=index.num_bits,
+        num_probes=index.num_probes,
+        capacity=index.capacity,
+        count=index.count,
+    )
+    asked = tokens + others
+    assert view.contains_many(asked) == index.contains_many(asked)
+    assert [t in view for t in asked[:50]] == [t in index for t in asked[:50]]
+    assert view.statistics() == index.statistics()
+
+
+def test_a_view_refuses_adds_and_a_wrong_size() -> None:
+    index = TokenIndex(5000)
+    bits = bytes(index.bit_bytes())
+    view = TokenIndex.view(
+        bits, num_bits=index.num_bits, num_probes=index.num_probes, capacity=5000, count=0
+    )
+    for add in (view.add, lambda t: view.add_many([t]), view.add_joined):
+        with pytest.raises(ValueError, match="read-only"):
+            add(bytes(16))
+    with pytest.raises(ValueError, match="not that of an index"):
+        TokenIndex.view(bits[:-4], num_bits=index.num_bits, num_probes=7, capacity=5000, count=0)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        TokenIndex(5000).add_joined(bytes(17))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["add", "mark", "base"]), st.integers(1, 40)), max_size=30)
+)
+def test_a_live_index_never_loses_a_token_across_marks_and_bases(
+    steps: list[tuple[str, int]],
+) -> None:
+    """Adds, marks (a base file starts being built) and switches to the base of a mark
+    (bases arrive in the order of their marks; one may be skipped): every token added
+    is in the index; the filters a base covers are dropped."""
+    rng = random.Random(len(steps))
+    live = LiveIndex(since_capacity=64)
+    added: list[bytes] = []
+    marks: list[tuple[int, int]] = []  # (seq, tokens added before the mark)
+    seq = 0
+    for what, n in steps:
+        if what == "add":
+            toks = random_tokens(rng, n)
+            live.add_many(toks) if n % 2 else [live.add(t) for t in toks]
+            added += toks
+            seq += 1
+        elif what == "mark":
+            live.mark(seq)
+            marks.append((seq, len(added)))
+        elif marks:
+            # bases arrive in the order their builds started (one build at a time)
+            mark, upto = marks[n % len(marks)]
+            marks = [m for m in marks if m[0] > mark]
+            # the builder reads the store after the mark: it may hold later adds too
+            held = added[: rng.randint(upto, len(added))]
+            base = TokenIndex.build(held, len(held), headroom=1.0)
+            live.set_base(base, mark)
+            assert all(m > mark for m, _ in live.older)
+        assert live.contains_many(added) == [True] * len(added)
+        assert all(t in live for t in added[-5:])
+    stats = live.statistics()
+    assert stats.count == live.count >= live.recent.count
+    assert live.own_memory_bytes() <= live.memory_bytes() == stats.memory_bytes

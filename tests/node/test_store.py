@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from contracts.errors import StoreError
 from contracts.policy import DAY_MS
-from node.store import MIGRATIONS, SqliteStore, current_rows
+from node.store import CACHE_KIB, MIGRATIONS, SqliteStore, current_rows
 from node.summaries import _all_summaries, summaries_of
 from protocol.charter_chain import CharterChain, sign_charter
 from protocol.entries import AddOp, Entry, RetractOp, build_entry
@@ -106,6 +106,17 @@ def test_epoch_keys_and_raw_values_are_sealed_at_rest(tmp_path: Path) -> None:
         SqliteStore(path, MemberKey.from_seed(bytes(32))).epoch_keys()
     with pytest.raises(StoreError):
         SqliteStore(path).epoch_keys()
+
+
+def test_a_file_store_reads_through_a_mapping_with_a_small_page_cache(tmp_path: Path) -> None:
+    """The writer's memory: SQLite reads the database through a mapping of the file (the
+    kernel's page cache), and its own cache stays at CACHE_KIB."""
+    s = SqliteStore(tmp_path / "s.db")
+    try:
+        assert s.conn.execute("PRAGMA mmap_size").fetchone()[0] >= 1 << 30
+        assert s.conn.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+    finally:
+        s.close()
 
 
 def test_migrations_are_safe_to_rerun(tmp_path: Path) -> None:

@@ -136,6 +136,36 @@ def test_a_base_file_is_found_exactly_and_its_layers_combine(tmp_path: Path) -> 
     assert s.lookup([toks[1]]) == [None]
 
 
+def test_a_base_file_carries_the_bloom_filter_of_its_tokens(tmp_path: Path) -> None:
+    """The file's filter holds every token of the file, at the node's error rate and
+    sized for exactly its tokens; a read-only view, answering as the filter it was
+    built as (node/index.py), that takes no adds."""
+    from node.index import TokenIndex
+
+    core = _node(tmp_path / "db")
+    for j in range(3):
+        _report(core, [f"fp:x{j}-{i}" for i in range(1000)], T0)
+    out = tmp_path / "base"
+    build_base_file(str(tmp_path / "db"), str(out), T0, 3, error_rate=0.01)
+    base = BaseFile.open(out)
+    toks = [tok for tok, _ in base.items()]
+    bloom = base.bloom
+    assert bloom is not None and len(toks) == 3000
+    assert (bloom.count, bloom.capacity, bloom.error_rate) == (3000, 3000, 0.01)
+    assert bloom.contains_many(toks) == [True] * 3000 and all(t in bloom for t in toks)
+    same = TokenIndex(3000, 0.01)
+    same.add_many(toks)
+    assert bytes(bloom.bit_bytes()) == bytes(same.bit_bytes())
+    strangers = [os.urandom(16) for _ in range(20_000)]
+    assert sum(bloom.contains_many(strangers)) < 20_000 * 0.01 * 2  # about 1 %
+    with pytest.raises(ValueError, match="read-only"):
+        bloom.add(strangers[0])
+    # the filter's bytes are the file's: cut into, the file is refused
+    with pytest.raises(ValueError, match="truncated"):
+        BaseFile(out.read_bytes()[: -len(same.bit_bytes()) // 2])
+    base.close()
+
+
 def test_equal_first_halves_are_told_apart() -> None:
     """Tokens sharing their first 8 bytes (one pair in 2**64 / count) are found by the scan."""
     import io
@@ -235,7 +265,7 @@ def test_a_base_built_since_a_mark_drops_the_older_changes_whole() -> None:
     # the new base file holds seq 1's state: tok 0 and tok 1
     buf = io.BytesIO()
     rows = sorted([(tok[0], b"a"), (tok[1], b"b")])
-    buf.write(_HEADER.pack(MAGIC, 2, 1, 2, 0) + b"".join(r[1] for r in rows))
+    buf.write(_HEADER.pack(MAGIC, 2, 1, 2, 0, 0, 0, 0, 0, 0.0) + b"".join(r[1] for r in rows))
     import numpy as np
 
     keys = np.frombuffer(b"".join(r[0] for r in rows), dtype=">u8").reshape(2, 2)

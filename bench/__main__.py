@@ -147,8 +147,9 @@ NOT_MEASURED = (
     "not these benchmarks.",
     "The index is measured at 1 M and 10 M live indicators, not at the 100 M a node is "
     "meant to hold (generating 100 M tokens as Python objects takes longer than this run "
-    "allows). Bytes per indicator depend only on the sizing rule (2x headroom at the "
-    "configured error rate), not on N: they are the same at 1 M and 10 M.",
+    "allows). Bytes per indicator depend only on the sizing rule (bench_index: 2x headroom "
+    "at the configured error rate; a node's base file filter is sized for exactly its "
+    "tokens, half that), not on N: they are the same at 1 M and 10 M.",
     "Idle exchange bytes count the sealed envelopes; the HTTP request and response that "
     "carry them between two real nodes add their headers on top.",
 )

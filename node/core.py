@@ -220,9 +220,6 @@ class Node:
         self.keys = KeyRing(store)
         #: this build's version, told to peers in the gossip hello (None: not told)
         self.software: str | None = software
-        #: the Bloom index of live tokens: the base file's filter and the adds since
-        #: (node/index.py); set up with the first base file below
-        self.index = LiveIndex(error_rate=error_rate)
         #: watchlist, recent queries and alert log (node/alerts.py)
         self.alerts = Alerts(store, self, alerts, metrics=metrics)
         #: sightings, disputes, appeals and what verdicts add from them (node/aftermatch.py)
@@ -253,6 +250,8 @@ class Node:
             )
         self._clear_summary_dir()
         self.summaries = Summaries(self._build_base(now))
+        #: the Bloom index of live tokens: the base file's filter and the adds since
+        #: (node/index.py)
         self.index = LiveIndex(self.summaries.base.bloom, error_rate=error_rate)
         self.verdicts = Verdicts(
             self.summaries, self.epoch_keys, region=region, record=self.alerts.queried

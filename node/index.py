@@ -698,17 +698,24 @@ class LiveIndex:
         self.older = [(mark, f) for mark, f in self.older if mark > seq]
 
     def _filters(self) -> list[TokenIndex]:
+        """Every filter, the newest first."""
         out = [self.recent, *(f for _, f in reversed(self.older))]
         if self.base is not None:
             out.append(self.base)
         return out
 
+    def _asked(self) -> list[TokenIndex]:
+        """The filters a lookup asks: the empty ones have nothing to answer."""
+        return [f for f in self._filters() if f.count]
+
     def __contains__(self, token: bytes) -> bool:
-        return any(token in f for f in self._filters())
+        return any(token in f for f in self._asked())
 
     def contains_many(self, tokens: Sequence[bytes]) -> list[bool]:
         """``[t in self for t in tokens]``: each filter asked for the tokens still missing."""
-        filters = self._filters()
+        filters = self._asked()
+        if not filters:
+            return [False] * len(tokens)
         out = filters[0].contains_many(tokens)
         for f in filters[1:]:
             missing = [j for j, hit in enumerate(out) if not hit]

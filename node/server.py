@@ -223,8 +223,9 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
         nonlocal building
         if building is not None and not building.done():
             return
+        # the overlay is large, or the index's filter of recent adds is full
         big = len(node.summaries.overlay) >= config["serve.summary_overlay"]
-        if not (force or big):
+        if not (force or big or node.index.needs_rebuild()):
             return
         now = clock()
         if node.summary_dir is None or node.store.path is None:
@@ -248,15 +249,10 @@ async def _maintenance(app: web.Application) -> AsyncIterator[None]:
             await rebuild_summaries(force=True)
         release_free_memory()
 
-    async def rebuild_if_full() -> None:
-        if node.index.needs_rebuild():
-            await rebuild_summaries(force=True)
-
     sched = AsyncIOScheduler()
     # a job that starts late (the loop was busy) still runs: upkeep is never skipped
     every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     sched.add_job(sweep, "interval", seconds=60, id="expiry_sweep", **every)
-    sched.add_job(rebuild_if_full, "interval", seconds=5, id="index_full", **every)
     sched.add_job(rebuild_summaries, "interval", seconds=5, id="summaries_full", **every)
     sched.add_job(
         rebuild_summaries_now,

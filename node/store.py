@@ -439,20 +439,6 @@ def _count_live(conn: sqlite3.Connection, now: int) -> int:
     return main - len(live_in_main) + len(_live_among(conn, recent, now))
 
 
-def _live_tokens(conn: sqlite3.Connection, now: int) -> Iterator[bytes]:
-    """Every live token once, in no particular order: those of ``indicators`` that have
-    no row in ``indicators_recent`` straight from SQL, then the others decided on their
-    current rows."""
-    recent = _recent_tokens(conn)
-    held = set(recent)
-    for (tok,) in conn.execute(
-        "SELECT DISTINCT tok FROM indicators WHERE retracted = 0 AND exp > ?", (now,)
-    ):
-        if tok not in held:
-            yield bytes(tok)
-    yield from _live_among(conn, recent, now)
-
-
 def _read_only(db_path: str) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
 
@@ -730,7 +716,7 @@ class SqliteStore(AfterMatchStore):
 
     def merge_all_recent(self) -> int:
         """Merge every row of ``indicators_recent`` now (a node's start: the full scans
-        that follow, the first base file and the Bloom index, then read one table in
+        that follow, the first base file and its Bloom filter, then read one table in
         SQL alone, not two merged in Python). Returns the rows moved."""
         if self.conn.execute("SELECT 1 FROM indicators_recent LIMIT 1").fetchone() is None:
             return 0
@@ -792,9 +778,6 @@ class SqliteStore(AfterMatchStore):
         for rows in out.values():
             rows.sort(key=report_order)
         return out
-
-    def live_tokens(self, now: int) -> Iterator[bytes]:
-        return _live_tokens(self.conn, now)
 
     def live_count(self, now: int) -> int:
         return _count_live(self.conn, now)

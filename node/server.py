@@ -50,7 +50,14 @@ from node.peer import PeerTransport, create_peer_app
 from node.store import SqliteStore, count_live
 from node.summaries import BaseFile, build_base_file
 from node.version import SOFTWARE, VERSION
-from node.workers import Hub, Supervisor, hub_stamp, run_dir, worker_count
+from node.workers import (
+    Hub,
+    Supervisor,
+    hub_stamp,
+    lower_writer_priority,
+    run_dir,
+    worker_count,
+)
 from protocol.keys import MemberKey
 
 __all__ = ["RedactingAccessLogger", "create_app", "load_member_key", "open_node", "run", "serve"]
@@ -346,6 +353,7 @@ async def _serve(home: Path, stop: asyncio.Event | None) -> None:
     peer_runner = HardenedRunner(peer_app, peer_limits, access_log=None)
     stop = stop or asyncio.Event()
     fatal: list[str] = []
+    restore_priority: Callable[[], None] = lambda: None  # noqa: E731
 
     def give_up(why: str) -> None:
         fatal.append(why)
@@ -368,6 +376,10 @@ async def _serve(home: Path, stop: asyncio.Event | None) -> None:
         api_sock.chmod(0o600)
         await web.TCPSite(peer_runner, peer_host, peer_port).start()
         await supervisor.start()
+        # serving processes are started at the node's priority by a thread of the
+        # supervisor's; the writer's own work (catch-ups, publishing, upkeep) goes below
+        # theirs, so that a query never waits for a core behind it
+        restore_priority = lower_writer_priority()
         log.info(
             "local API on %s:%d (%d serving processes), peer API on %s:%d",
             api_host,
@@ -380,6 +392,7 @@ async def _serve(home: Path, stop: asyncio.Event | None) -> None:
         log.info("stopping" if not fatal else f"stopping: {fatal[0]}")
     finally:
         await supervisor.stop()
+        restore_priority()
         await peer_runner.cleanup()
         await api_runner.cleanup()
         api_sock.unlink(missing_ok=True)

@@ -68,7 +68,7 @@ import os
 import sqlite3
 import struct
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -527,6 +527,78 @@ class BaseFile:
                 buf.close()
 
 
+#: the dicts an overlay generation is spread over, by a token's first byte (a power of 2)
+SHARDS: Final = 64
+_MASK: Final = SHARDS - 1
+
+Change = tuple[int, bytes | None]
+
+
+class Changes(MutableMapping[bytes, Change]):
+    """token -> (seq, summary): one generation of the overlay, in `SHARDS` dicts by the
+    token's first byte (tokens are never empty).
+
+    One dict would pause whoever holds it each time it grows past a power of two (it
+    copies every entry: 30 ms at 700 000 entries), and freeing it whole is a pause of
+    its size too. Spread over 64, each of those is a 64th, and a generation can be freed
+    a shard at a time (`Summaries.set_base`'s ``release``) between two queries."""
+
+    __slots__ = ("shards",)
+
+    def __init__(self, items: Iterable[tuple[bytes, Change]] = ()) -> None:
+        self.shards: list[dict[bytes, Change]] = [{} for _ in range(SHARDS)]
+        for tok, v in items:
+            self.shards[tok[0] & _MASK][tok] = v
+
+    def __getitem__(self, tok: bytes) -> Change:
+        return self.shards[tok[0] & _MASK][tok]
+
+    def get(self, tok: bytes, default: Any = None) -> Any:
+        return self.shards[tok[0] & _MASK].get(tok, default)
+
+    def __setitem__(self, tok: bytes, v: Change) -> None:
+        self.shards[tok[0] & _MASK][tok] = v
+
+    def __delitem__(self, tok: bytes) -> None:
+        del self.shards[tok[0] & _MASK][tok]
+
+    def __contains__(self, tok: object) -> bool:
+        return isinstance(tok, bytes) and bool(tok) and tok in self.shards[tok[0] & _MASK]
+
+    def __len__(self) -> int:
+        return sum(map(len, self.shards))
+
+    def __bool__(self) -> bool:
+        return any(self.shards)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for shard in self.shards:
+            yield from shard
+
+    def items(self) -> Iterator[tuple[bytes, Change]]:  # type: ignore[override]
+        for shard in self.shards:
+            yield from shard.items()
+
+    def values(self) -> Iterator[Change]:  # type: ignore[override]
+        for shard in self.shards:
+            yield from shard.values()
+
+    def merge(self, other: Changes) -> None:
+        """Add ``other``'s changes, its winning where both have a token."""
+        for mine, theirs in zip(self.shards, other.shards, strict=True):
+            mine.update(theirs)
+
+    def newer_than(self, seq: int) -> Changes:
+        """The changes after ``seq`` (a pass over every one)."""
+        out = Changes()
+        for i, shard in enumerate(self.shards):
+            out.shards[i] = {t: v for t, v in shard.items() if v[0] > seq}
+        return out
+
+    def __repr__(self) -> str:
+        return f"Changes({len(self)} tokens)"
+
+
 class Summaries:
     """A base file and the overlay of changes since: answers "what is this token's summary?".
 
@@ -538,10 +610,10 @@ class Summaries:
 
     def __init__(self, base: BaseFile | None = None) -> None:
         self.base = base if base is not None else BaseFile.empty()
-        #: the changes since the last :meth:`mark` (or since the base): token -> (seq, summary)
-        self.overlay: dict[bytes, tuple[int, bytes | None]] = {}
+        #: the changes since the last :meth:`mark` (or since the base)
+        self.overlay = Changes()
         #: the changes before the last :meth:`mark`, until the base built from then arrives
-        self.older: dict[bytes, tuple[int, bytes | None]] = {}
+        self.older = Changes()
         #: the seq of the last change applied (or of the base, if later)
         self.seq = self.base.seq
         self._marked = -1
@@ -552,37 +624,48 @@ class Summaries:
         ov = self.overlay
         if not ov:
             self._front_min = seq
+        shards = ov.shards
         for tok, blob in changes.items():
-            ov[tok] = (seq, blob)
+            shards[tok[0] & _MASK][tok] = (seq, blob)
         if seq > self.seq:
             self.seq = seq
 
     def mark(self, seq: int) -> None:
         """A base file holding every change up to ``seq`` at least is being built."""
         if self.older:  # a build started before the last one ended (rare): keep both
-            self.older.update(self.overlay)
+            self.older.merge(self.overlay)
         else:
             self.older = self.overlay
-        self.overlay = {}
+        self.overlay = Changes()
         self._marked = seq
 
-    def set_base(self, base: BaseFile) -> BaseFile:
-        """Switch to a new base; keep the changes newer than it. Returns the old base."""
+    def set_base(
+        self, base: BaseFile, release: Callable[[Changes], None] | None = None
+    ) -> BaseFile:
+        """Switch to a new base; keep the changes newer than it. Returns the old base.
+
+        ``release``, if given, is handed the changes the new base makes unneeded, to free
+        them in pieces (a serving process: between queries); otherwise they go now."""
         old, self.base = self.base, base
+        dropped: list[Changes] = []
         if self.older:
-            if base.seq >= self._marked:
-                self.older = {}
-            else:
-                self.older = {t: v for t, v in self.older.items() if v[0] > base.seq}
+            dropped.append(self.older)
+            self.older = Changes() if base.seq >= self._marked else self.older.newer_than(base.seq)
         if self.overlay and self._front_min <= base.seq:
-            self.overlay = {t: v for t, v in self.overlay.items() if v[0] > base.seq}
+            dropped.append(self.overlay)
+            self.overlay = self.overlay.newer_than(base.seq)
             self._front_min = min((v[0] for v in self.overlay.values()), default=0)
         self.seq = max(self.seq, base.seq)
+        if release is not None:
+            for changes in dropped:
+                release(changes)
         return old
 
-    def changes(self) -> dict[bytes, tuple[int, bytes | None]]:
+    def changes(self) -> dict[bytes, Change]:
         """Every change on top of the base, both generations, the newer winning."""
-        return {**self.older, **self.overlay} if self.older else dict(self.overlay)
+        out = dict(self.older.items())
+        out.update(self.overlay.items())
+        return out
 
     def lookup(self, toks: Sequence[bytes]) -> list[bytes | None]:
         """Each token's summary, or None."""
@@ -607,15 +690,16 @@ class Summaries:
             blob = base.blob
             for j in np.flatnonzero(idx >= 0).tolist():
                 out[j] = blob(int(idx[j]))
-        ov, older = self.overlay, self.older
-        if older:
+        ov, older = self.overlay.shards, self.older.shards
+        if self.older:
             for j, t in enumerate(toks):
-                v = ov.get(t) or older.get(t)
+                i = t[0] & _MASK
+                v = ov[i].get(t) or older[i].get(t)
                 if v is not None:
                     out[j] = v[1]
-        elif ov:
-            get = ov.get
-            for j, v in enumerate(map(get, toks)):
+        elif self.overlay:
+            for j, t in enumerate(toks):
+                v = ov[t[0] & _MASK].get(t)
                 if v is not None:
                     out[j] = v[1]
         return out

@@ -18,11 +18,15 @@ second Unix socket (``HOME/run/hub.sock``). Each message is one
 length-prefixed marshal-encoded tuple, numbered by the hub (``pos``):
 
 * ``ctx``: charter versions, epoch keys, frozen feeds, API keys (hashed);
-  sent on connect and whenever one of them changes (checked after every
-  commit);
+  sent on connect (last: a serving process listens once it has it) and
+  whenever one of them changes (checked after every commit);
 * ``base``: the verdict summary file to map (sent on connect and after every
   rebuild);
-* ``delta``: one commit's token summaries (full replacements).
+* ``overlay``: the verdict summaries changed since that file (sent on connect,
+  before the context, in pieces);
+* ``delta``: one commit's token summaries (full replacements), in pieces of
+  at most `DELTA_CHUNK` tokens, so that a serving process never spends longer
+  than one piece between two queries.
 
 Back from a serving process: the values it was queried for (for
 ``alerts.recent_query_hours``), API key use, and its metrics, once a second.
@@ -47,9 +51,12 @@ import gc
 import logging
 import marshal
 import os
+import queue
 import signal
 import struct
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -86,7 +93,7 @@ from node.listen import (
 )
 from node.logs import setup_logging
 from node.metrics import Metrics
-from node.summaries import BaseFile, Summaries
+from node.summaries import BaseFile, Changes, Summaries
 from node.verdicts import Verdicts
 from protocol.charter_chain import CharterChain
 from protocol.tokens import EpochKeys
@@ -106,8 +113,9 @@ MAX_MESSAGE: Final = 1 << 30
 CATCH_UP_S: Final = 0.05
 #: queried items a serving process forwards in one batch, at most
 RECORD_BATCH: Final = 50_000
-#: token changes a serving process applies at a time before letting queries in
-DELTA_CHUNK: Final = 2000
+#: token changes in one hub message, at most: what a serving process unpacks and
+#: applies before letting queries in again
+DELTA_CHUNK: Final = 500
 #: hop-by-hop headers (RFC 9110 §7.6.1) and those aiohttp sets itself
 _HOP: Final = frozenset(
     {
@@ -207,7 +215,11 @@ class Hub:
 
     def _delta(self, seq: int, changes: Mapping[bytes, bytes | None]) -> None:
         if self._queues:
-            self._broadcast(("delta", 0, seq, tuple(changes.items())))
+            # in pieces: a serving process unpacks and applies one between two queries,
+            # so a large commit (a gossip frame of a catch-up) is no pause of its size
+            items = tuple(changes.items())
+            for i in range(0, len(items), DELTA_CHUNK):
+                self._broadcast(("delta", 0, seq, items[i : i + DELTA_CHUNK]))
         self._maybe_ctx()
 
     def _maybe_ctx(self) -> None:
@@ -249,10 +261,13 @@ class Hub:
         node = self.node
         # what a new serving process needs, then every change after it, in order
         self._ctx_key = None
-        first = [self._ctx(), self._base()]
-        overlay = node.summaries.changes()
-        if overlay:
-            first.append(("overlay", self.pos, tuple((t, s, b) for t, (s, b) in overlay.items())))
+        # the context last: a serving process starts listening once it has it, so by
+        # then it holds the base and the overlay too
+        first = [self._base()]
+        overlay = tuple((t, s, b) for t, (s, b) in node.summaries.changes().items())
+        for i in range(0, len(overlay), DELTA_CHUNK):
+            first.append(("overlay", self.pos, overlay[i : i + DELTA_CHUNK]))
+        first.append(self._ctx())
         for msg in first:
             data = marshal.dumps((msg[0], self.pos, *msg[2:]))
             queue.put_nowait(_LEN.pack(len(data)) + data)
@@ -295,8 +310,111 @@ class Hub:
             node.metrics.absorb(msg[1])
 
 
+#: how much lower than its serving processes the writer runs (nice; on Linux, where
+#: nice is a thread's, the writer's own thread and the threads it starts): a query never
+#: waits for a core behind a catch-up, a sweep or a publish
+WRITER_NICE: Final = 5
+
+
+class _Spawner:
+    """Starts serving processes from a thread of its own, made before the writer lowers
+    its priority: a process inherits the nice of the thread that starts it, and one
+    that did not run as root could never raise it again, so a serving process started
+    later (a replacement) would run as low as the writer."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[list[str], asyncio.AbstractEventLoop, asyncio.Future[subprocess.Popen[bytes]]]
+            | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="riskmesh-spawner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            args, loop, fut = request
+            try:
+                proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+            except OSError as e:
+                _settle(loop, fut, error=e)
+            else:
+                if not _settle(loop, fut, result=proc):  # nobody waits for it any more
+                    proc.terminate()
+                    proc.wait()
+
+    async def spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[subprocess.Popen[bytes]] = loop.create_future()
+        self._requests.put((args, loop, fut))
+        return await fut
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    fut: asyncio.Future[Any],
+    result: Any = None,
+    error: BaseException | None = None,
+) -> bool:
+    """From another thread: settle ``fut`` on its loop; False if the loop is closed."""
+
+    def settle() -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    try:
+        loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _exited(proc: subprocess.Popen[bytes]) -> int:
+    """``proc``'s exit code, once it has exited (waited for in a thread)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int] = loop.create_future()
+    threading.Thread(
+        target=lambda: _settle(loop, fut, result=proc.wait()), name="riskmesh-wait", daemon=True
+    ).start()
+    return await fut
+
+
+def lower_writer_priority() -> Callable[[], None]:
+    """Lower the calling thread (the writer's event loop) by `WRITER_NICE`; returns what
+    undoes it, where allowed (root). Linux only: elsewhere nice is the whole process's,
+    serving processes included."""
+    if sys.platform != "linux":
+        return lambda: None
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, before + WRITER_NICE))
+    except OSError as e:
+        log.warning("the writer could not lower its priority (%s)", e)
+        return lambda: None
+    log.info(
+        "the writer runs at nice %d, its serving processes at %d",
+        os.getpriority(os.PRIO_PROCESS, 0),
+        before,
+    )
+
+    def undo() -> None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, before)
+
+    return undo
+
+
 class Supervisor:
-    """Starts ``count`` serving processes and keeps them running until :meth:`stop`."""
+    """Starts ``count`` serving processes and keeps them running until :meth:`stop`.
+
+    They are started by a thread made in :meth:`start` (`_Spawner`), at the priority
+    the node started with, whatever the writer's own is by then."""
 
     def __init__(
         self, home: Path, count: int, on_fatal: Callable[[str], None] | None = None
@@ -305,28 +423,28 @@ class Supervisor:
         self.count = count
         #: told why when a serving process cannot run at all (the port is taken)
         self.on_fatal = on_fatal
-        self.procs: dict[int, asyncio.subprocess.Process] = {}
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._spawner: _Spawner | None = None
 
     async def start(self) -> None:
+        self._spawner = _Spawner()
         for slot in range(self.count):
             self._tasks.append(asyncio.create_task(self._keep(slot)))
 
     async def _keep(self, slot: int) -> None:
+        assert self._spawner is not None
         delay = 0.5
         while not self._stopping:
             started = time.monotonic()
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "node.workers",
-                str(self.home),
-                str(slot),
-                stdin=asyncio.subprocess.DEVNULL,
+            proc = await self._spawner.spawn(
+                [sys.executable, "-m", "node.workers", str(self.home), str(slot)]
             )
             self.procs[slot] = proc
-            code = await proc.wait()
+            self._exits[slot] = exit = asyncio.ensure_future(_exited(proc))
+            code = await asyncio.shield(exit)
             if self._stopping:
                 return
             if code == CANNOT_LISTEN:
@@ -341,20 +459,23 @@ class Supervisor:
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping = True
-        procs = [p for p in self.procs.values() if p.returncode is None]
-        for p in procs:
+        running = {s: p for s, p in self.procs.items() if p.poll() is None}
+        for p in running.values():
             with contextlib.suppress(ProcessLookupError):
                 p.send_signal(signal.SIGTERM)
-        if procs:
-            await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=timeout_s)
-            for p in procs:
-                if p.returncode is None:
+        exits = [self._exits[s] for s in running]
+        if exits:
+            await asyncio.wait(exits, timeout=timeout_s)
+            for s, p in running.items():
+                if not self._exits[s].done():
                     with contextlib.suppress(ProcessLookupError):
                         p.kill()
-                    await p.wait()
+                    await self._exits[s]
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._spawner is not None:
+            self._spawner.close()
 
 
 # -- a serving process ----------------------------------------------------------------------
@@ -412,6 +533,7 @@ class Worker:
         self._charters: tuple[bytes, ...] = ()
         self._writer: asyncio.StreamWriter | None = None
         self._ready = asyncio.Event()
+        self._freeing: set[asyncio.Task[None]] = set()
         self.session: ClientSession | None = None
 
     def __repr__(self) -> str:
@@ -456,7 +578,7 @@ class Worker:
         elif what == "base":
             path, seq = msg[2], msg[3]
             base = BaseFile.open(path) if path is not None else BaseFile.empty(seq)
-            old = self.summaries.set_base(base)
+            old = self.summaries.set_base(base, release=self._release)
             # off the event loop: the last unmapping of a deleted file frees its pages
             asyncio.get_running_loop().run_in_executor(None, old.close)
         elif what == "ctx":
@@ -475,6 +597,19 @@ class Worker:
             self._ready.set()
         self.applied = pos
         self._applied_event.set()
+
+    def _release(self, changes: Changes) -> None:
+        """Free changes a new base file holds a shard at a time, queries let in between
+        (freeing a million at once would be a pause of 30 ms)."""
+
+        async def free() -> None:
+            for shard in changes.shards:
+                shard.clear()
+                await asyncio.sleep(0)
+
+        task = asyncio.get_running_loop().create_task(free())
+        self._freeing.add(task)
+        task.add_done_callback(self._freeing.discard)
 
     async def caught_up(self, pos: int, timeout_s: float = CATCH_UP_S) -> None:
         """Wait until the hub message ``pos`` is applied (or ``timeout_s`` passes)."""
@@ -506,17 +641,9 @@ class Worker:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                msg = await _receive(reader)
-                if msg[0] == "delta" and len(msg[3]) > DELTA_CHUNK:
-                    # a large commit (a gossip frame of a catch-up) goes in in pieces, the
-                    # queries waiting between them: no pause the size of the frame
-                    changes = msg[3]
-                    for i in range(0, len(changes) - DELTA_CHUNK, DELTA_CHUNK):
-                        self.summaries.apply(msg[2], dict(changes[i : i + DELTA_CHUNK]))
-                        await asyncio.sleep(0)
-                    rest = len(changes) - (len(changes) - 1) % DELTA_CHUNK - 1
-                    msg = (*msg[:3], changes[rest:])
-                self.apply(msg)
+                self.apply(await _receive(reader))
+                # messages already read return without a pause: let queries in between
+                await asyncio.sleep(0)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, EOFError):
             log.info("the writer is gone; this serving process stops")
             os.kill(os.getpid(), signal.SIGTERM)

@@ -3,7 +3,8 @@
 A real ``riskmesh serve`` with ``serve.workers = 2``: a report acknowledged
 through one serving process is answered by every one within the stated bound
 (50 ms); killing a serving process (SIGKILL) loses no acknowledged report and
-it is replaced; SIGTERM stops every process and leaves no port listening.
+it is replaced, at the serving processes' priority (above the writer's);
+SIGTERM stops every process and leaves no port listening.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from cluster import running_net
 
 from node.localnet import LocalNet, wait_until
-from node.workers import WORKER_HEADER
+from node.workers import WORKER_HEADER, WRITER_NICE
 
 BOUND_S = 0.050
 WORKERS = 2
@@ -47,6 +48,12 @@ def _children(pid: int) -> set[int]:
         text = (task / "children").read_text().split()
         out.update(int(c) for c in text)
     return out
+
+
+def _nice(pid: int) -> int:
+    """The nice value of ``pid``'s main thread (/proc/PID/stat, field 19)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])
 
 
 def _listening(port: int) -> bool:
@@ -156,6 +163,10 @@ def test_a_killed_serving_process_loses_nothing_and_is_replaced(tmp_path: Path) 
             stop.set()
             t.join(30)
         assert victim not in _children(writer)
+        # the writer below its serving processes, the replacement as high as the first
+        node_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        assert _nice(writer) == min(19, node_nice + WRITER_NICE)
+        assert [_nice(c) for c in _children(writer)] == [node_nice] * WORKERS
         # every acknowledged report is answered, by every serving process
         for value in acked:
             assert _query(port, token, value)[1], f"acknowledged {value} lost"

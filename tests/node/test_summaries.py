@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from contracts.policy import DAY_MS
 from node.core import Node
 from node.store import SqliteStore, current_rows
-from node.summaries import BaseFile, Summaries, build_base_file, decode, encode
+from node.summaries import BaseFile, Changes, Summaries, build_base_file, decode, encode
 from protocol.charter_chain import sign_charter
 from protocol.governance import genesis, member
 from protocol.keys import MemberId, MemberKey
@@ -83,7 +83,7 @@ def test_verdicts_are_the_same_from_the_overlay_and_after_a_rebuild(tmp_path: Pa
     from_overlay = _verdicts(core, values, T0 + 3000)
     assert len(core.summaries.overlay) > 0
     core.rebuild_summaries(T0 + 3000)
-    assert core.summaries.overlay == {}
+    assert not core.summaries.overlay
     assert core.summaries.base.count == 30 - 3  # retracted tokens have nothing to answer from
     assert _verdicts(core, values, T0 + 3000) == from_overlay
     assert [v["match"] for v in from_overlay] == [True] * 5 + [False] * 3 + [True] * 22 + [
@@ -245,7 +245,11 @@ def _answers_as_a_fresh_node(core: Node, values: list[str], live: set[int], now:
     got = _verdicts(core, values, now)
     assert [v["match"] for v in got] == [i in live for i in range(len(values))]
     fresh = Summaries(BaseFile.from_connection(core.store.conn, now, 0))
-    core.summaries.base, core.summaries.overlay, core.summaries.older = fresh.base, {}, {}
+    core.summaries.base, core.summaries.overlay, core.summaries.older = (
+        fresh.base,
+        Changes(),
+        Changes(),
+    )
     core.verdicts._cache.clear()
     assert _verdicts(core, values, now) == got
 
@@ -272,14 +276,17 @@ def test_a_base_built_since_a_mark_drops_the_older_changes_whole() -> None:
     buf.write(keys[:, 0].astype("<u8").tobytes() + keys[:, 1].astype("<u8").tobytes())
     buf.write(np.array([0, 1, 2], dtype="<u8").tobytes())
     s.set_base(BaseFile(buf.getvalue()))
-    assert s.older == {}  # dropped whole, no pass over it
+    assert not s.older  # dropped whole, no pass over it
     assert s.lookup(tok) == [b"a", None, b"c", None]  # the newer change still wins
 
 
-async def test_a_serving_process_applies_a_large_commit_in_pieces(tmp_path: Path) -> None:
-    """A gossip frame's commit can touch tens of thousands of tokens: a serving process
-    applies it in pieces (queries run between them), all of it before it counts it
-    applied."""
+async def test_a_serving_process_lets_queries_in_between_the_pieces_of_a_commit(
+    tmp_path: Path,
+) -> None:
+    """A gossip frame's commit can touch tens of thousands of tokens: the hub sends it in
+    pieces (tests/node/test_workers.py), and a serving process that has several of them
+    read already still lets queries run between them, counting the commit applied with
+    its last piece."""
     import asyncio
     import marshal
     import struct
@@ -293,9 +300,10 @@ async def test_a_serving_process_applies_a_large_commit_in_pieces(tmp_path: Path
     worker = Worker(load_config(home, env={}))
     n = 2 * DELTA_CHUNK + 17
     changes = tuple((os.urandom(16), bytes([i % 256])) for i in range(n))
-    data = marshal.dumps(("delta", 5, 9, changes))
     reader = asyncio.StreamReader()
-    reader.feed_data(struct.pack(">I", len(data)) + data)
+    for pos, i in enumerate(range(0, n, DELTA_CHUNK), start=3):  # the hub's pieces
+        data = marshal.dumps(("delta", pos, 9, changes[i : i + DELTA_CHUNK]))
+        reader.feed_data(struct.pack(">I", len(data)) + data)
     reader.feed_eof()
     seen: list[int] = []
 
@@ -463,3 +471,65 @@ def test_a_node_merges_the_recent_rows_when_it_starts(tmp_path: Path) -> None:
     assert again.store.conn.execute("SELECT COUNT(*) FROM indicators").fetchone() == (30,)
     assert _verdicts(again, values, T0 + 1000) == before
     again.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["set", "del"]),
+            st.binary(min_size=1, max_size=3),
+            st.integers(0, 9),
+        ),
+        max_size=60,
+    )
+)
+def test_an_overlay_generation_holds_what_one_dict_holds(
+    ops: list[tuple[str, bytes, int]],
+) -> None:
+    """The overlay's sharded generation answers get, membership, length, iteration and
+    equality as one dict of the same changes does."""
+    changes, model = Changes(), {}
+    for what, tok, seq in ops:
+        if what == "set":
+            changes[tok] = model[tok] = (seq, tok)
+        elif tok in model:
+            del changes[tok], model[tok]
+        assert len(changes) == len(model) and bool(changes) == bool(model)
+    assert changes == model and dict(changes.items()) == model and sorted(changes) == sorted(model)
+    for _, tok, _ in ops:
+        assert changes.get(tok) == model.get(tok) and (tok in changes) == (tok in model)
+    assert b"" not in changes
+    newer = changes.newer_than(4)
+    assert newer == {t: v for t, v in model.items() if v[0] > 4}
+
+
+async def test_a_serving_process_frees_what_a_new_base_holds_a_shard_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """The changes a new base file makes unneeded are freed a shard at a time, with the
+    event loop free between shards; the answers stay those of the new base and what is
+    newer."""
+    import asyncio
+
+    from node.config import load_config
+    from node.home import init_home
+    from node.workers import Worker
+
+    home = tmp_path / "w"
+    init_home(home, name="w", endpoint="http://w.test", api_listen="127.0.0.1:1")
+    worker = Worker(load_config(home, env={}))
+    toks = [os.urandom(16) for _ in range(5000)]
+    worker.apply(("delta", 1, 1, tuple((t, b"old") for t in toks)))
+    worker.apply(("mark", 2, 1))
+    worker.apply(("delta", 3, 2, ((toks[0], b"new"),)))
+    older = worker.summaries.older
+    assert len(older) == len(toks)
+    worker.apply(("base", 4, None, 1))  # an empty base file (seq 1) for brevity
+    assert len(worker._freeing) == 1 and not worker.summaries.older
+    sizes = []
+    while worker._freeing:
+        sizes.append(len(older))
+        await asyncio.sleep(0)
+    assert len(older) == 0 and len(set(sizes)) > 10  # freed in many steps, not one
+    assert worker.summaries.lookup(toks[:2]) == [b"new", None]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
+from typing import Any
 
 from node.config import load_config
+from node.core import Node
 from node.home import init_home
 from node.keys import key_hash
-from node.workers import RECORD_BATCH, MemoryKeys, Worker
+from node.server import open_node
+from node.workers import DELTA_CHUNK, RECORD_BATCH, Hub, MemoryKeys, Worker, run_dir
+
+PIECES = ("overlay", "delta")
 
 
 def _worker(tmp_path: Path, **env: str) -> Worker:
@@ -56,3 +63,69 @@ def test_api_keys_are_checked_from_memory_and_a_wrong_secret_is_not_remembered()
     assert len(keys._hashes) <= 1024
     keys.set([])  # revoked at the writer: refused at once
     assert keys.check("rm_good", 7) is None
+
+
+async def test_the_hub_sends_a_large_commit_in_pieces_and_the_overlay_before_the_context(
+    node_home: Path,
+) -> None:
+    """A serving process never unpacks more than DELTA_CHUNK changes in one go, and it
+    starts listening (the context) only once it holds every change the writer has."""
+    config = load_config(node_home, env={})
+    node = open_node(config)
+    now = 1_700_000_000_000
+    node.rebuild_index(now)
+    # changes on top of the base file before the serving process connects
+    first = [f"android:{i:016X}" for i in range(DELTA_CHUNK * 2 + 7)]
+    _report(node, first, now)
+    hub = Hub(node, run_dir(node_home) / "hub.sock")
+    await hub.start()
+    worker = Worker(config)
+    sizes: list[tuple[str, int]] = []
+    apply = worker.apply
+
+    def recording(msg: tuple[Any, ...]) -> None:
+        what = msg[0]
+        sizes.append((what, len(msg[2 if what == "overlay" else 3]) if what in PIECES else 0))
+        apply(msg)
+
+    worker.apply = recording  # type: ignore[method-assign]
+    try:
+        await worker.connect(deadline_s=5)
+        assert [w for w, _ in sizes] == ["base", "overlay", "overlay", "overlay", "ctx"]
+        assert all(n <= DELTA_CHUNK for _, n in sizes)
+        toks = node.summaries.changes()
+        assert len(toks) == len(first)
+        assert all(b is not None for b in worker.summaries.lookup(list(toks)))
+        # a commit larger than a piece arrives in pieces, every change of it applied
+        sizes.clear()
+        later = [f"android:{i:016X}" for i in range(10**6, 10**6 + DELTA_CHUNK * 3 + 1)]
+        _report(node, later, now + 1)
+        await worker.caught_up(hub.pos, timeout_s=5)
+        deltas = [n for w, n in sizes if w == "delta"]
+        assert deltas == [DELTA_CHUNK] * 3 + [1]
+        assert worker.summaries.lookup(list(node.summaries.changes())) == [
+            b for _, b in node.summaries.changes().values()
+        ]
+    finally:
+        # the reader first: a serving process whose hub goes away stops itself
+        worker._reader_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker._reader_task
+        if worker._writer is not None:
+            worker._writer.close()
+            await worker._writer.wait_closed()
+        await hub.close()
+        node.close()
+
+
+def _report(node: Node, values: list[str], now: int) -> None:
+    """Report ``values`` in one commit (reports of at most 1000 items in one unit)."""
+    with node.store.atomic():
+        for i in range(0, len(values), 1000):
+            node.report(
+                [
+                    {"kind": "device", "value": v, "category": "device_risk", "ttl_days": 30}
+                    for v in values[i : i + 1000]
+                ],
+                now,
+            )

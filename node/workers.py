@@ -338,9 +338,8 @@ class _Spawner:
             except OSError as e:
                 _settle(loop, fut, error=e)
             else:
-                if not _settle(loop, fut, result=proc):  # nobody waits for it any more
-                    proc.terminate()
-                    proc.wait()
+                if not _settle(loop, fut, result=proc, unwanted=_end):  # the loop is gone
+                    _end(proc)
 
     async def spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         loop = asyncio.get_running_loop()
@@ -352,16 +351,26 @@ class _Spawner:
         self._requests.put(None)
 
 
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a serving process nobody waits for any more (started as the node stopped)."""
+    proc.terminate()
+    threading.Thread(target=proc.wait, name="riskmesh-wait", daemon=True).start()
+
+
 def _settle(
     loop: asyncio.AbstractEventLoop,
     fut: asyncio.Future[Any],
     result: Any = None,
     error: BaseException | None = None,
+    unwanted: Callable[[Any], None] | None = None,
 ) -> bool:
-    """From another thread: settle ``fut`` on its loop; False if the loop is closed."""
+    """From another thread: settle ``fut`` on its loop; False if the loop is closed.
+    ``unwanted`` is given the result if ``fut`` was cancelled meanwhile."""
 
     def settle() -> None:
         if fut.done():
+            if unwanted is not None and error is None:
+                unwanted(result)
             return
         if error is not None:
             fut.set_exception(error)

@@ -12,7 +12,15 @@ from node.core import Node
 from node.home import init_home
 from node.keys import key_hash
 from node.server import open_node
-from node.workers import DELTA_CHUNK, RECORD_BATCH, Hub, MemoryKeys, Worker, run_dir
+from node.workers import (
+    DELTA_CHUNK,
+    RECORD_BATCH,
+    Hub,
+    MemoryKeys,
+    Supervisor,
+    Worker,
+    run_dir,
+)
 
 PIECES = ("overlay", "delta")
 
@@ -129,3 +137,30 @@ def _report(node: Node, values: list[str], now: int) -> None:
                 ],
                 now,
             )
+
+
+async def test_a_supervisor_stopped_while_it_starts_a_process_leaves_none_running(
+    node_home: Path,
+) -> None:
+    """A serving process whose start was under way when the node stopped is stopped too,
+    not left waiting for a writer that is gone."""
+
+    def serving_children() -> list[int]:
+        out = []
+        for task in Path("/proc/self/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                with contextlib.suppress(FileNotFoundError):
+                    if b"node.workers" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        out.append(int(pid))
+        return out
+
+    for _ in range(3):
+        supervisor = Supervisor(node_home, 1)
+        await supervisor.start()
+        await asyncio.sleep(0)  # the start is asked of the spawner thread
+        await supervisor.stop(timeout_s=5)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while serving_children() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert serving_children() == []

@@ -148,8 +148,8 @@ async def test_a_supervisor_stopped_while_it_starts_a_process_leaves_none_runnin
     def serving_children() -> list[int]:
         out = []
         for task in Path("/proc/self/task").iterdir():
-            for pid in (task / "children").read_text().split():
-                with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):  # a thread or a child that ended
+                for pid in (task / "children").read_text().split():
                     if b"node.workers" in Path(f"/proc/{pid}/cmdline").read_bytes():
                         out.append(int(pid))
         return out

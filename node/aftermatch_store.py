@@ -123,6 +123,8 @@ class AfterMatchStore:
 
         def own_batch(self, batch: int) -> dict[bytes, tuple[str, str]]: ...
 
+        def _flush(self) -> None: ...
+
     # -- applying an entry's ops (inside SqliteStore.append's unit of work) -------------------
 
     def _append_after_match(self, entry: Entry, ops: Iterable[Op]) -> None:
@@ -279,6 +281,7 @@ class AfterMatchStore:
 
     def own_value(self, tok: bytes, ep: int) -> tuple[str, str] | None:
         """(kind, canonical value) this member reported as ``tok`` under ``ep``, if it did."""
+        self._flush()
         for table in ("indicators_recent", "indicators"):  # the current row first (m010)
             row = self.conn.execute(
                 f"SELECT own FROM {table} WHERE tok = ? AND ep = ? AND own IS NOT NULL", (tok, ep)
@@ -294,6 +297,7 @@ class AfterMatchStore:
 
     def unopened_cases(self) -> list[bytes]:
         """Case items on a token this member reported, not opened here yet."""
+        self._flush()
         return [
             bytes(r[0])
             for r in self.conn.execute(

@@ -21,6 +21,7 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -462,6 +463,8 @@ CACHE_KIB: Final = 8192
 #: allows (SQLITE_MAX_MMAP_SIZE, 2 GiB in common builds); a larger file reads the rest
 #: through the cache
 MMAP_BYTES: Final = 1 << 40
+#: an indicator row's key: (tok, ep, author)
+_KEY: Final = itemgetter(0, 1, 2)
 #: rows ``indicators_recent`` holds before a merge starts (about 16 MiB of pages)
 RECENT_LIMIT: Final = 262_144
 #: token ranges a merge moves, one a commit (one a transaction): each a short pause
@@ -535,6 +538,15 @@ class SqliteStore(AfterMatchStore):
         self._main_empty = conn.execute("SELECT 1 FROM indicators LIMIT 1").fetchone() is None
         #: the next token range of a merge under way (None: none)
         self._merge_next: int | None = None
+        #: units of work open (1: the outermost)
+        self._depth = 0
+        #: indicator rows of entries appended in this unit of work, not yet written
+        #: (`_flush`): a gossip frame's rows go in as one sorted batch at its end
+        self._deferred: list[tuple[Any, ...]] = []
+        #: bumped by every `_flush` made inside a nested unit (see `_unit`)
+        self._nested_flushes = 0
+        #: a nested unit rolled back rows it did not make: the outermost may not commit
+        self._poisoned = False
 
     def close(self) -> None:
         self.conn.close()
@@ -560,19 +572,64 @@ class SqliteStore(AfterMatchStore):
         """``db.atomic()``, then, once the outermost unit has committed, the commit
         listeners (the node's verdict summaries follow every commit: node/core.py)."""
         outer = not self.conn.in_transaction
+        mark, flushes = len(self._deferred), self._nested_flushes
+        self._depth += 1
         try:
             with self.db.atomic():
                 yield
+                if outer:
+                    self._flush()
+                    if self._poisoned:
+                        raise StoreError(
+                            "a unit of work inside this one rolled back indicator rows it"
+                            " had not made; nothing of this one is kept"
+                        )
         except BaseException:
             self.codes.forget()  # a code made in what rolled back is gone with it
             if outer:
                 self._own_pending.clear()
+                self._deferred.clear()
+                self._poisoned = False
+            elif flushes != self._nested_flushes and mark:
+                # rows deferred before this unit were written inside it and are rolled
+                # back with it: the outermost unit must not commit without them
+                self._poisoned = True
+            else:
+                del self._deferred[mark:]  # the rows this unit deferred go with it
             raise
+        finally:
+            self._depth -= 1
         if outer:
             self._own_pending.clear()
             for listener in self.commit_listeners:
                 listener()
             self._maybe_merge()
+
+    _UPSERT: Final = (
+        "INSERT INTO indicators_recent (tok, ep, author, kind, cat, sev, exp,"
+        " first_ts, last_ts, own, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+        " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
+        " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
+        " first_ts = CASE WHEN retracted OR exp <= excluded.last_ts"
+        " THEN excluded.first_ts ELSE first_ts END,"
+        " last_ts = excluded.last_ts, own = COALESCE(excluded.own, own),"
+        " retracted = 0"
+    )
+
+    def _flush(self) -> None:
+        """Write the deferred indicator rows: all of them in key order (a B-tree page
+        written once for the whole batch), the rows of one key in the order they came
+        (the last one wins, as op by op). Every read of the indicator tables through
+        this store, and every write other than an add, calls this first."""
+        rows = self._deferred
+        if not rows:
+            return
+        self._deferred = []
+        if self._depth > 1:
+            self._nested_flushes += 1
+        rows.sort(key=_KEY)  # stable: one key's rows keep their order
+        self._copy_up([r[:3] for r in rows])
+        self.conn.executemany(self._UPSERT, rows)
 
     # -- FeedStore -------------------------------------------------------------
 
@@ -604,6 +661,13 @@ class SqliteStore(AfterMatchStore):
         ]
 
     def append(self, entry: Entry) -> None:
+        """Append ``entry`` and its rows. Appended directly inside an outer unit of work
+        (a gossip frame, `Node.accept_entries`, a report), its added rows are deferred to
+        the end of that unit (`_flush`); an entry that does more than add writes the rows
+        deferred before it first, outside its own savepoint."""
+        defer = self._depth == 1 and all(type(op) is AddOp for op in entry.ops)
+        if not defer:
+            self._flush()
         with self._unit():
             c = self.conn
             c.execute(
@@ -614,9 +678,16 @@ class SqliteStore(AfterMatchStore):
                 "INSERT OR REPLACE INTO feeds (log, seq, hash, ts, cv) VALUES (?, ?, ?, ?, ?)",
                 (entry.log, entry.seq, entry.hash, entry.ts, entry.cv),
             )
+            if not defer:  # sightings, disputes, appeals, decisions first, as before
+                after = [
+                    op
+                    for op in entry.ops
+                    if not isinstance(op, AddOp)
+                    and not (isinstance(op, RetractOp) and op.of is None)
+                ]
+                if after:
+                    self._append_after_match(entry, after)  # node/aftermatch_store.py
             adds = []
-            retracts = []
-            after = []
             ts = entry.ts
             code = self.codes.code
             author = code(c, entry.log)
@@ -647,34 +718,22 @@ class SqliteStore(AfterMatchStore):
                         )
                     )
                 elif isinstance(op, RetractOp) and op.of is None:
-                    retracts.append((ts, op.tok, op.ep, author))
-                else:  # sightings, disputes, appeals, decisions (node/aftermatch_store.py)
-                    after.append(op)
-            if after:
-                self._append_after_match(entry, after)
+                    # in the entry's order: the adds before it first, those after it after
+                    self._recent_rows += len(adds) + 1
+                    self._deferred.extend(adds)
+                    adds = []
+                    self._flush()
+                    self._copy_up([(op.tok, op.ep, author)])
+                    c.execute(
+                        "UPDATE indicators_recent SET retracted = 1, last_ts = ?"
+                        " WHERE tok = ? AND ep = ? AND author = ?",
+                        (ts, op.tok, op.ep, author),
+                    )
             if adds:
-                adds.sort()  # in key order: each B-tree page is written once per entry
-                self._copy_up([a[:3] for a in adds])
                 self._recent_rows += len(adds)
-                c.executemany(
-                    "INSERT INTO indicators_recent (tok, ep, author, kind, cat, sev, exp,"
-                    " first_ts, last_ts, own, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
-                    " ON CONFLICT (tok, ep, author) DO UPDATE SET kind = excluded.kind,"
-                    " cat = excluded.cat, sev = excluded.sev, exp = excluded.exp,"
-                    " first_ts = CASE WHEN retracted OR exp <= excluded.last_ts"
-                    " THEN excluded.first_ts ELSE first_ts END,"
-                    " last_ts = excluded.last_ts, own = COALESCE(excluded.own, own),"
-                    " retracted = 0",
-                    adds,
-                )
-            if retracts:
-                self._copy_up([r[1:] for r in retracts])
-                self._recent_rows += len(retracts)
-                c.executemany(
-                    "UPDATE indicators_recent SET retracted = 1, last_ts = ?"
-                    " WHERE tok = ? AND ep = ? AND author = ?",
-                    retracts,
-                )
+                self._deferred.extend(adds)
+                if not defer:
+                    self._flush()
 
     def _copy_up(self, keys: Sequence[tuple[bytes, int, int]]) -> None:
         """Copy each key's row from ``indicators`` into ``indicators_recent`` unless it is
@@ -718,6 +777,7 @@ class SqliteStore(AfterMatchStore):
         """Merge every row of ``indicators_recent`` now (a node's start: the full scans
         that follow, the first base file and its Bloom filter, then read one table in
         SQL alone, not two merged in Python). Returns the rows moved."""
+        self._flush()
         if self.conn.execute("SELECT 1 FROM indicators_recent LIMIT 1").fetchone() is None:
             return 0
         moved = self.merge_recent()
@@ -731,6 +791,7 @@ class SqliteStore(AfterMatchStore):
         of one range land on neighbouring pages, so a page takes many rows at once.
         Readers see each key's state unchanged throughout (`current_rows`). Returns the
         rows moved."""
+        self._flush()
         moved = 0
         for i in range(first, end):
             where, args = _token_range(i)
@@ -752,6 +813,7 @@ class SqliteStore(AfterMatchStore):
         return moved
 
     def added(self, author: MemberId, tok: bytes, ep: int) -> bool:
+        self._flush()
         code = self.codes.known(self.conn, author)
         if code is None:
             return False
@@ -763,12 +825,14 @@ class SqliteStore(AfterMatchStore):
         )
 
     def indicators(self, tok: bytes) -> list[IndicatorState]:
+        self._flush()
         values = self.codes.values(self.conn)
         rows = [state_row(r, values) for r in current_rows(self.conn, "tok = ?", (tok,))]
         rows.sort(key=report_order)
         return rows
 
     def indicators_many(self, toks: Sequence[bytes]) -> dict[bytes, list[IndicatorState]]:
+        self._flush()
         values = self.codes.values(self.conn)
         out: dict[bytes, list[IndicatorState]] = {}
         for chunk in chunks(toks):
@@ -780,9 +844,11 @@ class SqliteStore(AfterMatchStore):
         return out
 
     def live_count(self, now: int) -> int:
+        self._flush()
         return _count_live(self.conn, now)
 
     def all_indicators(self) -> Iterable[IndicatorState]:
+        self._flush()
         values = self.codes.values(self.conn)
         return [state_row(r, values) for r in current_rows(self.conn, ordered=True)]
 
@@ -1068,6 +1134,7 @@ class SqliteStore(AfterMatchStore):
     ) -> list[tuple[bytes, int, str, str, int, int, int, str | None]]:
         """This member's live reports with their sealed raw value, by token:
         (tok, ep, kind, category, severity, first_ts, exp, canonical value or None)."""
+        self._flush()
         box = self._box
         out: list[tuple[bytes, int, str, str, int, int, int, str | None]] = []
         code = self.codes.known(self.conn, author)

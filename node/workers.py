@@ -322,7 +322,9 @@ class _Spawner:
     that did not run as root could never raise it again, so a serving process started
     later (a replacement) would run as low as the writer."""
 
-    def __init__(self) -> None:
+    def __init__(self, started: Callable[[subprocess.Popen[bytes]], None]) -> None:
+        #: told of every process started, on the loop, before whoever asked for it
+        self.started = started
         self._requests: queue.SimpleQueue[
             tuple[list[str], asyncio.AbstractEventLoop, asyncio.Future[subprocess.Popen[bytes]]]
             | None
@@ -337,9 +339,20 @@ class _Spawner:
                 proc = subprocess.Popen(args, stdin=subprocess.DEVNULL)
             except OSError as e:
                 _settle(loop, fut, error=e)
-            else:
-                if not _settle(loop, fut, result=proc, unwanted=_end):  # the loop is gone
-                    _end(proc)
+                continue
+            try:
+                loop.call_soon_threadsafe(self._deliver, proc, fut)
+            except RuntimeError:  # the loop is gone
+                _end(proc)
+
+    def _deliver(
+        self, proc: subprocess.Popen[bytes], fut: asyncio.Future[subprocess.Popen[bytes]]
+    ) -> None:
+        self.started(proc)
+        if fut.done():  # nobody waits for it any more (the node is stopping)
+            _end(proc)
+        else:
+            fut.set_result(proc)
 
     async def spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         loop = asyncio.get_running_loop()
@@ -362,15 +375,11 @@ def _settle(
     fut: asyncio.Future[Any],
     result: Any = None,
     error: BaseException | None = None,
-    unwanted: Callable[[Any], None] | None = None,
 ) -> bool:
-    """From another thread: settle ``fut`` on its loop; False if the loop is closed.
-    ``unwanted`` is given the result if ``fut`` was cancelled meanwhile."""
+    """From another thread: settle ``fut`` on its loop; False if the loop is closed."""
 
     def settle() -> None:
         if fut.done():
-            if unwanted is not None and error is None:
-                unwanted(result)
             return
         if error is not None:
             fut.set_exception(error)
@@ -433,13 +442,14 @@ class Supervisor:
         #: told why when a serving process cannot run at all (the port is taken)
         self.on_fatal = on_fatal
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self._exits: dict[int, asyncio.Future[int]] = {}
+        #: every serving process started, as soon as it is (see `stop`)
+        self._started: list[subprocess.Popen[bytes]] = []
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._spawner: _Spawner | None = None
 
     async def start(self) -> None:
-        self._spawner = _Spawner()
+        self._spawner = _Spawner(self._started.append)
         for slot in range(self.count):
             self._tasks.append(asyncio.create_task(self._keep(slot)))
 
@@ -452,8 +462,8 @@ class Supervisor:
                 [sys.executable, "-m", "node.workers", str(self.home), str(slot)]
             )
             self.procs[slot] = proc
-            self._exits[slot] = exit = asyncio.ensure_future(_exited(proc))
-            code = await asyncio.shield(exit)
+            self._started[:] = [p for p in self._started if p.returncode is None]
+            code = await _exited(proc)
             if self._stopping:
                 return
             if code == CANNOT_LISTEN:
@@ -467,22 +477,24 @@ class Supervisor:
             await asyncio.sleep(delay)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM to every serving process started (one whose start was under way
+        included), SIGKILL to any still running after ``timeout_s``."""
         self._stopping = True
-        running = {s: p for s, p in self.procs.items() if p.poll() is None}
-        for p in running.values():
-            with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
-        exits = [self._exits[s] for s in running]
-        if exits:
-            await asyncio.wait(exits, timeout=timeout_s)
-            for s, p in running.items():
-                if not self._exits[s].done():
-                    with contextlib.suppress(ProcessLookupError):
-                        p.kill()
-                    await self._exits[s]
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        running = [p for p in self._started if p.poll() is None]
+        for p in running:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        exits = [asyncio.ensure_future(_exited(p)) for p in running]
+        if exits:
+            await asyncio.wait(exits, timeout=timeout_s)
+            for p, exit in zip(running, exits, strict=True):
+                if not exit.done():
+                    with contextlib.suppress(ProcessLookupError):
+                        p.kill()
+            await asyncio.gather(*exits)
         if self._spawner is not None:
             self._spawner.close()
 

@@ -443,3 +443,81 @@ def test_rows_read_the_same_wherever_the_merges_of_recent_rows_fall(
     merging.merge_recent()
     assert merging.conn.execute("SELECT COUNT(*) FROM indicators_recent").fetchone() == (0,)
     assert rows(merging) == rows(plain)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["add", "retract"]), st.integers(0, 3), st.integers(1, 5)),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 8),
+)
+def test_a_frame_writes_its_rows_at_its_end_with_the_outcome_of_one_by_one(
+    entries: list[list[tuple[str, int, int]]], frame: int
+) -> None:
+    """Rows of entries appended inside one unit of work (a gossip frame) are written at its
+    end as one batch; adds, re-adds and retractions of the same token across the frame's
+    entries (and within one) end as they do applied one by one in the reference store."""
+    key, charter = consortium()
+    tok = [bytes([i + 1]) * 16 for i in range(4)]
+    raws, prev = [], None
+    for seq, ops in enumerate(entries, start=1):
+        built = [
+            AddOp(tok[t], "phone", 1, "telecom_fraud", sev, T0 + sev * DAY_MS)
+            if what == "add"
+            else RetractOp(tok[t], "phone", 1, "resolved")
+            for what, t, sev in ops
+        ]
+        e = build_entry(key, seq=seq, prev=prev, ts=T0 + seq, cv=1, ops=built)
+        raws.append(e.raw)
+        prev = e.hash
+    outcomes = []
+    for store in (MemoryStore(), SqliteStore(None, key)):
+        feeds = Feeds(store, CharterChain(charter))
+        got = []
+        for i in range(0, len(raws), frame):
+            if isinstance(store, SqliteStore):
+                with store.atomic():
+                    got += [feeds.offer(raw, T0).status for raw in raws[i : i + frame]]
+            else:
+                got += [feeds.offer(raw, T0).status for raw in raws[i : i + frame]]
+        states = sorted(
+            (s.tok, s.sev, s.exp, s.first_ts, s.last_ts, s.retracted)
+            for t in tok
+            for s in store.indicators(t)
+        )
+        outcomes.append((got, states, store.head(key.id)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_nested_unit_that_rolls_back_rows_of_the_frame_stops_its_commit(tmp_path: Path) -> None:
+    """A read inside a nested unit writes the frame's deferred rows there; if that unit
+    then rolls back, those rows are gone from the transaction, so the frame refuses to
+    commit (nothing of it is kept) rather than commit without them."""
+    key, charter = consortium()
+    store = SqliteStore(tmp_path / "s.db", key)
+    feeds = Feeds(store, CharterChain(charter))
+    e1 = build_entry(
+        key,
+        seq=1,
+        prev=None,
+        ts=T0,
+        cv=1,
+        ops=[AddOp(b"t" * 16, "phone", 1, "telecom_fraud", 2, T0 + DAY_MS)],
+    )
+    with pytest.raises(StoreError, match="rolled back"), store.atomic():
+        assert feeds.offer(e1.raw, T0).status == "accepted"
+        with pytest.raises(RuntimeError), store.atomic():
+            assert [s.tok for s in store.indicators(b"t" * 16)] == [b"t" * 16]
+            raise RuntimeError("this unit fails")
+    assert store.head(key.id) is None and store.indicators(b"t" * 16) == []
+    # and the store goes on: the same entry, in a unit of its own, is kept
+    with store.atomic():
+        assert feeds.offer(e1.raw, T0).status == "accepted"
+    assert [s.sev for s in store.indicators(b"t" * 16)] == [2]

@@ -620,7 +620,10 @@ class SqliteStore(AfterMatchStore):
         """Write the deferred indicator rows: all of them in key order (a B-tree page
         written once for the whole batch), the rows of one key in the order they came
         (the last one wins, as op by op). Every read of the indicator tables through
-        this store, and every write other than an add, calls this first."""
+        this store, and every write other than an add, calls this first. The module's
+        readers that take a connection (`current_rows`, `count_live`, and
+        node/summaries.py's) do not: they run after commits or in units of their own,
+        never inside a unit that appended entries; one that did would call this first."""
         rows = self._deferred
         if not rows:
             return
